@@ -1,0 +1,116 @@
+//! Cloud API dialects of dts over HTTP: one endpoint (`POST /`, `GET /`) that speaks Tencent
+//! Cloud API 3.0 for service `dts`, version 2018-03-30, plus `GET /healthz`.
+//!
+//! Handlers only validate, authorize and change job records in the store; the engine, woken
+//! through [`ApiContext::wake_engine`], does the work.
+
+mod replay;
+pub mod tencent;
+mod throttle;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use axum::routing::get;
+use dts_core::InstanceRegistry;
+use dts_store::Store;
+use rand::RngCore;
+use tokio::sync::Notify;
+
+pub use replay::NonceCache;
+pub use throttle::Throttle;
+
+/// The Tencent regions accepted by default (`X-TC-Region`).
+pub const DEFAULT_REGIONS: [&str; 20] = [
+    "ap-guangzhou",
+    "ap-shanghai",
+    "ap-beijing",
+    "ap-chengdu",
+    "ap-chongqing",
+    "ap-nanjing",
+    "ap-hongkong",
+    "ap-singapore",
+    "ap-jakarta",
+    "ap-seoul",
+    "ap-tokyo",
+    "ap-mumbai",
+    "ap-bangkok",
+    "na-siliconvalley",
+    "na-ashburn",
+    "na-toronto",
+    "sa-saopaulo",
+    "eu-frankfurt",
+    "ap-shanghai-fsi",
+    "ap-shenzhen-fsi",
+];
+
+/// What request handlers share.
+pub struct ApiContext {
+    pub store: Arc<Store>,
+    pub instances: InstanceRegistry,
+    pub regions: Vec<String>,
+    pub throttle: Throttle,
+    pub replay: NonceCache,
+    /// Notified whenever a job needs the engine's attention.
+    pub wake_engine: Arc<Notify>,
+}
+
+impl ApiContext {
+    pub fn new(store: Arc<Store>, instances: InstanceRegistry, wake_engine: Arc<Notify>) -> Self {
+        Self {
+            store,
+            instances,
+            regions: DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect(),
+            throttle: Throttle::default(),
+            replay: NonceCache::default(),
+            wake_engine,
+        }
+    }
+}
+
+/// A request id in UUID form.
+pub fn request_id() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+async fn api_entry(
+    State(ctx): State<Arc<ApiContext>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let ctx2 = ctx.clone();
+    // The store is synchronous (SQLite); keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        tencent::handle(&ctx2, tencent::RawRequest { method: &method, headers: &headers, query: &query, body: &body })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "request handler panicked");
+        tencent::handle_panic()
+    })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The HTTP API.
+pub fn router(ctx: Arc<ApiContext>) -> Router {
+    Router::new()
+        .route("/", get(api_entry).post(api_entry))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(10 * 1024 * 1024))
+        .with_state(ctx)
+}

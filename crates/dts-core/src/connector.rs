@@ -1,0 +1,86 @@
+//! The traits a database family implements, and what the engine hands them.
+//!
+//! Cancellation: the engine cancels a connector call by dropping its future (a stopped job);
+//! every method must therefore leave the destination in a state from which calling it again
+//! finishes the work (idempotent re-run), which is also what makes a crash survivable.
+
+use std::fmt;
+use std::future::Future;
+
+use crate::check::CheckReport;
+use crate::error::ConnectorError;
+use crate::selection::ObjectSelection;
+
+/// Where and as whom to connect. The password's `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionSpec {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for ConnectionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionSpec")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl fmt::Display for ConnectionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+/// A resolved job: what to move, from where, to where.
+#[derive(Debug, Clone)]
+pub struct MigrationPlan {
+    /// 1 structure, 2 structure + full, 3 structure + full + incremental.
+    pub migrate_type: i64,
+    pub selection: ObjectSelection,
+    pub source: ConnectionSpec,
+    pub destination: ConnectionSpec,
+    /// `IsOverrideRoot` = 1.
+    pub override_root: bool,
+}
+
+/// Progress of a long step: `done` of `total` units (objects, rows, ...).
+pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Runs every precheck of a plan against both servers.
+///
+/// Never short-circuits: one item per check, so the operator sees everything to fix at once.
+/// Read-only on both sides. Connection failures are items, not errors.
+pub trait Checker {
+    fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> impl Future<Output = CheckReport> + Send;
+}
+
+/// Creates the selected schema objects of the source on the destination.
+///
+/// Ordering: databases, then tables, then views (in dependency order), then routines, then
+/// triggers. Idempotent: an object that already exists on the destination with the same
+/// definition is skipped, so a re-run after a crash or a stop finishes the work.
+pub trait StructureMigrator {
+    fn migrate_structure(
+        &self,
+        plan: &MigrationPlan,
+        progress: ProgressFn<'_>,
+    ) -> impl Future<Output = Result<StructureSummary, ConnectorError>> + Send;
+}
+
+/// What a structure migration created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StructureSummary {
+    pub databases: u64,
+    pub tables: u64,
+    pub views: u64,
+    pub routines: u64,
+    pub triggers: u64,
+    /// Objects found already present with the same definition (a re-run).
+    pub skipped: u64,
+}

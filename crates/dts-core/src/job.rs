@@ -1,0 +1,151 @@
+//! Jobs: identity, ownership, kind and the migration spec as the user declared it.
+//!
+//! The spec keeps the cloud API's vocabulary (MigrateType, MigrateObject, ...) because those
+//! numbers are the contract users script against; passwords are never part of it (the store
+//! keeps them encrypted beside the spec).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// `dts-` followed by 8 lowercase letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub String);
+
+impl JobId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The account that owns API keys and jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(pub String);
+
+impl AccountId {
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a job does. Later kinds (synchronization, change tracking) add variants; the store
+/// keeps the kind in its own column, so nothing else changes shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Migration,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Migration => "migration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "migration" => Some(Self::Migration),
+            _ => None,
+        }
+    }
+}
+
+/// Database families a connector exists for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseFamily {
+    /// mysql, mariadb, percona (and cynosdbmysql as a destination).
+    MySql,
+}
+
+impl DatabaseFamily {
+    /// The family of a `SrcDatabaseType`/`DstDatabaseType` value, if dts supports it.
+    pub fn of(database_type: &str) -> Option<Self> {
+        match database_type {
+            "mysql" | "mariadb" | "percona" | "cynosdbmysql" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+}
+
+/// `MigrateOption.ConsistencyParams`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyParams {
+    pub select_rows_per_table: Option<i64>,
+    pub tables_select_all: Option<i64>,
+    pub tables_select_count: Option<i64>,
+}
+
+/// `MigrateOption`, with the API's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrateOptions {
+    /// 1 immediately, 2 at `expect_time`.
+    pub run_mode: i64,
+    /// `yyyy-mm-dd hh:mm:ss`, server local time (UTC).
+    pub expect_time: Option<String>,
+    /// 1 structure, 2 structure + full data, 3 structure + full + incremental.
+    pub migrate_type: i64,
+    /// 1 whole instance, 2 the databases/tables of `DatabaseInfo`.
+    pub migrate_object: i64,
+    pub consistency_type: Option<i64>,
+    pub is_override_root: Option<i64>,
+    pub extern_params: Option<String>,
+    pub consistency_params: Option<ConsistencyParams>,
+}
+
+/// One side of a job as declared (`SrcInfo`/`DstInfo` plus type and access type), minus the
+/// password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSpec {
+    pub database_type: String,
+    pub access_type: String,
+    pub ip: Option<String>,
+    pub port: Option<i64>,
+    pub user: Option<String>,
+    pub instance_id: Option<String>,
+    pub region: Option<String>,
+    /// Every other declared field (VpcId, Supplier, ReadOnly, ...), echoed back unchanged.
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A tag on a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// Everything a user declares about a migration job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationSpec {
+    pub name: String,
+    pub options: MigrateOptions,
+    pub source: EndpointSpec,
+    pub destination: EndpointSpec,
+    /// `DatabaseInfo` exactly as given (a JSON string); parse with [`crate::ObjectSelection`].
+    pub database_info: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    pub src_node_type: Option<String>,
+    /// `SrcInfoMulti`, passwords removed.
+    #[serde(default)]
+    pub src_info_multi: Vec<EndpointSpec>,
+}

@@ -1,0 +1,25 @@
+//! Domain model of dts: jobs and their states, object selections, check reports, job
+//! progress, error classes and the connector traits every database family implements.
+//!
+//! This crate does no I/O. The store persists these types, the engine drives them, the API
+//! dialects translate them to and from the cloud vendors' wire models.
+
+pub mod check;
+pub mod connector;
+pub mod error;
+pub mod instance;
+pub mod job;
+pub mod progress;
+pub mod selection;
+pub mod status;
+
+pub use check::{CheckItem, CheckOutcome, CheckReport};
+pub use connector::{Checker, ConnectionSpec, MigrationPlan, ProgressFn, StructureMigrator, StructureSummary};
+pub use error::{ConnectorError, ErrorClass};
+pub use instance::{InstanceEntry, InstanceRegistry};
+pub use job::{
+    AccountId, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Tag,
+};
+pub use progress::{JobDetail, StepInfo, StepStatus};
+pub use selection::{DatabaseSelection, ObjectSelection, SelectionError};
+pub use status::{IllegalTransition, JobEvent, JobStatus};

@@ -1,0 +1,122 @@
+//! Which databases and tables a job covers: the whole instance, or the `DatabaseInfo` list.
+
+use serde::Deserialize;
+
+/// Schemas that belong to the server itself and are never migrated as user data.
+pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+/// One database of a selection; `tables: None` means every table of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSelection {
+    pub database: String,
+    pub tables: Option<Vec<String>>,
+}
+
+/// The objects a job migrates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectSelection {
+    /// `MigrateObject` 1: every database but the system schemas.
+    WholeInstance,
+    /// `MigrateObject` 2: the parsed `DatabaseInfo`.
+    Databases(Vec<DatabaseSelection>),
+}
+
+/// Why a `DatabaseInfo` string is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error("DatabaseInfo is required when MigrateObject is 2")]
+    Missing,
+    #[error("DatabaseInfo is not a JSON array of {{\"Database\": ..., \"Table\": [...]}} objects: {0}")]
+    Malformed(String),
+    #[error("DatabaseInfo lists no database")]
+    Empty,
+    #[error("DatabaseInfo names the system schema `{0}`, which cannot be migrated")]
+    SystemSchema(String),
+    #[error("DatabaseInfo lists database `{0}` twice")]
+    Duplicate(String),
+    #[error("MigrateObject must be 1 (whole instance) or 2 (selected objects), got {0}")]
+    BadMigrateObject(i64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    #[serde(rename = "Database")]
+    database: String,
+    #[serde(rename = "Table", default)]
+    table: Option<Vec<String>>,
+    #[serde(rename = "Schema", default)]
+    _schema: Option<serde_json::Value>,
+}
+
+impl ObjectSelection {
+    /// Builds the selection from `MigrateObject` and `DatabaseInfo`.
+    pub fn parse(migrate_object: i64, database_info: Option<&str>) -> Result<Self, SelectionError> {
+        match migrate_object {
+            1 => Ok(Self::WholeInstance),
+            2 => {
+                let raw = database_info.filter(|s| !s.trim().is_empty()).ok_or(SelectionError::Missing)?;
+                let entries: Vec<Entry> =
+                    serde_json::from_str(raw).map_err(|e| SelectionError::Malformed(e.to_string()))?;
+                if entries.is_empty() {
+                    return Err(SelectionError::Empty);
+                }
+                let mut out: Vec<DatabaseSelection> = Vec::new();
+                for e in entries {
+                    if e.database.is_empty() {
+                        return Err(SelectionError::Malformed("empty Database name".into()));
+                    }
+                    if SYSTEM_SCHEMAS.contains(&e.database.to_ascii_lowercase().as_str()) {
+                        return Err(SelectionError::SystemSchema(e.database));
+                    }
+                    if out.iter().any(|d| d.database == e.database) {
+                        return Err(SelectionError::Duplicate(e.database));
+                    }
+                    let tables = e.table.filter(|t| !t.is_empty());
+                    out.push(DatabaseSelection { database: e.database, tables });
+                }
+                Ok(Self::Databases(out))
+            }
+            other => Err(SelectionError::BadMigrateObject(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_level_database_info_parses_into_databases_and_tables() {
+        let sel =
+            ObjectSelection::parse(2, Some(r#"[{"Database":"db1","Table":["t1","t2"]},{"Database":"db2"}]"#)).unwrap();
+        assert_eq!(
+            sel,
+            ObjectSelection::Databases(vec![
+                DatabaseSelection { database: "db1".into(), tables: Some(vec!["t1".into(), "t2".into()]) },
+                DatabaseSelection { database: "db2".into(), tables: None },
+            ])
+        );
+    }
+
+    #[test]
+    fn whole_instance_ignores_database_info() {
+        assert_eq!(ObjectSelection::parse(1, Some("junk")).unwrap(), ObjectSelection::WholeInstance);
+    }
+
+    #[test]
+    fn bad_database_info_is_rejected_with_a_reason() {
+        assert_eq!(ObjectSelection::parse(2, None), Err(SelectionError::Missing));
+        assert_eq!(ObjectSelection::parse(2, Some("[]")), Err(SelectionError::Empty));
+        assert!(matches!(ObjectSelection::parse(2, Some("{db1}")), Err(SelectionError::Malformed(_))));
+        assert_eq!(
+            ObjectSelection::parse(2, Some(r#"[{"Database":"mysql"}]"#)),
+            Err(SelectionError::SystemSchema("mysql".into()))
+        );
+        assert_eq!(
+            ObjectSelection::parse(2, Some(r#"[{"Database":"a"},{"Database":"a"}]"#)),
+            Err(SelectionError::Duplicate("a".into()))
+        );
+        assert_eq!(ObjectSelection::parse(3, None), Err(SelectionError::BadMigrateObject(3)));
+    }
+}

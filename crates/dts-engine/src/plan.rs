@@ -1,0 +1,54 @@
+//! Turns a stored job into a [`MigrationPlan`]: addresses from `Ip`/`Port` or from the instance
+//! registry (`InstanceId`), credentials from the spec, the registry and the encrypted store.
+
+use dts_core::{ConnectionSpec, EndpointSpec, InstanceRegistry, MigrationPlan, ObjectSelection};
+use dts_store::{JobRecord, Store};
+
+use crate::EngineError;
+
+fn connection(
+    side: &str,
+    e: &EndpointSpec,
+    password: Option<String>,
+    registry: &InstanceRegistry,
+) -> Result<ConnectionSpec, EngineError> {
+    if let Some(ip) = e.ip.as_deref().filter(|s| !s.is_empty()) {
+        let port = e.port.unwrap_or(3306);
+        return Ok(ConnectionSpec {
+            host: ip.to_string(),
+            port: u16::try_from(port)
+                .map_err(|_| EngineError::Plan(format!("{side} port {port} is not a TCP port")))?,
+            user: e.user.clone().unwrap_or_else(|| "root".into()),
+            password: password.unwrap_or_default(),
+        });
+    }
+    let id = e.instance_id.as_deref().unwrap_or_default();
+    let inst = registry
+        .get(id)
+        .ok_or_else(|| EngineError::Plan(format!("{side} instance `{id}` is not in the instance registry")))?;
+    let user_given = e.user.as_deref().filter(|s| !s.is_empty());
+    Ok(ConnectionSpec {
+        host: inst.host.clone(),
+        port: inst.port,
+        user: user_given.map(str::to_string).unwrap_or_else(|| inst.user.clone()),
+        password: match user_given {
+            Some(_) => password.unwrap_or_default(),
+            None => password.filter(|p| !p.is_empty()).unwrap_or_else(|| inst.password.clone()),
+        },
+    })
+}
+
+/// The plan of a job.
+pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry) -> Result<MigrationPlan, EngineError> {
+    let (src_pw, dst_pw) = store.job_passwords(job)?;
+    let spec = &job.spec;
+    let selection = ObjectSelection::parse(spec.options.migrate_object, spec.database_info.as_deref())
+        .map_err(|e| EngineError::Plan(e.to_string()))?;
+    Ok(MigrationPlan {
+        migrate_type: spec.options.migrate_type,
+        selection,
+        source: connection("source", &spec.source, src_pw, registry)?,
+        destination: connection("destination", &spec.destination, dst_pw, registry)?,
+        override_root: spec.options.is_override_root == Some(1),
+    })
+}

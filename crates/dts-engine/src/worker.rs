@@ -1,0 +1,314 @@
+//! The engine loop and the tasks it runs: one task per job in an active status, at most one
+//! per job, cancelled when the job is stopped.
+//!
+//! Progress flows from connectors into atomics and is persisted by the task twice a second,
+//! so connectors never wait for the store.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use dts_core::{
+    CheckItem, CheckReport, Checker, ConnectorError, ErrorClass, InstanceRegistry, JobEvent, JobStatus,
+    StructureMigrator,
+};
+use dts_mysql::MySqlConnector;
+use dts_store::{CheckState, JobError, JobRecord, Store, StoreError, now_string};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::resolve_plan;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How often the engine looks at the store even when nobody woke it.
+    pub poll_interval: Duration,
+    /// How long transient errors are retried before a job fails.
+    pub retry_budget: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { poll_interval: Duration::from_millis(500), retry_budget: Duration::from_secs(300) }
+    }
+}
+
+/// The job engine.
+pub struct Engine {
+    store: Arc<Store>,
+    registry: InstanceRegistry,
+    wake: Arc<Notify>,
+    config: EngineConfig,
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
+
+const HELP_DOC: &str = "https://github.com/dts-project/dts/blob/main/README.md#troubleshooting";
+
+/// How a job's task ended.
+enum Outcome {
+    Done,
+    Stopped,
+    Failed(String),
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>, registry: InstanceRegistry, wake: Arc<Notify>, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Self { store, registry, wake, config, running: Mutex::new(HashMap::new()) })
+    }
+
+    /// Runs until `shutdown` is cancelled; running tasks are cancelled with it (their jobs stay
+    /// in their active status and resume at the next start).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.tick() {
+                tracing::error!(error = %e, "engine cannot read jobs");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        for token in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            token.cancel();
+        }
+    }
+
+    fn is_running(&self, job_id: &str) -> bool {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).contains_key(job_id)
+    }
+
+    fn tick(self: &Arc<Self>) -> Result<(), StoreError> {
+        for job in self.store.active_jobs()? {
+            match job.status {
+                JobStatus::Checking | JobStatus::Running if !self.is_running(&job.job_id) => self.spawn(job),
+                JobStatus::Stopping => {
+                    let token = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&job.job_id).cloned();
+                    match token {
+                        Some(t) => t.cancel(),
+                        None => self.finish_stop(&job.job_id),
+                    }
+                }
+                JobStatus::Completing if !self.is_running(&job.job_id) => {
+                    self.update(&job.job_id, |j| {
+                        j.apply(JobEvent::Finished)?;
+                        j.end_time = now_string();
+                        j.detail.finish();
+                        Ok(())
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(self: &Arc<Self>, job: JobRecord) {
+        let token = CancellationToken::new();
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(job.job_id.clone(), token.clone());
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let id = job.job_id.clone();
+            if job.status == JobStatus::Checking {
+                engine.clone().run_check(job, token).await;
+            } else {
+                engine.clone().run_migration(job, token).await;
+            }
+            engine.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            engine.wake.notify_one();
+        });
+    }
+
+    /// Applies a change to a job, logging (not propagating) store failures: the next tick
+    /// retries whatever did not stick.
+    fn update(&self, job_id: &str, change: impl FnOnce(&mut JobRecord) -> Result<(), StoreError>) -> bool {
+        match self.store.update_job(job_id, change) {
+            Ok(_) => true,
+            Err(StoreError::Illegal(t)) => {
+                tracing::info!(job_id, from = ?t.from, event = ?t.event, "job changed meanwhile; update skipped");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "cannot update job");
+                false
+            }
+        }
+    }
+
+    fn finish_stop(&self, job_id: &str) {
+        self.update(job_id, |j| {
+            j.apply(JobEvent::Stopped)?;
+            j.detail.fail_current();
+            j.end_time = now_string();
+            j.errors.push(JobError { log: "the job was stopped by StopMigrateJob".into(), help: HELP_DOC.into() });
+            Ok(())
+        });
+        tracing::info!(job_id, "job stopped");
+    }
+
+    async fn run_check(self: Arc<Self>, job: JobRecord, token: CancellationToken) {
+        let id = job.job_id.clone();
+        tracing::info!(job_id = %id, "precheck started");
+        let progress = Arc::new(AtomicI64::new(0));
+        self.update(&id, |j| {
+            if j.status != JobStatus::Checking {
+                return Err(StoreError::Rejected("no longer checking".into()));
+            }
+            j.check.status = "running".into();
+            j.check.progress = 0;
+            Ok(())
+        });
+        let report = match resolve_plan(&self.store, &job, &self.registry) {
+            Err(e) => CheckReport {
+                items: vec![CheckItem::failed(
+                    "job_plan",
+                    "the job's endpoints and objects resolve",
+                    "a usable job",
+                    e.to_string(),
+                    None,
+                )],
+            },
+            Ok(plan) => {
+                let p = progress.clone();
+                let report_progress = move |done: u64, total: u64| {
+                    p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed);
+                };
+                let check = MySqlConnector::default();
+                let fut = check.check(&plan, &report_progress);
+                tokio::pin!(fut);
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tokio::select! {
+                        r = &mut fut => break r,
+                        _ = token.cancelled() => return,
+                        _ = tick.tick() => {
+                            let pct = progress.load(Ordering::Relaxed).min(99);
+                            self.update(&id, |j| { j.check.progress = pct; Ok(()) });
+                        }
+                    }
+                }
+            }
+        };
+        let passed = report.passed();
+        let message = if passed { "ok".to_string() } else { report.failure_summary() };
+        self.update(&id, |j| {
+            j.apply(if passed { JobEvent::CheckPassed } else { JobEvent::CheckFailed })?;
+            j.check = CheckState {
+                status: "finished".into(),
+                progress: 100,
+                flag: i64::from(passed),
+                error_code: if passed { 0 } else { -1 },
+                error_message: message,
+                report: Some(report),
+            };
+            Ok(())
+        });
+        tracing::info!(job_id = %id, passed, "precheck finished");
+    }
+
+    /// Waits for a scheduled job's `ExpectTime` (UTC); false when cancelled meanwhile.
+    async fn wait_for_start(&self, job: &JobRecord, token: &CancellationToken) -> bool {
+        let Some(at) = job.spec.options.expect_time.as_deref().filter(|_| job.spec.options.run_mode == 2) else {
+            return true;
+        };
+        let Ok(at) = NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S") else { return true };
+        let wait = (at.and_utc() - Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() {
+            tracing::info!(job_id = %job.job_id, seconds = wait.as_secs(), "scheduled job waits for its ExpectTime");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = token.cancelled() => false,
+        }
+    }
+
+    async fn run_migration(self: Arc<Self>, job: JobRecord, token: CancellationToken) {
+        let id = job.job_id.clone();
+        let outcome =
+            if self.wait_for_start(&job, &token).await { self.run_steps(&job, &token).await } else { Outcome::Stopped };
+        match outcome {
+            Outcome::Done => {
+                self.update(&id, |j| {
+                    j.apply(JobEvent::Finished)?;
+                    j.detail.finish();
+                    j.end_time = now_string();
+                    Ok(())
+                });
+                tracing::info!(job_id = %id, "migration finished");
+            }
+            Outcome::Stopped => {
+                if self.store.job(&id).ok().flatten().is_some_and(|j| j.status == JobStatus::Stopping) {
+                    self.finish_stop(&id);
+                }
+            }
+            Outcome::Failed(message) => {
+                self.update(&id, |j| {
+                    j.apply(JobEvent::Failed)?;
+                    j.detail.fail_current();
+                    j.end_time = now_string();
+                    j.errors.push(JobError { log: message.clone(), help: HELP_DOC.into() });
+                    Ok(())
+                });
+                tracing::warn!(job_id = %id, error = %message, "migration failed");
+            }
+        }
+    }
+
+    async fn run_steps(&self, job: &JobRecord, token: &CancellationToken) -> Outcome {
+        let id = &job.job_id;
+        let start_step = |no: i64| {
+            self.update(id, |j| {
+                j.detail.begin_step(no, &now_string());
+                Ok(())
+            })
+        };
+        start_step(1);
+        let plan = match resolve_plan(&self.store, job, &self.registry) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(format!("[Prepare] {e}")),
+        };
+        start_step(2);
+        let progress = Arc::new(AtomicI64::new(0));
+        let connector = MySqlConnector::default();
+        let deadline = tokio::time::Instant::now() + self.config.retry_budget;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let p = progress.clone();
+            let report = move |done: u64, total: u64| p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed);
+            let fut = connector.migrate_structure(&plan, &report);
+            tokio::pin!(fut);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let result: Result<_, ConnectorError> = loop {
+                tokio::select! {
+                    r = &mut fut => break r,
+                    _ = token.cancelled() => return Outcome::Stopped,
+                    _ = tick.tick() => {
+                        let pct = progress.load(Ordering::Relaxed);
+                        self.update(id, |j| { j.detail.set_step_progress(pct); Ok(()) });
+                    }
+                }
+            };
+            match result {
+                Ok(summary) => {
+                    tracing::info!(job_id = %id, ?summary, "structure migrated");
+                    return Outcome::Done;
+                }
+                Err(e) if e.class == ErrorClass::Transient && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(job_id = %id, error = %e.summary, detail = %e.detail, "transient error; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = token.cancelled() => return Outcome::Stopped,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %id, detail = %e.detail, "structure migration error");
+                    return Outcome::Failed(format!("[StructureMigration] {}", e.summary));
+                }
+            }
+        }
+    }
+}

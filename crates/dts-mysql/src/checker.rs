@@ -1,0 +1,348 @@
+//! The MySQL-family precheck: one item per check (connectivity, versions, privileges,
+//! selected objects, destination conflicts, binlog settings, primary keys), read-only on
+//! both servers and never stopping at the first failure.
+
+use std::collections::{BTreeSet, HashMap};
+
+use dts_core::{CheckItem, CheckReport, Checker, ConnectorError, MigrationPlan, ObjectSelection, ProgressFn};
+
+use crate::MySqlConnector;
+use crate::catalog::{self, Catalog};
+use crate::connection::{Session, Side, connect};
+use crate::definition::qualified;
+use crate::grants::{self, Grants, Requirement};
+use crate::version::ServerVersion;
+
+/// Longest list of names shown in one item; the rest is counted.
+const LIST_CAP: usize = 20;
+
+/// Migrate type needing the binlog (structure + full + incremental).
+const INCREMENTAL: i64 = 3;
+
+/// Joins names, showing at most [`LIST_CAP`] and counting the rest.
+fn capped(names: &[String]) -> String {
+    if names.len() <= LIST_CAP {
+        return names.join(", ");
+    }
+    format!("{} and {} more", names[..LIST_CAP].join(", "), names.len() - LIST_CAP)
+}
+
+/// Accumulates items and reports progress as each one completes.
+struct Items<'a> {
+    items: Vec<CheckItem>,
+    total: u64,
+    progress: ProgressFn<'a>,
+}
+
+impl Items<'_> {
+    fn push(&mut self, item: CheckItem) {
+        self.items.push(item);
+        (self.progress)(self.items.len() as u64, self.total);
+    }
+}
+
+fn not_checked(name: &str, description: &str, expected: impl Into<String>, side: Side) -> CheckItem {
+    CheckItem::failed(name, description, expected, format!("not checked: cannot connect to the {side}"), None)
+}
+
+fn could_not_check(name: &str, description: &str, expected: impl Into<String>, e: &ConnectorError) -> CheckItem {
+    tracing::warn!(item = name, summary = %e.summary, detail = %e.detail, "precheck query failed");
+    CheckItem::failed(name, description, expected, format!("could not check: {}", e.summary), None)
+}
+
+impl Checker for MySqlConnector {
+    /// Runs every item in a fixed order; see the crate docs for the item names. Read-only.
+    async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
+        let incremental = plan.migrate_type == INCREMENTAL;
+        let total = if incremental { 13 } else { 8 };
+        let mut out = Items { items: Vec::new(), total, progress };
+        (progress)(0, total);
+
+        let mut src = connectivity(&mut out, plan, Side::Source, self).await;
+        let mut dst = connectivity(&mut out, plan, Side::Destination, self).await;
+
+        let catalog = match src.as_mut() {
+            Some(s) => Some(Catalog::read(s, &plan.selection).await),
+            None => None,
+        };
+        let database_names: Vec<String> = match (&catalog, &plan.selection) {
+            (Some(Ok(c)), _) => c.database_names(),
+            (_, ObjectSelection::Databases(list)) => list.iter().map(|d| d.database.clone()).collect(),
+            (_, ObjectSelection::WholeInstance) => Vec::new(),
+        };
+
+        out.push(version(src.as_mut(), dst.as_mut()).await);
+
+        let mut source_needs = vec![grants::SELECT, grants::SHOW_VIEW];
+        if incremental {
+            source_needs.extend([grants::REPLICATION_SLAVE, grants::REPLICATION_CLIENT]);
+        }
+        out.push(privileges("source_privileges", src.as_mut(), Side::Source, &source_needs, &database_names).await);
+        let mut destination_needs: Vec<Requirement> = grants::STRUCTURE.to_vec();
+        if plan.migrate_type != 1 {
+            destination_needs.extend(grants::DATA);
+        }
+        out.push(
+            privileges("destination_privileges", dst.as_mut(), Side::Destination, &destination_needs, &database_names)
+                .await,
+        );
+
+        out.push(source_objects(catalog.as_ref()));
+        out.push(destination_conflicts(catalog.as_ref(), dst.as_mut()).await);
+
+        if incremental {
+            for item in binlog(src.as_mut()).await {
+                out.push(item);
+            }
+        }
+        out.push(primary_keys(catalog.as_ref(), src.as_mut()).await);
+
+        for session in [src, dst].into_iter().flatten() {
+            session.close().await;
+        }
+        CheckReport { items: out.items }
+    }
+}
+
+async fn connectivity(out: &mut Items<'_>, plan: &MigrationPlan, side: Side, c: &MySqlConnector) -> Option<Session> {
+    let (spec, name) = match side {
+        Side::Source => (&plan.source, "source_connectivity"),
+        Side::Destination => (&plan.destination, "destination_connectivity"),
+    };
+    let description = format!("dts can connect to the {side} and log in");
+    let expected = format!("a session on {}:{} as '{}'", spec.host, spec.port, spec.user);
+    match connect(spec, side, c.connect_timeout).await {
+        Ok(s) => {
+            out.push(CheckItem::passed(name, &description));
+            Some(s)
+        }
+        Err(e) => {
+            tracing::warn!(%side, summary = %e.summary, detail = %e.detail, "precheck connection failed");
+            out.push(CheckItem::failed(
+                name,
+                &description,
+                expected,
+                e.summary,
+                Some(format!(
+                    "check the {side} host, port, user and password, and that the server accepts connections from dts"
+                )),
+            ));
+            None
+        }
+    }
+}
+
+async fn server_version(s: &mut Session) -> Result<ServerVersion, ConnectorError> {
+    let rows: Vec<String> = s.query("SELECT VERSION()", "reading the server version").await?;
+    Ok(ServerVersion::parse(rows.first().map(String::as_str).unwrap_or("")))
+}
+
+async fn version(src: Option<&mut Session>, dst: Option<&mut Session>) -> CheckItem {
+    const NAME: &str = "version";
+    const DESC: &str = "the destination runs the same server family as the source, at the same or a newer version";
+    let expected = "destination version not older than the source, both MariaDB or both MySQL/Percona";
+    let (Some(src), Some(dst)) = (src, dst) else {
+        return CheckItem::failed(NAME, DESC, expected, "not checked: cannot connect to both servers", None);
+    };
+    let (s, d) = match (server_version(src).await, server_version(dst).await) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return could_not_check(NAME, DESC, expected, &e),
+    };
+    if s.flavor != d.flavor {
+        return CheckItem::failed(
+            NAME,
+            DESC,
+            format!("both MariaDB or both MySQL/Percona (source is {})", s.flavor),
+            format!("source {s}, destination {d}"),
+            Some("migrate between servers of the same family".into()),
+        );
+    }
+    if d.number < s.number {
+        let (a, b, c) = s.number;
+        return CheckItem::failed(
+            NAME,
+            DESC,
+            format!("destination {} {a}.{b}.{c} or newer", s.flavor),
+            format!("destination {d}"),
+            Some("upgrade the destination or pick a newer one".into()),
+        );
+    }
+    CheckItem::passed(NAME, DESC)
+}
+
+async fn privileges(
+    name: &str,
+    session: Option<&mut Session>,
+    side: Side,
+    required: &[Requirement],
+    databases: &[String],
+) -> CheckItem {
+    let description = format!("the {side} user holds the privileges the migration needs");
+    let names: Vec<&str> = required.iter().map(|r| r.name).collect();
+    let expected = names.join(", ");
+    let Some(s) = session else { return not_checked(name, &description, expected, side) };
+    let lines: Vec<String> = match s.query("SHOW GRANTS FOR CURRENT_USER()", "reading grants").await {
+        Ok(l) => l,
+        Err(e) => return could_not_check(name, &description, expected, &e),
+    };
+    let missing = Grants::parse(&lines).missing(required, databases);
+    if missing.is_empty() {
+        return CheckItem::passed(name, &description);
+    }
+    CheckItem::failed(
+        name,
+        &description,
+        expected,
+        format!("missing {}", missing.join(", ")),
+        Some(format!("GRANT the missing privileges to the {side} user (ON *.* or on the selected databases)")),
+    )
+}
+
+fn source_objects(catalog: Option<&Result<Catalog, ConnectorError>>) -> CheckItem {
+    const NAME: &str = "source_objects";
+    const DESC: &str = "every selected database and table exists on the source";
+    let expected = "every selected database and table on the source";
+    match catalog {
+        None => not_checked(NAME, DESC, expected, Side::Source),
+        Some(Err(e)) => could_not_check(NAME, DESC, expected, e),
+        Some(Ok(c)) if c.missing.is_empty() => CheckItem::passed(NAME, DESC),
+        Some(Ok(c)) => CheckItem::failed(
+            NAME,
+            DESC,
+            expected,
+            format!("missing {}", capped(&c.missing)),
+            Some("fix the selection (DatabaseInfo) or create the objects on the source".into()),
+        ),
+    }
+}
+
+async fn destination_conflicts(
+    catalog: Option<&Result<Catalog, ConnectorError>>,
+    dst: Option<&mut Session>,
+) -> CheckItem {
+    const NAME: &str = "destination_conflicts";
+    const DESC: &str = "no selected table or view already exists on the destination";
+    let expected = "no table of the selection on the destination";
+    let catalog = match catalog {
+        None => return not_checked(NAME, DESC, expected, Side::Source),
+        Some(Err(e)) => return could_not_check(NAME, DESC, expected, e),
+        Some(Ok(c)) => c,
+    };
+    let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
+    let present = match catalog::relations(dst, &catalog.database_names()).await {
+        Ok(p) => p,
+        Err(e) => return could_not_check(NAME, DESC, expected, &e),
+    };
+    let present: BTreeSet<(String, String)> =
+        present.into_iter().flat_map(|(db, rels)| rels.into_iter().map(move |(n, _)| (db.clone(), n))).collect();
+    let conflicts: Vec<String> =
+        catalog.relations().into_iter().filter(|r| present.contains(r)).map(|(db, t)| qualified(&db, &t)).collect();
+    if conflicts.is_empty() {
+        return CheckItem::passed(NAME, DESC);
+    }
+    CheckItem::failed(
+        NAME,
+        DESC,
+        expected,
+        capped(&conflicts),
+        Some("drop or rename these objects on the destination, or leave them out of the selection".into()),
+    )
+}
+
+/// The five binlog items of an incremental migration, checked on the source.
+async fn binlog(src: Option<&mut Session>) -> Vec<CheckItem> {
+    const ITEMS: [(&str, &str, &str); 5] = [
+        ("binlog_enabled", "the source writes a binary log", "log_bin = ON"),
+        ("binlog_format", "the source logs row events", "binlog_format = ROW"),
+        ("binlog_row_image", "the source logs full row images", "binlog_row_image = FULL"),
+        ("server_id", "the source has a server id", "server_id other than 0"),
+        ("binlog_compress", "the source binlog events are not compressed", "log_bin_compress = OFF"),
+    ];
+    let Some(src) = src else {
+        return ITEMS.iter().map(|(n, d, e)| not_checked(n, d, *e, Side::Source)).collect();
+    };
+    let rows: Result<Vec<(String, String)>, _> = src
+        .query(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
+             ('log_bin', 'binlog_format', 'binlog_row_image', 'server_id', 'log_bin_compress')",
+            "reading binlog settings",
+        )
+        .await;
+    let vars: HashMap<String, String> = match rows {
+        Ok(r) => r.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_ascii_uppercase())).collect(),
+        Err(e) => return ITEMS.iter().map(|(n, d, x)| could_not_check(n, d, *x, &e)).collect(),
+    };
+    let get = |k: &str| vars.get(k).cloned();
+    let show = |k: &str| match get(k) {
+        Some(v) => format!("{k} = {v}"),
+        None => format!("{k} not available"),
+    };
+    let hint = |setting: &str| Some(format!("set {setting} in the source server configuration and restart it"));
+    ITEMS
+        .iter()
+        .map(|(name, desc, expected)| {
+            let ok = match *name {
+                "binlog_enabled" => matches!(get("log_bin").as_deref(), Some("ON" | "1")),
+                "binlog_format" => get("binlog_format").as_deref() == Some("ROW"),
+                "binlog_row_image" => get("binlog_row_image").as_deref() == Some("FULL"),
+                "server_id" => get("server_id").is_some_and(|v| v != "0"),
+                _ => !matches!(get("log_bin_compress").as_deref(), Some("ON" | "1")),
+            };
+            if ok {
+                return CheckItem::passed(name, desc);
+            }
+            let var = match *name {
+                "binlog_enabled" => "log_bin",
+                "binlog_compress" => "log_bin_compress",
+                other => other,
+            };
+            CheckItem::failed(name, desc, *expected, show(var), hint(expected))
+        })
+        .collect()
+}
+
+async fn primary_keys(catalog: Option<&Result<Catalog, ConnectorError>>, src: Option<&mut Session>) -> CheckItem {
+    const NAME: &str = "primary_keys";
+    const DESC: &str = "every selected table has a primary key";
+    let expected = "a primary key on every selected table";
+    let (Some(Ok(catalog)), Some(src)) = (catalog, src) else {
+        return not_checked(NAME, DESC, expected, Side::Source);
+    };
+    let without = match catalog::tables_without_primary_key(src, &catalog.database_names()).await {
+        Ok(w) => w,
+        Err(e) => return could_not_check(NAME, DESC, expected, &e),
+    };
+    let listed: Vec<String> = catalog
+        .databases
+        .iter()
+        .flat_map(|d| d.tables.iter().map(|t| (d.name.clone(), t.clone())))
+        .filter(|r| without.contains(r))
+        .map(|(db, t)| qualified(&db, &t))
+        .collect();
+    if listed.is_empty() {
+        return CheckItem::passed(NAME, DESC);
+    }
+    CheckItem::warning(
+        NAME,
+        DESC,
+        format!("tables without a primary key: {}", capped(&listed)),
+        Some(
+            "rows of these tables are matched by comparing every column, which makes incremental apply and \
+             verification slower; add a primary key where possible"
+                .into(),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_are_capped_with_a_count() {
+        let names: Vec<String> = (0..25).map(|i| format!("t{i}")).collect();
+        let s = capped(&names);
+        assert!(s.ends_with("t19 and 5 more"));
+        assert_eq!(capped(&names[..2]), "t0, t1");
+    }
+}

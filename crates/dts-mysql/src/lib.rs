@@ -1,0 +1,56 @@
+//! MySQL-family connector of dts (MySQL, MariaDB, Percona): the precheck ([`Checker`]) and
+//! the structure migration ([`StructureMigrator`]) over `mysql_async`.
+//!
+//! Precheck items, in report order: `source_connectivity`, `destination_connectivity`,
+//! `version`, `source_privileges`, `destination_privileges`, `source_objects`,
+//! `destination_conflicts`, then for migrate type 3 `binlog_enabled`, `binlog_format`,
+//! `binlog_row_image`, `server_id`, `binlog_compress`, and last `primary_keys` (a warning).
+//!
+//! [`Checker`]: dts_core::Checker
+//! [`StructureMigrator`]: dts_core::StructureMigrator
+
+use std::time::Duration;
+
+mod catalog;
+mod checker;
+mod connection;
+mod definition;
+mod grants;
+mod structure;
+mod version;
+
+pub use connection::Side;
+pub use definition::{quote_ident, strip_definer};
+pub use version::{Flavor, ServerVersion};
+
+/// The MySQL-family connector. Stateless apart from its settings: every call opens its own
+/// sessions and closes them before returning, so one value can serve many jobs at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MySqlConnector {
+    connect_timeout: Duration,
+}
+
+impl MySqlConnector {
+    /// Default connect timeout: long enough for a remote server, short enough for a precheck.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    pub fn new() -> Self {
+        Self { connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT }
+    }
+
+    /// How long to wait for a server to accept a session before a `Transient` error.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+}
+
+impl Default for MySqlConnector {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,394 @@
+//! `dts job ...`: the migration actions from the command line, as tables or `--json`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientArgs};
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// List jobs.
+    List {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job with its steps; `--watch` refreshes until it ends.
+    Show {
+        job_id: String,
+        #[arg(long)]
+        watch: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a job from a CreateMigrateJob request (JSON file, `-` for stdin) or from flags.
+    Create {
+        /// CreateMigrateJob request as JSON.
+        #[arg(long, conflicts_with_all = ["name", "source", "destination"])]
+        request: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+        /// mysql://user:password@host:port
+        #[arg(long)]
+        source: Option<String>,
+        /// mysql://user:password@host:port
+        #[arg(long)]
+        destination: Option<String>,
+        /// Databases or db.table names, comma separated; whole instance when absent.
+        #[arg(long, value_delimiter = ',')]
+        objects: Vec<String>,
+        /// 1 structure, 2 structure + full data, 3 structure + full + incremental.
+        #[arg(long, default_value_t = 1)]
+        migrate_type: i64,
+        #[arg(long, default_value = "ap-guangzhou")]
+        dst_region: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Modify a job with a ModifyMigrateJob request (JSON file or `-`); JobId is added.
+    Modify {
+        job_id: String,
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// Run the precheck and wait for its result.
+    Check {
+        job_id: String,
+        /// Return at once instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    Start {
+        job_id: String,
+    },
+    Stop {
+        job_id: String,
+    },
+    Complete {
+        job_id: String,
+        #[arg(long, default_value = "waitForSync", value_parser = ["waitForSync", "immediately"])]
+        mode: String,
+    },
+    Delete {
+        job_id: String,
+    },
+}
+
+const STATUS_NAMES: [(i64, &str); 10] = [
+    (1, "Creating"),
+    (3, "Checking"),
+    (4, "CheckPass"),
+    (5, "CheckNotPass"),
+    (7, "Running"),
+    (8, "ReadyComplete"),
+    (9, "Success"),
+    (10, "Failed"),
+    (11, "Stopping"),
+    (12, "Completing"),
+];
+
+fn status_name(code: i64) -> String {
+    STATUS_NAMES.iter().find(|(c, _)| *c == code).map(|(c, n)| format!("{c} {n}")).unwrap_or_else(|| code.to_string())
+}
+
+fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    serde_json::from_str(&text).context("the request is not valid JSON")
+}
+
+/// `mysql://user:password@host:port` into SrcInfo/DstInfo fields.
+fn endpoint_info(url: &str) -> anyhow::Result<Value> {
+    let u = reqwest::Url::parse(url).with_context(|| format!("bad database URL {url}"))?;
+    if !matches!(u.scheme(), "mysql" | "mariadb") {
+        bail!("database URLs start with mysql:// or mariadb://");
+    }
+    let decode = |s: &str| percent_decode(s);
+    Ok(json!({
+        "Ip": u.host_str().context("database URL without host")?,
+        "Port": u.port().unwrap_or(3306),
+        "User": if u.username().is_empty() { "root".to_string() } else { decode(u.username()) },
+        "Password": decode(u.password().unwrap_or_default()),
+    }))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn database_info(objects: &[String]) -> Option<String> {
+    if objects.is_empty() {
+        return None;
+    }
+    let mut dbs: Vec<(String, Vec<String>)> = Vec::new();
+    for o in objects {
+        let (db, table) = match o.split_once('.') {
+            Some((d, t)) => (d.to_string(), Some(t.to_string())),
+            None => (o.clone(), None),
+        };
+        let entry = match dbs.iter_mut().find(|(d, _)| *d == db) {
+            Some(e) => e,
+            None => {
+                dbs.push((db, Vec::new()));
+                dbs.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(t) = table {
+            entry.1.push(t);
+        }
+    }
+    let list: Vec<Value> = dbs
+        .into_iter()
+        .map(|(d, t)| if t.is_empty() { json!({"Database": d}) } else { json!({"Database": d, "Table": t}) })
+        .collect();
+    Some(Value::Array(list).to_string())
+}
+
+fn print_job(job: &Value) {
+    println!(
+        "Job:        {}  ({})",
+        job["JobId"].as_str().unwrap_or_default(),
+        job["JobName"].as_str().unwrap_or_default()
+    );
+    println!("Status:     {}", status_name(job["Status"].as_i64().unwrap_or_default()));
+    println!("Type:       MigrateType {}", job["MigrateOption"]["MigrateType"]);
+    println!(
+        "Source:     {} {}:{}",
+        job["SrcDatabaseType"].as_str().unwrap_or_default(),
+        job["SrcInfo"]["Ip"].as_str().unwrap_or_default(),
+        job["SrcInfo"]["Port"]
+    );
+    println!(
+        "Dest:       {} {}:{} {}",
+        job["DstDatabaseType"].as_str().unwrap_or_default(),
+        job["DstInfo"]["Ip"].as_str().unwrap_or_default(),
+        job["DstInfo"]["Port"],
+        job["DstInfo"]["InstanceId"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Created:    {}   Started: {}   Ended: {}",
+        job["CreateTime"].as_str().unwrap_or_default(),
+        job["StartTime"].as_str().unwrap_or_default(),
+        job["EndTime"].as_str().unwrap_or_default()
+    );
+    let d = &job["Detail"];
+    println!("Progress:   {}% (step {} of {})", d["Progress"].as_str().unwrap_or("0"), d["StepNow"], d["StepAll"]);
+    for s in d["StepInfo"].as_array().into_iter().flatten() {
+        let status = match s["Status"].as_i64().unwrap_or_default() {
+            1 => "done",
+            2 => "failed",
+            3 => "running",
+            4 => "not run",
+            _ => "-",
+        };
+        let bar = if s["StepNo"] == d["StepNow"] && status == "running" {
+            let pct = d["CurrentStepProgress"].as_str().unwrap_or("0").parse::<usize>().unwrap_or(0).min(100);
+            format!(" [{}{}] {pct}%", "#".repeat(pct / 5), ".".repeat(20 - pct / 5))
+        } else {
+            String::new()
+        };
+        println!(
+            "  {}. {:<24} {:<8} {}{bar}",
+            s["StepNo"],
+            s["StepName"].as_str().unwrap_or_default(),
+            status,
+            s["StartTime"].as_str().unwrap_or_default()
+        );
+    }
+    for e in job["ErrorInfo"].as_array().into_iter().flatten() {
+        println!("Error:      {}", e["ErrorLog"].as_str().unwrap_or_default());
+    }
+}
+
+async fn describe_one(client: &Client, job_id: &str) -> anyhow::Result<Value> {
+    let r = client.call("DescribeMigrateJobs", &json!({"JobId": job_id})).await?;
+    r["JobList"].as_array().and_then(|l| l.first()).cloned().with_context(|| format!("job {job_id} not found"))
+}
+
+fn print_check(r: &Value) {
+    let flag = match r["CheckFlag"].as_i64() {
+        Some(1) => "passed",
+        Some(0) => "NOT passed",
+        _ => "not checked",
+    };
+    println!(
+        "Check:    {} ({}%) — {flag}",
+        r["Status"].as_str().unwrap_or_default(),
+        r["Progress"].as_str().unwrap_or("0")
+    );
+    for item in r["CheckItems"].as_array().into_iter().flatten() {
+        let outcome = item["outcome"].as_str().unwrap_or_default();
+        let mark = match outcome {
+            "passed" => "ok  ",
+            "warning" => "warn",
+            _ => "FAIL",
+        };
+        print!(
+            "  [{mark}] {:<26} {}",
+            item["name"].as_str().unwrap_or_default(),
+            item["description"].as_str().unwrap_or_default()
+        );
+        match outcome {
+            "failed" => print!(
+                " — expected {}, found {}",
+                item["expected"].as_str().unwrap_or_default(),
+                item["found"].as_str().unwrap_or_default()
+            ),
+            "warning" => print!(" — {}", item["detail"].as_str().unwrap_or_default()),
+            _ => {}
+        }
+        println!();
+        if let Some(h) = item["hint"].as_str().filter(|_| outcome != "passed") {
+            println!("         hint: {h}");
+        }
+    }
+}
+
+pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
+    let client = Client::new(conn)?;
+    match command {
+        JobCommand::List { name, limit, offset, json } => {
+            let mut req = json!({"Limit": limit, "Offset": offset});
+            if let Some(n) = name {
+                req["JobName"] = json!(n);
+            }
+            let r = client.call("DescribeMigrateJobs", &req).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(());
+            }
+            println!("{:<14} {:<24} {:<5} {:<18} {:>8}  CREATED", "JOB ID", "NAME", "TYPE", "STATUS", "PROGRESS");
+            for j in r["JobList"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<14} {:<24} {:<5} {:<18} {:>7}%  {}",
+                    j["JobId"].as_str().unwrap_or_default(),
+                    j["JobName"].as_str().unwrap_or_default(),
+                    j["MigrateOption"]["MigrateType"],
+                    status_name(j["Status"].as_i64().unwrap_or_default()),
+                    j["Detail"]["Progress"].as_str().unwrap_or("0"),
+                    j["CreateTime"].as_str().unwrap_or_default()
+                );
+            }
+            println!("{} job(s)", r["TotalCount"]);
+        }
+        JobCommand::Show { job_id, watch, json } => loop {
+            let job = describe_one(&client, &job_id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                if watch {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print_job(&job);
+            }
+            let status = job["Status"].as_i64().unwrap_or_default();
+            if !watch || matches!(status, 1 | 4 | 5 | 9 | 10) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
+        JobCommand::Create { request, name, source, destination, objects, migrate_type, dst_region, json } => {
+            let req = match request {
+                Some(path) => read_json(&path)?,
+                None => {
+                    let (Some(name), Some(src), Some(dst)) = (name, source, destination) else {
+                        bail!("give --request FILE, or --name, --source and --destination");
+                    };
+                    let mut dst_info = endpoint_info(&dst)?;
+                    dst_info["Region"] = json!(dst_region);
+                    let info = database_info(&objects);
+                    let mut req = json!({
+                        "JobName": name,
+                        "MigrateOption": {"RunMode": 1, "MigrateType": migrate_type, "MigrateObject": if info.is_some() { 2 } else { 1 }},
+                        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet", "SrcInfo": endpoint_info(&src)?,
+                        "DstDatabaseType": "mysql", "DstAccessType": "cdb", "DstInfo": dst_info,
+                    });
+                    if let Some(info) = info {
+                        req["DatabaseInfo"] = json!(info);
+                    }
+                    req
+                }
+            };
+            let r = client.call("CreateMigrateJob", &req).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}", r["JobId"].as_str().unwrap_or_default());
+            }
+        }
+        JobCommand::Modify { job_id, request } => {
+            let mut req = read_json(&request)?;
+            req["JobId"] = json!(job_id);
+            client.call("ModifyMigrateJob", &req).await?;
+            println!("modified {job_id}");
+        }
+        JobCommand::Check { job_id, no_wait, json } => {
+            client.call("CreateMigrateCheckJob", &json!({"JobId": job_id})).await?;
+            loop {
+                let r = client.call("DescribeMigrateCheckJob", &json!({"JobId": job_id})).await?;
+                let finished = r["Status"] == "finished";
+                if no_wait || finished {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&r)?);
+                    } else {
+                        print_check(&r);
+                    }
+                    if finished && r["CheckFlag"] != 1 {
+                        std::process::exit(1);
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        JobCommand::Start { job_id } => {
+            client.call("StartMigrateJob", &json!({"JobId": job_id})).await?;
+            println!("started {job_id}");
+        }
+        JobCommand::Stop { job_id } => {
+            client.call("StopMigrateJob", &json!({"JobId": job_id})).await?;
+            println!("stopping {job_id}");
+        }
+        JobCommand::Complete { job_id, mode } => {
+            client.call("CompleteMigrateJob", &json!({"JobId": job_id, "CompleteMode": mode})).await?;
+            println!("completing {job_id}");
+        }
+        JobCommand::Delete { job_id } => {
+            client.call("DeleteMigrateJob", &json!({"JobId": job_id})).await?;
+            println!("deleted {job_id}");
+        }
+    }
+    Ok(())
+}

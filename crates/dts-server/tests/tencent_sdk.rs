@@ -1,0 +1,293 @@
+//! End-to-end tests of the Tencent Cloud API 2018-03-30 dialect as the official Tencent Cloud
+//! Python SDK drives it: a real `dts serve`, throwaway MariaDB source and destination, and the
+//! scripts in `tests/py/` run with the SDK venv's python.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use dts_test_support::{DtsServer, DtsServerOptions, MariaDb, sdk_python};
+use mysql_async::prelude::Queryable;
+
+const DB: &str = "shop";
+const SRC_USER: &str = "dts_src";
+const SRC_PASSWORD: &str = "src-Pw-8271";
+const DST_USER: &str = "dts_dst";
+const DST_PASSWORD: &str = "dst-Pw-5530";
+/// Longest a single SDK script may run.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The test schema: indexes, a foreign key, a view, a procedure, a function and a trigger.
+const SCHEMA: &[&str] = &[
+    "CREATE DATABASE shop DEFAULT CHARACTER SET utf8mb4",
+    "CREATE TABLE shop.customers (
+        id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        email VARCHAR(191) NOT NULL,
+        name VARCHAR(100) NULL,
+        created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE KEY uk_email (email),
+        KEY idx_name (name)
+    ) ENGINE=InnoDB",
+    "CREATE TABLE shop.orders (
+        id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        customer_id INT NOT NULL,
+        total DECIMAL(10,2) NOT NULL DEFAULT 0.00,
+        status ENUM('new','paid','shipped') NOT NULL DEFAULT 'new',
+        note TEXT,
+        KEY idx_customer_status (customer_id, status),
+        CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE
+    ) ENGINE=InnoDB COMMENT='orders of customers'",
+    "CREATE TABLE shop.order_audit (
+        id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        order_id BIGINT NOT NULL,
+        changed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        KEY idx_order (order_id)
+    ) ENGINE=InnoDB",
+    "CREATE VIEW shop.paid_orders AS
+        SELECT o.id, c.email, o.total FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id
+        WHERE o.status = 'paid'",
+    "CREATE PROCEDURE shop.count_orders(IN cid INT, OUT n INT)
+     BEGIN
+        SELECT COUNT(*) INTO n FROM shop.orders WHERE customer_id = cid;
+     END",
+    "CREATE FUNCTION shop.order_total(oid BIGINT) RETURNS DECIMAL(10,2) READS SQL DATA
+        RETURN (SELECT total FROM shop.orders WHERE id = oid)",
+    "CREATE TRIGGER shop.orders_audit AFTER UPDATE ON shop.orders FOR EACH ROW
+        INSERT INTO shop.order_audit (order_id) VALUES (NEW.id)",
+    "INSERT INTO shop.customers (email, name) VALUES ('a@example.com', 'Ann'), ('b@example.com', 'Bob')",
+    "INSERT INTO shop.orders (customer_id, total, status) VALUES (1, 10.50, 'paid'), (2, 3.00, 'new')",
+];
+
+/// A source with the test schema, an empty destination, and an account on each with a password.
+struct Databases {
+    src: MariaDb,
+    dst: MariaDb,
+}
+
+async fn user_with_password(db: &MariaDb, user: &str, password: &str) {
+    db.exec(&format!(
+        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';
+         GRANT ALL PRIVILEGES ON *.* TO '{user}'@'127.0.0.1' WITH GRANT OPTION"
+    ))
+    .await;
+}
+
+async fn databases() -> Databases {
+    let (src, dst) = tokio::join!(MariaDb::start(), MariaDb::start());
+    user_with_password(&src, SRC_USER, SRC_PASSWORD).await;
+    user_with_password(&dst, DST_USER, DST_PASSWORD).await;
+    for statement in SCHEMA {
+        src.exec(statement).await;
+    }
+    Databases { src, dst }
+}
+
+/// The SDK venv's python, made (once per machine) off the async runtime's threads.
+async fn python() -> PathBuf {
+    tokio::task::spawn_blocking(sdk_python).await.expect("making the SDK venv panicked")
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("py").join(name)
+}
+
+/// The environment every script gets: where the server and the databases are.
+fn script_env(server: &DtsServer, dbs: &Databases) -> Vec<(String, String)> {
+    [
+        ("DTS_ENDPOINT", server.endpoint()),
+        ("DTS_SECRET_ID", server.secret_id().to_string()),
+        ("DTS_SECRET_KEY", server.secret_key().to_string()),
+        ("SRC_PORT", dbs.src.port().to_string()),
+        ("SRC_USER", SRC_USER.to_string()),
+        ("SRC_PASSWORD", SRC_PASSWORD.to_string()),
+        ("DST_PORT", dbs.dst.port().to_string()),
+        ("DST_USER", DST_USER.to_string()),
+        ("DST_PASSWORD", DST_PASSWORD.to_string()),
+        ("DB_NAME", DB.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Runs `tests/py/<name>` with the SDK python; panics with its output and the server log unless
+/// it exits 0. Returns its stdout.
+async fn run_script(python: &Path, name: &str, env: &[(String, String)], server: &DtsServer) -> String {
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(script(name))
+        .current_dir(script("."))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for proxy in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        cmd.env_remove(proxy);
+    }
+    let out = tokio::time::timeout(SCRIPT_TIMEOUT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{name} ran longer than {SCRIPT_TIMEOUT:?}; server log:\n{}", server.log()))
+        .unwrap_or_else(|e| panic!("cannot run {} {name}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{name} failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- server log ---\n{}",
+        out.status,
+        server.log()
+    );
+    stdout
+}
+
+fn job_id_printed(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("JOB_ID="))
+        .unwrap_or_else(|| panic!("the script printed no JOB_ID=...:\n{stdout}"))
+        .trim()
+        .to_string()
+}
+
+fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// Names of the objects of one kind in `DB`, sorted.
+async fn names(conn: &mut mysql_async::Conn, sql: &str) -> Vec<String> {
+    conn.exec::<String, _, _>(sql, (DB,)).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// `SHOW CREATE <kind> DB.name`, the column holding the definition.
+async fn show_create(conn: &mut mysql_async::Conn, kind: &str, name: &str, column: &str) -> String {
+    let sql = format!("SHOW CREATE {kind} `{DB}`.`{name}`");
+    let row: mysql_async::Row = conn
+        .query_first(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"));
+    row.get_opt::<Option<String>, _>(column)
+        .unwrap_or_else(|| panic!("{sql}: no column {column}"))
+        .unwrap_or_else(|e| panic!("{sql}: column {column}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: column {column} is NULL (missing privileges?)"))
+}
+
+/// Every table, view, routine and trigger of `DB` with its `SHOW CREATE` text.
+async fn structure(db: &MariaDb) -> BTreeMap<String, String> {
+    let mut conn = db.conn().await;
+    let kinds = [
+        (
+            "TABLE",
+            "Create Table",
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+        ),
+        ("VIEW", "Create View", "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY 1"),
+        (
+            "PROCEDURE",
+            "Create Procedure",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'PROCEDURE' ORDER BY 1",
+        ),
+        (
+            "FUNCTION",
+            "Create Function",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION' ORDER BY 1",
+        ),
+        (
+            "TRIGGER",
+            "SQL Original Statement",
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY 1",
+        ),
+    ];
+    let mut out = BTreeMap::new();
+    for (kind, column, list) in kinds {
+        for name in names(&mut conn, list).await {
+            let text = show_create(&mut conn, kind, &name, column).await;
+            out.insert(format!("{kind} {name}"), text);
+        }
+    }
+    let _ = conn.disconnect().await;
+    out
+}
+
+async fn row_count(db: &MariaDb, table: &str) -> u64 {
+    let mut conn = db.conn().await;
+    let n: u64 = conn
+        .query_first(format!("SELECT COUNT(*) FROM `{DB}`.`{table}`"))
+        .await
+        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        .expect("a count");
+    let _ = conn.disconnect().await;
+    n
+}
+
+/// The destination has every object of the source with the same definition, and no rows.
+async fn assert_structure_migrated(dbs: &Databases) {
+    let (src, dst) = tokio::join!(structure(&dbs.src), structure(&dbs.dst));
+    assert_eq!(src.len(), 7, "the source schema should have 3 tables, a view, 2 routines and a trigger: {src:#?}");
+    assert_eq!(
+        src.keys().collect::<Vec<_>>(),
+        dst.keys().collect::<Vec<_>>(),
+        "the destination should have exactly the source's objects"
+    );
+    for (object, definition) in &src {
+        assert_eq!(Some(definition), dst.get(object), "{object} differs between source and destination");
+    }
+    for table in ["customers", "orders", "order_audit"] {
+        assert_eq!(row_count(&dbs.dst, table).await, 0, "a structure migration copies no rows ({table})");
+    }
+    assert_eq!(row_count(&dbs.src, "orders").await, 2, "the source keeps its rows");
+}
+
+async fn lifecycle(sign_method: &str) {
+    let (dbs, python) = tokio::join!(databases(), python());
+    let server = DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), DtsServerOptions::default()).await;
+    let env = with(script_env(&server, &dbs), &[("SIGN_METHOD", sign_method), ("MODE", "full")]);
+    let stdout = run_script(&python, "lifecycle.py", &env, &server).await;
+    assert!(job_id_printed(&stdout).starts_with("dts-"), "a 2018-03-30 JobId looks like dts-...:\n{stdout}");
+    assert_structure_migrated(&dbs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdk_drives_a_structure_migration_from_create_to_success() {
+    lifecycle("TC3-HMAC-SHA256").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdk_with_v1_hmacsha256_over_get_drives_the_same_lifecycle() {
+    lifecycle("HmacSHA256").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_the_documented_error_codes() {
+    let (dbs, python) = tokio::join!(databases(), python());
+    let server = DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), DtsServerOptions::default()).await;
+    let (other_id, other_key) = server.create_key("other");
+    assert_ne!(other_id, server.secret_id(), "dts key create should make a new SecretId");
+    let env = with(script_env(&server, &dbs), &[("OTHER_SECRET_ID", &other_id), ("OTHER_SECRET_KEY", &other_key)]);
+    run_script(&python, "negative.py", &env, &server).await;
+    let dst_databases: Vec<String> = dbs.dst.conn().await.query("SHOW DATABASES").await.expect("SHOW DATABASES");
+    assert!(
+        !dst_databases.iter().any(|d| d == DB),
+        "no job was started, so the destination has no {DB}: {dst_databases:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_survive_a_kill_9_of_the_server() {
+    let (dbs, python) = tokio::join!(databases(), python());
+    let mut server = DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), DtsServerOptions::default()).await;
+    let env = script_env(&server, &dbs);
+    let stdout =
+        run_script(&python, "lifecycle.py", &with(env.clone(), &[("MODE", "create-and-check")]), &server).await;
+    let job_id = job_id_printed(&stdout);
+
+    server.kill();
+    assert!(!server.is_running(), "the server should be down after kill -9");
+    server.restart().await;
+
+    run_script(&python, "lifecycle.py", &with(env, &[("MODE", "resume"), ("JOB_ID", &job_id)]), &server).await;
+    assert_structure_migrated(&dbs).await;
+}

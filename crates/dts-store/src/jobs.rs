@@ -1,0 +1,346 @@
+//! Jobs: insert, read, list with filters and paging, and atomic read-modify-write updates.
+
+use dts_core::{CheckReport, JobDetail, JobEvent, JobKind, JobStatus, MigrationSpec};
+use rand::Rng;
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError, now_string};
+
+/// One entry of `MigrateJobInfo.ErrorInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub log: String,
+    pub help: String,
+}
+
+/// The precheck state of a job (`DescribeMigrateCheckJob`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckState {
+    /// `unavailable`, `starting`, `running`, `finished`.
+    pub status: String,
+    pub progress: i64,
+    /// 0 not passed, 1 passed, 3 not checked.
+    pub flag: i64,
+    pub error_code: i64,
+    pub error_message: String,
+    pub report: Option<CheckReport>,
+}
+
+impl CheckState {
+    pub fn unavailable() -> Self {
+        Self {
+            status: "unavailable".into(),
+            progress: 0,
+            flag: 3,
+            error_code: 0,
+            error_message: String::new(),
+            report: None,
+        }
+    }
+
+    pub fn starting() -> Self {
+        Self { status: "starting".into(), ..Self::unavailable() }
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub account_id: String,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub spec: MigrationSpec,
+    /// Encrypted; read with [`Store::job_passwords`].
+    src_password_enc: Option<String>,
+    dst_password_enc: Option<String>,
+    pub create_time: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub detail: JobDetail,
+    pub errors: Vec<JobError>,
+    pub check: CheckState,
+    pub version: i64,
+}
+
+impl JobRecord {
+    /// Applies a state-machine event.
+    pub fn apply(&mut self, event: JobEvent) -> Result<(), StoreError> {
+        self.status = self.status.next(event)?;
+        Ok(())
+    }
+}
+
+/// What `CreateMigrateJob` stores.
+pub struct NewJob {
+    pub account_id: String,
+    pub kind: JobKind,
+    pub spec: MigrationSpec,
+    pub src_password: Option<String>,
+    pub dst_password: Option<String>,
+}
+
+/// Sort keys of `DescribeMigrateJobs.Order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOrder {
+    JobId,
+    Status,
+    JobName,
+    MigrateType,
+    RunMode,
+    CreateTime,
+}
+
+/// Filters and paging of `DescribeMigrateJobs`.
+#[derive(Debug, Clone)]
+pub struct JobFilter {
+    pub job_id: Option<String>,
+    pub job_name: Option<String>,
+    pub order: JobOrder,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: u64,
+    /// (key, accepted values; empty = any value) — every filter must match a tag.
+    pub tags: Vec<(String, Vec<String>)>,
+}
+
+const COLUMNS: &str = "job_id, account_id, kind, status, spec, src_password, dst_password, create_time, start_time, \
+                       end_time, detail, errors, check_state, version";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<RawJob> {
+    Ok(RawJob {
+        job_id: r.get(0)?,
+        account_id: r.get(1)?,
+        kind: r.get(2)?,
+        status: r.get(3)?,
+        spec: r.get(4)?,
+        src_password_enc: r.get(5)?,
+        dst_password_enc: r.get(6)?,
+        create_time: r.get(7)?,
+        start_time: r.get(8)?,
+        end_time: r.get(9)?,
+        detail: r.get(10)?,
+        errors: r.get(11)?,
+        check: r.get(12)?,
+        version: r.get(13)?,
+    })
+}
+
+struct RawJob {
+    job_id: String,
+    account_id: String,
+    kind: String,
+    status: i64,
+    spec: String,
+    src_password_enc: Option<String>,
+    dst_password_enc: Option<String>,
+    create_time: String,
+    start_time: String,
+    end_time: String,
+    detail: String,
+    errors: String,
+    check: String,
+    version: i64,
+}
+
+impl RawJob {
+    fn decode(self) -> Result<JobRecord, StoreError> {
+        Ok(JobRecord {
+            kind: JobKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
+            status: JobStatus::from_code(self.status).ok_or_else(|| corrupt("status", self.status))?,
+            spec: serde_json::from_str(&self.spec).map_err(|e| corrupt("spec", e))?,
+            detail: serde_json::from_str(&self.detail).map_err(|e| corrupt("detail", e))?,
+            errors: serde_json::from_str(&self.errors).map_err(|e| corrupt("errors", e))?,
+            check: serde_json::from_str(&self.check).map_err(|e| corrupt("check", e))?,
+            job_id: self.job_id,
+            account_id: self.account_id,
+            src_password_enc: self.src_password_enc,
+            dst_password_enc: self.dst_password_enc,
+            create_time: self.create_time,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            version: self.version,
+        })
+    }
+}
+
+fn new_job_id() -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..8).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
+    format!("dts-{tail}")
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("job fields serialize to JSON")
+}
+
+impl Store {
+    fn seal(&self, job_id: &str, field: &str, password: Option<&str>) -> Option<String> {
+        password.map(|p| self.cipher.encrypt(p, &format!("job:{job_id}:{field}")))
+    }
+
+    /// Stores a new job in status 1 and returns it.
+    pub fn insert_job(&self, new: NewJob) -> Result<JobRecord, StoreError> {
+        let job_id = new_job_id();
+        let detail = JobDetail::plan(new.spec.options.migrate_type);
+        let now = now_string();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO jobs (job_id, account_id, kind, name, status, spec, src_password, dst_password, create_time, \
+             detail, check_state, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs))",
+            params![
+                job_id,
+                new.account_id,
+                new.kind.as_str(),
+                new.spec.name,
+                JobStatus::Creating.code(),
+                to_json(&new.spec),
+                self.seal(&job_id, "src", new.src_password.as_deref()),
+                self.seal(&job_id, "dst", new.dst_password.as_deref()),
+                now,
+                to_json(&detail),
+                to_json(&CheckState::unavailable()),
+            ],
+        )?;
+        drop(conn);
+        self.job(&job_id)?.ok_or(StoreError::NotFound)
+    }
+
+    /// A job by id, whoever owns it (the engine's view).
+    pub fn job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let raw = self
+            .conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"), [job_id], read_row)
+            .optional()?;
+        raw.map(RawJob::decode).transpose()
+    }
+
+    /// A job of an account; another account's job is "not found".
+    pub fn account_job(&self, account_id: &str, job_id: &str) -> Result<JobRecord, StoreError> {
+        match self.job(job_id)? {
+            Some(j) if j.account_id == account_id => Ok(j),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Decrypted (source, destination) passwords of a job.
+    pub fn job_passwords(&self, job: &JobRecord) -> Result<(Option<String>, Option<String>), StoreError> {
+        let open = |field: &str, enc: &Option<String>| {
+            enc.as_deref().map(|e| self.cipher.decrypt(e, &format!("job:{}:{field}", job.job_id))).transpose()
+        };
+        Ok((open("src", &job.src_password_enc)?, open("dst", &job.dst_password_enc)?))
+    }
+
+    /// Atomically reads a job, lets `change` modify it, and writes it back with `version + 1`.
+    /// Nothing is written when `change` fails.
+    pub fn update_job<T>(
+        &self,
+        job_id: &str,
+        change: impl FnOnce(&mut JobRecord) -> Result<T, StoreError>,
+    ) -> Result<(JobRecord, T), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let raw = tx
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"), [job_id], read_row)
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        let mut job = raw.decode()?;
+        let out = change(&mut job)?;
+        job.version += 1;
+        tx.execute(
+            "UPDATE jobs SET name = ?2, status = ?3, spec = ?4, start_time = ?5, end_time = ?6, detail = ?7, \
+             errors = ?8, check_state = ?9, version = ?10, src_password = ?11, dst_password = ?12 WHERE job_id = ?1",
+            params![
+                job.job_id,
+                job.spec.name,
+                job.status.code(),
+                to_json(&job.spec),
+                job.start_time,
+                job.end_time,
+                to_json(&job.detail),
+                to_json(&job.errors),
+                to_json(&job.check),
+                job.version,
+                job.src_password_enc,
+                job.dst_password_enc,
+            ],
+        )?;
+        tx.commit()?;
+        Ok((job, out))
+    }
+
+    /// Replaces a job's passwords (ModifyMigrateJob); `None` keeps the stored one.
+    pub fn set_job_passwords(&self, job: &mut JobRecord, src: Option<&str>, dst: Option<&str>) {
+        if src.is_some() {
+            job.src_password_enc = self.seal(&job.job_id, "src", src);
+        }
+        if dst.is_some() {
+            job.dst_password_enc = self.seal(&job.job_id, "dst", dst);
+        }
+    }
+
+    /// Deletes a job of an account if its status allows it.
+    pub fn delete_job(&self, account_id: &str, job_id: &str) -> Result<(), StoreError> {
+        let job = self.account_job(account_id, job_id)?;
+        if !job.status.deletable() {
+            return Err(StoreError::Rejected(format!("job {} is in status {}", job_id, job.status.code())));
+        }
+        let n =
+            self.conn().execute("DELETE FROM jobs WHERE job_id = ?1 AND version = ?2", params![job_id, job.version])?;
+        if n == 0 {
+            return Err(StoreError::Rejected(format!("job {job_id} changed while being deleted")));
+        }
+        Ok(())
+    }
+
+    /// One page of an account's jobs and the total number of matches.
+    pub fn list_jobs(&self, account_id: &str, f: &JobFilter) -> Result<(u64, Vec<JobRecord>), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE account_id = ?1 ORDER BY seq"))?;
+        let raws = stmt.query_map([account_id], read_row)?.collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        drop(conn);
+        let mut jobs = raws.into_iter().map(RawJob::decode).collect::<Result<Vec<_>, _>>()?;
+        jobs.retain(|j| {
+            f.job_id.as_deref().is_none_or(|id| j.job_id == id)
+                && f.job_name.as_deref().is_none_or(|n| j.spec.name == n)
+                && f.tags.iter().all(|(k, vals)| {
+                    j.spec.tags.iter().any(|t| {
+                        &t.key == k && (vals.is_empty() || vals.iter().any(|v| t.value.as_deref() == Some(v.as_str())))
+                    })
+                })
+        });
+        jobs.sort_by(|a, b| {
+            let ord = match f.order {
+                JobOrder::JobId => a.job_id.cmp(&b.job_id),
+                JobOrder::Status => a.status.code().cmp(&b.status.code()),
+                JobOrder::JobName => a.spec.name.cmp(&b.spec.name),
+                JobOrder::MigrateType => a.spec.options.migrate_type.cmp(&b.spec.options.migrate_type),
+                JobOrder::RunMode => a.spec.options.run_mode.cmp(&b.spec.options.run_mode),
+                JobOrder::CreateTime => a.create_time.cmp(&b.create_time),
+            };
+            if f.descending { ord.reverse() } else { ord }
+        });
+        let total = jobs.len() as u64;
+        let page = jobs.into_iter().skip(f.offset as usize).take(f.limit as usize).collect();
+        Ok((total, page))
+    }
+
+    /// Jobs the engine must drive: every job in an active status, oldest first.
+    pub fn active_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE status IN (3, 7, 8, 11, 12) ORDER BY seq"))?;
+        let raws = stmt.query_map([], read_row)?.collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        drop(conn);
+        raws.into_iter().map(RawJob::decode).collect()
+    }
+}

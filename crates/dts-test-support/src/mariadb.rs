@@ -1,0 +1,215 @@
+//! Throwaway MariaDB servers (`mariadb-install-db` + `mariadbd`) on a free loopback port, with
+//! their own data directory, binlog in ROW format by default, killed and removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use crate::port::free_port;
+
+/// Where a MySQL-family server listens, and as whom to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddr {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+impl ServerAddr {
+    /// The machine's own MariaDB (127.0.0.1:3306, root, no password), if it answers.
+    pub async fn machine_mariadb() -> Option<ServerAddr> {
+        let addr = ServerAddr { host: "127.0.0.1".into(), port: 3306, user: "root".into(), password: String::new() };
+        match tokio::time::timeout(Duration::from_secs(3), mysql_async::Conn::new(addr.opts())).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.disconnect().await;
+                Some(addr)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn opts(&self) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.host.clone())
+            .tcp_port(self.port)
+            .user(Some(self.user.clone()))
+            .pass(Some(self.password.clone()))
+            .prefer_socket(false)
+            .into()
+    }
+
+    pub async fn conn(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.opts())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}:{}: {e}", self.host, self.port))
+    }
+
+    /// Runs one or more `;`-separated statements.
+    pub async fn exec(&self, sql: &str) {
+        let mut c = self.conn().await;
+        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = c.disconnect().await;
+    }
+}
+
+/// How to start a throwaway server.
+#[derive(Debug, Clone)]
+pub struct MariaDbOptions {
+    /// Binlog on, ROW format, FULL row image (a replication source).
+    pub log_bin: bool,
+    /// Extra `mariadbd` arguments.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for MariaDbOptions {
+    fn default() -> Self {
+        Self { log_bin: true, extra_args: Vec::new() }
+    }
+}
+
+/// A running throwaway MariaDB.
+pub struct MariaDb {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    addr: ServerAddr,
+    server_id: u32,
+    options: MariaDbOptions,
+}
+
+static NEXT_SERVER_ID: AtomicU32 = AtomicU32::new(100);
+
+fn find_binary(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+impl MariaDb {
+    /// Starts a server with the binlog on (ROW, FULL).
+    pub async fn start() -> MariaDb {
+        Self::start_with(MariaDbOptions::default()).await
+    }
+
+    pub async fn start_with(options: MariaDbOptions) -> MariaDb {
+        let dir = tempfile::Builder::new().prefix("dts-mariadb-").tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        // A private tmpdir: a starting server removes `#sql*` temporary files it finds in its
+        // tmpdir, which breaks concurrent bootstraps sharing /tmp ("Unknown table 'mysql.tmp_user_sys'").
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("create tmpdir");
+        let out = Command::new(find_binary("mariadb-install-db"))
+            .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run mariadb-install-db (apt-get install mariadb-server)");
+        assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(
+            dir.path().join("init.sql"),
+            "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\n\
+             GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+        )
+        .expect("write init.sql");
+        let server_id = NEXT_SERVER_ID.fetch_add(1, Ordering::SeqCst) + std::process::id() % 1000 * 100;
+        let mut db = MariaDb {
+            dir,
+            child: None,
+            addr: ServerAddr {
+                host: "127.0.0.1".into(),
+                port: free_port(),
+                user: "root".into(),
+                password: String::new(),
+            },
+            server_id,
+            options,
+        };
+        db.spawn().await;
+        db
+    }
+
+    async fn spawn(&mut self) {
+        let d = self.dir.path();
+        let mut cmd = Command::new(find_binary("mariadbd"));
+        cmd.args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
+            .arg(format!("--socket={}", d.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", d.join("error.log").display()))
+            .arg(format!("--init-file={}", d.join("init.sql").display()))
+            .arg(format!("--port={}", self.addr.port))
+            .arg(format!("--server-id={}", self.server_id))
+            .args(["--innodb-buffer-pool-size=128M", "--innodb-log-file-size=64M", "--max-connections=500"])
+            .args(["--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"]);
+        if self.options.log_bin {
+            cmd.arg(format!("--log-bin={}", d.join("data").join("binlog").display()))
+                .args(["--binlog-format=ROW", "--binlog-row-image=FULL"]);
+        }
+        cmd.args(&self.options.extra_args).stdout(Stdio::null()).stderr(Stdio::null());
+        let child = cmd.spawn().expect("start mariadbd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(c) = mysql_async::Conn::new(self.addr.opts()).await {
+                let _ = c.disconnect().await;
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+                panic!("mariadbd exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "mariadbd on port {} did not become ready", self.addr.port);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn addr(&self) -> &ServerAddr {
+        &self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port
+    }
+
+    pub fn server_id(&self) -> u32 {
+        self.server_id
+    }
+
+    pub async fn conn(&self) -> mysql_async::Conn {
+        self.addr.conn().await
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        self.addr.exec(sql).await
+    }
+
+    /// Kills the server (like a crash) and starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// Kills the server; it stays down until [`MariaDb::restart`].
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
