@@ -84,3 +84,43 @@ pub struct StructureSummary {
     /// Objects found already present with the same definition (a re-run).
     pub skipped: u64,
 }
+
+/// Where a full load keeps its checkpoints: which chunks are copied, the chunk plan and the
+/// snapshot position. Implemented by the engine over the metadata store.
+///
+/// Durability: `put` returns only after the value is durable; a loader records a chunk as done
+/// only after the destination has committed every row of it.
+pub trait Checkpoints: Send + Sync {
+    fn get(&self, key: &str) -> Result<Option<String>, ConnectorError>;
+    fn put(&self, key: &str, value: &str) -> Result<(), ConnectorError>;
+    /// Every key starting with `prefix`, with its value.
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, String)>, ConnectorError>;
+}
+
+/// Copies every row of the selected tables, consistent with one source position.
+///
+/// Ordering: chunks in any order, rows of a chunk in key order. Idempotent per chunk: a chunk
+/// not recorded as done is deleted on the destination (by its key range) and copied again, so
+/// a crash at any point costs at most the chunks in flight.
+pub trait FullLoader {
+    fn load(
+        &self,
+        plan: &MigrationPlan,
+        checkpoints: &dyn Checkpoints,
+        progress: ProgressFn<'_>,
+    ) -> impl Future<Output = Result<LoadSummary, ConnectorError>> + Send;
+}
+
+/// What a full load did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub tables: u64,
+    pub chunks: u64,
+    /// Chunks found done by an earlier attempt and not copied again.
+    pub chunks_resumed: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// How long the global read lock was held to pin the snapshot, in microseconds.
+    pub lock_held_micros: u64,
+    pub position: Option<crate::position::BinlogPosition>,
+}

@@ -9,17 +9,22 @@ pub mod connector;
 pub mod error;
 pub mod instance;
 pub mod job;
+pub mod position;
 pub mod progress;
 pub mod selection;
 pub mod status;
 
 pub use check::{CheckItem, CheckOutcome, CheckReport};
-pub use connector::{Checker, ConnectionSpec, MigrationPlan, ProgressFn, StructureMigrator, StructureSummary};
+pub use connector::{
+    Checker, Checkpoints, ConnectionSpec, FullLoader, LoadSummary, MigrationPlan, ProgressFn, StructureMigrator,
+    StructureSummary,
+};
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{
     AccountId, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Tag,
 };
+pub use position::{BinlogPosition, Position};
 pub use progress::{JobDetail, StepInfo, StepStatus};
 pub use selection::{DatabaseSelection, ObjectSelection, SelectionError};
 pub use status::{IllegalTransition, JobEvent, JobStatus};

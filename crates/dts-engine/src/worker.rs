@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
 use dts_core::{
-    CheckItem, CheckReport, Checker, ConnectorError, ErrorClass, InstanceRegistry, JobEvent, JobStatus,
-    StructureMigrator,
+    CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
+    JobStatus, StructureMigrator,
 };
-use dts_mysql::MySqlConnector;
+use dts_mysql::{FullLoadSettings, MySqlConnector};
 use dts_store::{CheckState, JobError, JobRecord, Store, StoreError, now_string};
+use std::future::Future;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -28,11 +29,17 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// How long transient errors are retried before a job fails.
     pub retry_budget: Duration,
+    /// Full-load tuning.
+    pub full_load: FullLoadSettings,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_millis(500), retry_budget: Duration::from_secs(300) }
+        Self {
+            poll_interval: Duration::from_millis(500),
+            retry_budget: Duration::from_secs(300),
+            full_load: FullLoadSettings::default(),
+        }
     }
 }
 
@@ -257,6 +264,54 @@ impl Engine {
         }
     }
 
+    /// Runs one connector step to its end: progress persisted twice a second, transient
+    /// errors retried with backoff within the retry budget, cancellation honoured at once.
+    async fn drive<T, F, Fut>(
+        &self,
+        id: &str,
+        token: &CancellationToken,
+        step: &str,
+        mut attempt: F,
+    ) -> Result<T, Outcome>
+    where
+        F: FnMut(Arc<AtomicI64>) -> Fut,
+        Fut: Future<Output = Result<T, ConnectorError>>,
+    {
+        let progress = Arc::new(AtomicI64::new(0));
+        let deadline = tokio::time::Instant::now() + self.config.retry_budget;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let fut = attempt(progress.clone());
+            tokio::pin!(fut);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let result = loop {
+                tokio::select! {
+                    r = &mut fut => break r,
+                    _ = token.cancelled() => return Err(Outcome::Stopped),
+                    _ = tick.tick() => {
+                        let pct = progress.load(Ordering::Relaxed);
+                        self.update(id, |j| { j.detail.set_step_progress(pct); Ok(()) });
+                    }
+                }
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.class == ErrorClass::Transient && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(job_id = %id, step, error = %e.summary, detail = %e.detail, "transient error; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = token.cancelled() => return Err(Outcome::Stopped),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %id, step, detail = %e.detail, "step failed");
+                    return Err(Outcome::Failed(format!("[{step}] {}", e.summary)));
+                }
+            }
+        }
+    }
+
     async fn run_steps(&self, job: &JobRecord, token: &CancellationToken) -> Outcome {
         let id = &job.job_id;
         let start_step = |no: i64| {
@@ -270,45 +325,61 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(format!("[Prepare] {e}")),
         };
+        let connector = MySqlConnector::default().with_full_load_settings(self.config.full_load.clone());
+        let (plan, connector) = (&plan, &connector);
         start_step(2);
-        let progress = Arc::new(AtomicI64::new(0));
-        let connector = MySqlConnector::default();
-        let deadline = tokio::time::Instant::now() + self.config.retry_budget;
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let p = progress.clone();
-            let report = move |done: u64, total: u64| p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed);
-            let fut = connector.migrate_structure(&plan, &report);
-            tokio::pin!(fut);
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
-            let result: Result<_, ConnectorError> = loop {
-                tokio::select! {
-                    r = &mut fut => break r,
-                    _ = token.cancelled() => return Outcome::Stopped,
-                    _ = tick.tick() => {
-                        let pct = progress.load(Ordering::Relaxed);
-                        self.update(id, |j| { j.detail.set_step_progress(pct); Ok(()) });
-                    }
-                }
-            };
-            match result {
-                Ok(summary) => {
-                    tracing::info!(job_id = %id, ?summary, "structure migrated");
-                    return Outcome::Done;
-                }
-                Err(e) if e.class == ErrorClass::Transient && tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(job_id = %id, error = %e.summary, detail = %e.detail, "transient error; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = token.cancelled() => return Outcome::Stopped,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-                Err(e) => {
-                    tracing::warn!(job_id = %id, detail = %e.detail, "structure migration error");
-                    return Outcome::Failed(format!("[StructureMigration] {}", e.summary));
-                }
+        let percent = |p: Arc<AtomicI64>| {
+            move |done: u64, total: u64| p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed)
+        };
+        let structure = self
+            .drive(id, token, "StructureMigration", |p| async move {
+                let report = percent(p);
+                connector.migrate_structure(plan, &report).await
+            })
+            .await;
+        match structure {
+            Ok(summary) => tracing::info!(job_id = %id, ?summary, "structure migrated"),
+            Err(outcome) => return outcome,
+        }
+        if job.spec.options.migrate_type >= 2 {
+            start_step(3);
+            let checkpoints = StoreCheckpoints { store: &self.store, job_id: id };
+            let checkpoints = &checkpoints;
+            let load = self
+                .drive(id, token, "FullDataMigration", |p| async move {
+                    let report = percent(p);
+                    connector.load(plan, checkpoints, &report).await
+                })
+                .await;
+            match load {
+                Ok(summary) => tracing::info!(job_id = %id, ?summary, "full data migrated"),
+                Err(outcome) => return outcome,
             }
         }
+        Outcome::Done
+    }
+}
+
+/// A job's checkpoints in the metadata store.
+struct StoreCheckpoints<'a> {
+    store: &'a Store,
+    job_id: &'a str,
+}
+
+fn checkpoint_error(e: StoreError) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Fatal, "cannot read or write the job's checkpoints", e.to_string())
+}
+
+impl Checkpoints for StoreCheckpoints<'_> {
+    fn get(&self, key: &str) -> Result<Option<String>, ConnectorError> {
+        self.store.checkpoint(self.job_id, key).map_err(checkpoint_error)
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<(), ConnectorError> {
+        self.store.put_checkpoint(self.job_id, key, value).map_err(checkpoint_error)
+    }
+
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, String)>, ConnectorError> {
+        self.store.checkpoints(self.job_id, prefix).map_err(checkpoint_error)
     }
 }

@@ -142,6 +142,11 @@ impl Session {
         }
     }
 
+    /// The driver connection, for streaming reads on the full-load hot path.
+    pub fn conn_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
     /// Closes the session politely; errors on close are irrelevant.
     pub async fn close(self) {
         let _ = self.conn.disconnect().await;

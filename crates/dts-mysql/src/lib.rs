@@ -13,14 +13,19 @@ use std::time::Duration;
 
 mod catalog;
 mod checker;
+mod chunk;
 mod connection;
 mod definition;
+mod full_load;
 mod grants;
+mod literal;
+mod snapshot;
 mod structure;
 mod version;
 
 pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
+pub use full_load::{DONE_PREFIX, FullLoadSettings, PLAN_KEY, SNAPSHOT_KEY};
 pub use version::{Flavor, ServerVersion};
 
 /// The MySQL-family connector. Stateless apart from its settings: every call opens its own
@@ -28,6 +33,7 @@ pub use version::{Flavor, ServerVersion};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MySqlConnector {
     connect_timeout: Duration,
+    full_load: FullLoadSettings,
 }
 
 impl MySqlConnector {
@@ -35,7 +41,7 @@ impl MySqlConnector {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
     pub fn new() -> Self {
-        Self { connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT }
+        Self { connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT, full_load: FullLoadSettings::default() }
     }
 
     /// How long to wait for a server to accept a session before a `Transient` error.
@@ -46,6 +52,27 @@ impl MySqlConnector {
 
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// Full-load tuning (parallelism, chunk and statement sizes, destination binlog).
+    pub fn with_full_load_settings(mut self, settings: FullLoadSettings) -> Self {
+        self.full_load = settings;
+        self
+    }
+
+    pub fn full_load_settings(&self) -> &FullLoadSettings {
+        &self.full_load
+    }
+}
+
+impl dts_core::FullLoader for MySqlConnector {
+    fn load(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        checkpoints: &dyn dts_core::Checkpoints,
+        progress: dts_core::ProgressFn<'_>,
+    ) -> impl std::future::Future<Output = Result<dts_core::LoadSummary, dts_core::ConnectorError>> + Send {
+        full_load::run(self, plan, checkpoints, progress)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests of the MySQL-family connector against throwaway MariaDB servers: the
 //! precheck items and the structure migration, one fresh source/destination pair per test.
 
+#[path = "cases/full_load.rs"]
+mod full_load;
 #[path = "cases/precheck.rs"]
 mod precheck;
 #[path = "cases/structure.rs"]

@@ -17,6 +17,9 @@ pub struct FileConfig {
     pub regions: Option<Vec<String>>,
     #[serde(default)]
     pub limits: Limits,
+    /// Full-load tuning.
+    #[serde(default)]
+    pub full_load: FullLoad,
     /// `[instances.<InstanceId>]` engine, host, port, user, password.
     #[serde(default)]
     pub instances: InstanceRegistry,
@@ -33,6 +36,40 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self { requests_per_second: 20, describe_requests_per_second: 50 }
+    }
+}
+
+/// `[full_load]`: parallel pipelines, rows per checkpointed chunk, bytes per INSERT, and
+/// whether the destination binlogs the loaded rows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FullLoad {
+    pub parallel: usize,
+    pub chunk_rows: u64,
+    pub batch_bytes: usize,
+    pub write_binlog: bool,
+}
+
+impl Default for FullLoad {
+    fn default() -> Self {
+        let d = dts_mysql::FullLoadSettings::default();
+        Self {
+            parallel: d.parallel,
+            chunk_rows: d.chunk_rows,
+            batch_bytes: d.batch_bytes,
+            write_binlog: d.write_binlog,
+        }
+    }
+}
+
+impl FullLoad {
+    pub fn settings(&self) -> dts_mysql::FullLoadSettings {
+        dts_mysql::FullLoadSettings {
+            parallel: self.parallel.clamp(1, 64),
+            chunk_rows: self.chunk_rows.max(1000),
+            batch_bytes: self.batch_bytes.clamp(16 << 10, 64 << 20),
+            write_binlog: self.write_binlog,
+        }
     }
 }
 

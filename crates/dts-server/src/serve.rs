@@ -35,7 +35,8 @@ pub struct ServeArgs {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DTS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if format == "json" {
         builder.json().init();
     } else {
@@ -88,7 +89,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let wake = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
-    let engine = Engine::new(store.clone(), file.instances.clone(), wake.clone(), EngineConfig::default());
+    let engine_config = EngineConfig { full_load: file.full_load.settings(), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), file.instances.clone(), wake.clone(), engine_config);
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
 
     let mut ctx = ApiContext::new(store, file.instances, wake);

@@ -5,6 +5,7 @@
 //! that also bumps the job's `version`, so concurrent writers (API handlers, workers, other
 //! processes on the same file) never lose each other's updates.
 
+mod checkpoints;
 mod cipher;
 mod error;
 mod jobs;

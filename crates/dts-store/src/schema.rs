@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE api_keys (
     secret_id      TEXT PRIMARY KEY,
     secret_key_enc TEXT NOT NULL,
@@ -29,7 +30,16 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_account ON jobs(account_id, seq);
 CREATE INDEX jobs_status ON jobs(status);
-"#];
+"#,
+    r#"
+CREATE TABLE job_checkpoints (
+    job_id  TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (job_id, key)
+);
+"#,
+];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -448,22 +448,22 @@ pub fn describe_migrate_check_job(caller: &Caller<'_>, p: &Value) -> Result<Valu
 
 pub fn start_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiError> {
     let id = job_id(p);
+    let job = caller.ctx.store.account_job(caller.account_id, id).map_err(|e| store_error(e, id))?;
+    if job.status != JobStatus::CheckPass {
+        return Err(ApiError::status_conflict(format!(
+            "The job `{id}` is in status {}; it must pass its check (status 4) before it starts.",
+            job.status.code()
+        )));
+    }
+    if job.spec.options.migrate_type == 3 {
+        return Err(ApiError::new(
+            "OperationDenied.MigrateServiceSupportError",
+            "MigrateType 3 (incremental migration) is not available in this dts version yet; MigrateType 1 and 2 are.",
+        ));
+    }
+    // A job in status 4 runs nothing, so its checkpoints (from an earlier run) are stale.
+    caller.ctx.store.clear_checkpoints(id).map_err(|e| store_error(e, id))?;
     update(caller, id, |job| {
-        if job.status != JobStatus::CheckPass {
-            return Err(ApiError::status_conflict(format!(
-                "The job `{id}` is in status {}; it must pass its check (status 4) before it starts.",
-                job.status.code()
-            )));
-        }
-        if job.spec.options.migrate_type != 1 {
-            return Err(ApiError::new(
-                "OperationDenied.MigrateServiceSupportError",
-                format!(
-                    "MigrateType {} (data migration) is not available in this dts version yet; MigrateType 1 (structure) is.",
-                    job.spec.options.migrate_type
-                ),
-            ));
-        }
         transition(job, JobEvent::Started)?;
         job.detail = dts_core::JobDetail::plan(job.spec.options.migrate_type);
         job.errors.clear();

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -209,9 +210,11 @@ def run(main):
     try:
         main()
     except Failure as e:
+        traceback.print_exception(e, chain=False)
         print("FAILED:", e, file=sys.stderr, flush=True)
         sys.exit(1)
     except TencentCloudSDKException as e:
+        traceback.print_exception(e, chain=False)
         print("FAILED with an unexpected SDK error:", e, file=sys.stderr, flush=True)
-        raise
+        sys.exit(1)
     print("OK", flush=True)

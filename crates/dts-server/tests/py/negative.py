@@ -15,8 +15,8 @@ import types
 from tencentcloud.common import abstract_client
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from common import (check, check_job, client, create_job, create_request, describe_check_raw, describe_job,
-                    describe_jobs, env, expect_error, job_id_request, models, plain_create_params, run, step,
+from common import (check, check_job, client, create_job, create_request, database_info, describe_check_raw,
+                    describe_job, describe_jobs, env, expect_error, job_id_request, models, plain_create_params, run, step,
                     wait_check_finished, wait_status)
 
 MISSING_DB = "no_such_database_for_dts_check"
@@ -163,10 +163,15 @@ def failing_check(c):
     raw = describe_check_raw(c, job_id)
     items = raw.get("CheckItems")
     check(isinstance(items, list) and items, "DescribeMigrateCheckJob should list CheckItems: %s" % raw)
+    # Every item has name, description and outcome; a failed one says what was expected and found,
+    # a warning has a detail (hint is optional).
+    required = {"passed": (), "warning": ("detail",), "failed": ("expected", "found")}
     for item in items:
-        for key in ("name", "description", "outcome", "expected", "found", "detail", "hint"):
-            check(key in item, "check item lacks %r: %s" % (key, item))
-        check(item["outcome"] in ("passed", "warning", "failed"), "check item outcome is not documented: %s" % item)
+        for key in ("name", "description", "outcome"):
+            check(item.get(key), "check item lacks %r: %s" % (key, item))
+        check(item["outcome"] in required, "check item outcome is not documented: %s" % item)
+        for key in required[item["outcome"]]:
+            check(item.get(key), "a %s check item lacks %r: %s" % (item["outcome"], key, item))
     failed = [i for i in items if i["outcome"] == "failed"]
     check(failed, "a check with CheckFlag 0 should have a failed item: %s" % items)
     message = result.ErrorMessage
@@ -181,7 +186,31 @@ def failing_check(c):
     expect_error("FailedOperation.StatusInConflict", "StartMigrateJob of a job in status 5",
                  c.StartMigrateJob, job_id_request(models.StartMigrateJobRequest, job_id))
     check(describe_job(c, job_id).Status == 5, "refused calls must not change status 5: %s" % job)
+
+    step("a job whose check failed can be modified, which sends it back to status 1")
+    modify = job_id_request(models.ModifyMigrateJobRequest, job_id)
+    modify.DatabaseInfo = database_info([env("DB_NAME")])
+    c.ModifyMigrateJob(modify)
+    job = describe_job(c, job_id)
+    check(job.Status == 1, "ModifyMigrateJob of a job in status 5 should reset it to status 1: %s" % job)
+    check(MISSING_DB not in (job.DatabaseInfo or ""), "the modified DatabaseInfo should be stored: %s" % job)
+    raw = describe_check_raw(c, job_id)
+    check(raw.get("CheckFlag") != 0 and raw.get("Status") != "finished",
+          "a modified job's old check result should be gone: %s" % raw)
     return job_id
+
+
+def data_migration_not_offered(c):
+    step("an incremental job (MigrateType 3) passes its check but cannot start in this version")
+    job_id = c.CreateMigrateJob(create_request("negative-incremental", [env("DB_NAME")], migrate_type=3)).JobId
+    check_job(c, job_id)
+    result = wait_check_finished(c, job_id)
+    check(result.CheckFlag == 1, "the MigrateType 3 job's check should pass: %s / %s"
+          % (result, describe_check_raw(c, job_id).get("CheckItems")))
+    expect_error("OperationDenied.MigrateServiceSupportError", "StartMigrateJob of a MigrateType 3 job",
+                 c.StartMigrateJob, job_id_request(models.StartMigrateJobRequest, job_id))
+    check(describe_job(c, job_id).Status == 4, "the refused start must leave the job in status 4")
+    c.DeleteMigrateJob(job_id_request(models.DeleteMigrateJobRequest, job_id))
 
 
 def tccli_host(job_id):
@@ -230,6 +259,7 @@ def main():
     job_id = job_states(c)
     other_account(c, job_id)
     failed_id = failing_check(c)
+    data_migration_not_offered(c)
     tccli_host(job_id)
     throttling(failed_id)
 

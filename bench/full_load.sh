@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Full-load benchmark (MigrateType 2): dts vs mydumper+myloader vs mariadb-dump|mariadb, in the
+# same run, on two throwaway MariaDB servers (binlog ROW on both), sysbench data set.
+#
+#   bench/full_load.sh [TABLES] [TABLE_SIZE] [ROUNDS]     (default 4 500000 1)
+#
+# Prints wall times, the ratios, dts's peak RSS and whether every copy's CHECKSUM TABLE equals
+# the source's. All tools write the destination binlog (myloader -e), like dts by default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TABLES=${1:-4}; SIZE=${2:-500000}; ROUNDS=${3:-1}
+
+need=()
+command -v mydumper >/dev/null || need+=(mydumper)
+command -v sysbench >/dev/null || need+=(sysbench)
+command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --bin dts -q
+DTS=$PWD/target/release/dts
+
+WORK=$(mktemp -d /tmp/dts-bench-XXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_mariadb() { # name port server_id
+  local d=$WORK/$1; mkdir -p "$d/tmp"
+  mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=normal --skip-test-db \
+    --datadir="$d/data" --tmpdir="$d/tmp" >/dev/null 2>&1
+  printf "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\nGRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n" > "$d/init.sql"
+  mariadbd --no-defaults --user=root --datadir="$d/data" --tmpdir="$d/tmp" --socket="$d/sock" --port="$2" \
+    --bind-address=127.0.0.1 --skip-name-resolve --server-id="$3" --log-bin="$d/data/binlog" --binlog-format=ROW \
+    --binlog-row-image=FULL --innodb-buffer-pool-size=1G --innodb-log-file-size=256M --max-connections=200 \
+    --init-file="$d/init.sql" --log-error="$d/error.log" >/dev/null 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 200); do mariadb -h127.0.0.1 -P"$2" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "mariadbd $1 did not start"; cat "$d/error.log"; exit 1
+}
+
+SRC=$(free_port); DST=$(free_port)
+start_mariadb src "$SRC" 11
+start_mariadb dst "$DST" 12
+q() { mariadb -h127.0.0.1 -P"$1" -uroot -N -e "$2"; }
+
+echo "preparing sysbench data: $TABLES x $SIZE rows"
+q "$SRC" "CREATE DATABASE sbtest"
+sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SRC" --mysql-user=root \
+  --mysql-db=sbtest --tables="$TABLES" --table-size="$SIZE" --threads=2 prepare >/dev/null
+
+checksums() { q "$1" "CHECKSUM TABLE $(seq -s, -f 'sbtest.sbtest%g' 1 "$TABLES")" | awk '{print $2}' | tr '\n' ' '; }
+SRC_SUM=$(checksums "$SRC")
+reset_dst() { q "$DST" "DROP DATABASE IF EXISTS sbtest; RESET MASTER"; }
+now() { date +%s.%N; }
+verdict() { [ "$(checksums "$DST")" = "$SRC_SUM" ] && echo equal || echo DIFFERENT; }
+
+for round in $(seq 1 "$ROUNDS"); do
+  reset_dst; rm -rf "$WORK/dump"
+  t0=$(now)
+  mydumper -h 127.0.0.1 -P "$SRC" -u root -t 2 -r 100000 -B sbtest -o "$WORK/dump" >/dev/null 2>&1
+  myloader -h 127.0.0.1 -P "$DST" -u root -t 2 -o -e -d "$WORK/dump" >/dev/null 2>&1
+  t_my=$(echo "$(now) - $t0" | bc); v_my=$(verdict)
+
+  reset_dst; q "$DST" "CREATE DATABASE sbtest"
+  t0=$(now)
+  mariadb-dump -h127.0.0.1 -P"$SRC" -uroot --single-transaction sbtest | mariadb -h127.0.0.1 -P"$DST" -uroot sbtest
+  t_dump=$(echo "$(now) - $t0" | bc); v_dump=$(verdict)
+
+  reset_dst
+  DPORT=$(free_port); DDIR=$WORK/dts-$round
+  DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey "$DTS" serve --listen 127.0.0.1:"$DPORT" --data-dir "$DDIR" 2>"$WORK/dts-$round.log" &
+  DPID=$!; PIDS+=($DPID)
+  export DTS_ENDPOINT=http://127.0.0.1:$DPORT DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey
+  for _ in $(seq 1 100); do curl -sf "$DTS_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
+  t0=$(now)
+  JOB=$("$DTS" job create --name bench --source mysql://root@127.0.0.1:"$SRC" --destination mysql://root@127.0.0.1:"$DST" \
+        --objects sbtest --migrate-type 2)
+  "$DTS" job check "$JOB" >/dev/null
+  "$DTS" job start "$JOB" >/dev/null
+  while :; do
+    st=$("$DTS" job show "$JOB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Status"])')
+    [ "$st" = 9 ] && break
+    [ "$st" = 10 ] && { echo "dts job failed"; "$DTS" job show "$JOB"; tail -20 "$WORK/dts-$round.log"; exit 1; }
+    sleep 0.1
+  done
+  t_dts=$(echo "$(now) - $t0" | bc); v_dts=$(verdict)
+  rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
+  lock_us=$(grep -o 'lock_held_micros=[0-9]*' "$WORK/dts-$round.log" | head -1 | cut -d= -f2)
+  kill $DPID
+
+  printf '\nround %s (%s x %s rows)\n' "$round" "$TABLES" "$SIZE"
+  printf '  mydumper -t 2 -r 100000 + myloader -t 2 -e : %6.1f s  (%s)\n' "$t_my" "$v_my"
+  printf '  mariadb-dump --single-transaction | mariadb : %6.1f s  (%s)\n' "$t_dump" "$v_dump"
+  printf '  dts MigrateType 2 (create+check+run)       : %6.1f s  (%s), peak RSS %s MiB, read lock held %s us\n' \
+    "$t_dts" "$v_dts" "$((rss_kib / 1024))" "${lock_us:-?}"
+  printf '  ratio dts / mydumper+myloader = %.2f   (target <= 0.9)\n' "$(echo "$t_dts / $t_my" | bc -l)"
+  printf '  ratio dts / mariadb-dump|mariadb = %.2f  (target <= 0.6)\n' "$(echo "$t_dts / $t_dump" | bc -l)"
+done

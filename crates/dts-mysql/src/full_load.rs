@@ -1,0 +1,356 @@
+//! The full load: every selected table copied at one consistent snapshot, in parallel
+//! pipelines (one source reader and one destination writer each), checkpointed per chunk.
+//!
+//! Flow: read the catalog and table layouts → pin the snapshot in every reader (see
+//! `snapshot`) → cut or reload the chunk plan (see `chunk`) → each pipeline takes chunks from a
+//! shared queue; its reader streams a chunk's rows into multi-row INSERT statements of about
+//! `batch_bytes` and hands them through a bounded channel to its writer, which first deletes
+//! the chunk's key range, then executes the statements, then records the chunk as done.
+//!
+//! Resumption: a chunk is recorded done only after every statement of it has been executed
+//! (autocommit) on the destination, and a chunk not recorded done is deleted by key range before
+//! it is copied again; so after a crash at any point the destination ends with exactly the
+//! source's rows, and at most one chunk per pipeline is copied twice. A resumed load pins a new
+//! snapshot; the position stored by the first attempt is kept (the earliest), which is where
+//! incremental replication must start.
+//!
+//! Memory: per pipeline at most `CHANNEL_DEPTH + 2` statements of `batch_bytes` plus one row, so
+//! it is bounded by configuration, not by table size.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dts_core::{Checkpoints, ConnectorError, ErrorClass, LoadSummary, MigrationPlan, ProgressFn};
+use futures::StreamExt;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Row, Value};
+use tokio::sync::mpsc;
+
+use crate::MySqlConnector;
+use crate::catalog::Catalog;
+use crate::chunk::{Chunk, TableLayout};
+use crate::connection::{Session, Side, connect, server_code};
+use crate::definition::{qualified, quote_ident};
+use crate::literal::push_value;
+use crate::snapshot;
+
+pub const PLAN_KEY: &str = "full_load/plan";
+pub const SNAPSHOT_KEY: &str = "full_load/snapshot";
+pub const DONE_PREFIX: &str = "full_load/done/";
+const CHANNEL_DEPTH: usize = 4;
+
+/// Full-load tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullLoadSettings {
+    /// Pipelines (reader + writer session pairs).
+    pub parallel: usize,
+    /// Target rows per chunk (checkpoint granularity).
+    pub chunk_rows: u64,
+    /// Target size of one INSERT statement.
+    pub batch_bytes: usize,
+    /// Whether the destination writes the loaded rows to its own binlog (off needs SUPER or
+    /// BINLOG ADMIN, and the destination's replicas then do not get the rows).
+    pub write_binlog: bool,
+}
+
+impl Default for FullLoadSettings {
+    fn default() -> Self {
+        Self { parallel: 2, chunk_rows: 100_000, batch_bytes: 1 << 20, write_binlog: true }
+    }
+}
+
+enum Batch {
+    Begin(Chunk),
+    Statement { sql: Vec<u8>, rows: u64 },
+    End { id: String, rows: u64 },
+}
+
+fn cp_error(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Fatal, "cannot read or write the job's checkpoints", e.to_string())
+}
+
+struct Shared<'a> {
+    queue: Mutex<VecDeque<Chunk>>,
+    layouts: HashMap<(String, String), TableLayout>,
+    checkpoints: &'a dyn Checkpoints,
+    copied_rows: AtomicU64,
+    bytes: AtomicU64,
+    total_rows: u64,
+    progress: ProgressFn<'a>,
+    batch_bytes: usize,
+}
+
+async fn open_reader(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Session, ConnectorError> {
+    let mut s = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
+    s.query_drop(
+        "SET NAMES binary; SET SESSION time_zone = '+00:00'; SET SESSION net_write_timeout = 3600",
+        "preparing a reader session",
+    )
+    .await?;
+    Ok(s)
+}
+
+async fn open_writer(
+    conn: &MySqlConnector,
+    plan: &MigrationPlan,
+    settings: &FullLoadSettings,
+) -> Result<Session, ConnectorError> {
+    let mut s = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
+    s.query_drop(
+        "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
+         SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
+         SET SESSION foreign_key_checks = 0; SET SESSION unique_checks = 0",
+        "preparing a writer session",
+    )
+    .await?;
+    if !settings.write_binlog
+        && let Err(e) = s.query_drop_raw("SET SESSION sql_log_bin = 0").await
+    {
+        tracing::warn!(error = %e, "cannot turn the destination binlog off for the load; it stays on");
+    }
+    Ok(s)
+}
+
+fn insert_prefix(layout: &TableLayout) -> Vec<u8> {
+    let cols = layout.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    format!("INSERT INTO {} ({cols}) VALUES ", qualified(&layout.database, &layout.table)).into_bytes()
+}
+
+/// A destination error while writing `chunk`: a missing table or database (the structure was
+/// not migrated, or was dropped since) is for the operator to fix, not a bug.
+fn write_error(writer: &Session, e: &mysql_async::Error, chunk: &Chunk, doing: &str) -> ConnectorError {
+    let mut err = writer.error(e, &format!("{doing} {}", chunk.id));
+    if matches!(server_code(e), Some(1146 | 1049)) {
+        err.class = ErrorClass::NeedsOperator;
+        err.summary = format!(
+            "table {} does not exist on the destination while {doing} {} (migrate the structure first)",
+            qualified(&chunk.database, &chunk.table),
+            chunk.id
+        );
+    }
+    err
+}
+
+/// Why a chunk read stopped early.
+enum ReadStop {
+    Driver(mysql_async::Error),
+    WriterGone,
+}
+
+/// Streams one chunk into statements.
+async fn read_chunk(
+    reader: &mut Session,
+    chunk: &Chunk,
+    layout: &TableLayout,
+    tx: &mpsc::Sender<Batch>,
+    batch_bytes: usize,
+) -> Result<u64, ConnectorError> {
+    match stream_chunk(reader.conn_mut(), chunk, layout, tx, batch_bytes).await {
+        Ok(rows) => Ok(rows),
+        Err(ReadStop::Driver(e)) => Err(reader.error(&e, &format!("reading {}", chunk.id))),
+        Err(ReadStop::WriterGone) => {
+            Err(ConnectorError::new(ErrorClass::Fatal, "the destination writer stopped", "channel closed"))
+        }
+    }
+}
+
+async fn stream_chunk(
+    conn: &mut mysql_async::Conn,
+    chunk: &Chunk,
+    layout: &TableLayout,
+    tx: &mpsc::Sender<Batch>,
+    batch_bytes: usize,
+) -> Result<u64, ReadStop> {
+    let sql = chunk.select_sql(&layout.columns);
+    let prefix = insert_prefix(layout);
+    let mut stmt = prefix.clone();
+    let mut in_stmt = 0u64;
+    let mut total = 0u64;
+    let mut result = conn.query_iter(sql.as_str()).await.map_err(ReadStop::Driver)?;
+    let Some(mut stream) = result.stream::<Row>().await.map_err(ReadStop::Driver)? else { return Ok(0) };
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(ReadStop::Driver)?;
+        if in_stmt > 0 {
+            stmt.push(b',');
+        }
+        stmt.push(b'(');
+        for (i, col) in layout.columns.iter().enumerate() {
+            if i > 0 {
+                stmt.push(b',');
+            }
+            match row.as_ref(i) {
+                Some(Value::Bytes(b)) => push_value(&mut stmt, col.kind, Some(b)),
+                Some(Value::NULL) | None => push_value(&mut stmt, col.kind, None),
+                Some(other) => push_value(&mut stmt, col.kind, Some(other.as_sql(true).trim_matches('\'').as_bytes())),
+            }
+        }
+        stmt.push(b')');
+        in_stmt += 1;
+        total += 1;
+        if stmt.len() >= batch_bytes {
+            let full = std::mem::replace(&mut stmt, prefix.clone());
+            tx.send(Batch::Statement { sql: full, rows: in_stmt }).await.map_err(|_| ReadStop::WriterGone)?;
+            in_stmt = 0;
+        }
+    }
+    drop(stream);
+    drop(result);
+    if in_stmt > 0 {
+        tx.send(Batch::Statement { sql: stmt, rows: in_stmt }).await.map_err(|_| ReadStop::WriterGone)?;
+    }
+    Ok(total)
+}
+
+/// One reader/writer pair working through the shared queue.
+async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>) -> Result<u64, ConnectorError> {
+    let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
+    let read = async {
+        let mut chunks = 0u64;
+        loop {
+            let next = shared.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            let Some(chunk) = next else { break };
+            let layout = &shared.layouts[&(chunk.database.clone(), chunk.table.clone())];
+            if tx.send(Batch::Begin(chunk.clone())).await.is_err() {
+                break;
+            }
+            let rows = read_chunk(&mut reader, &chunk, layout, &tx, shared.batch_bytes).await?;
+            if tx.send(Batch::End { id: chunk.id.clone(), rows }).await.is_err() {
+                break;
+            }
+            chunks += 1;
+        }
+        drop(tx);
+        Ok::<u64, ConnectorError>(chunks)
+    };
+    let write = async {
+        let mut current: Option<Chunk> = None;
+        while let Some(batch) = rx.recv().await {
+            match batch {
+                Batch::Begin(chunk) => {
+                    let sql = chunk.delete_sql();
+                    if let Err(e) = writer.conn_mut().query_drop(sql.as_str()).await {
+                        return Err(write_error(&writer, &e, &chunk, "clearing"));
+                    }
+                    current = Some(chunk);
+                }
+                Batch::Statement { sql, rows } => {
+                    let len = sql.len() as u64;
+                    if let Err(e) = writer.conn_mut().query_drop(sql).await {
+                        return Err(match &current {
+                            Some(chunk) => write_error(&writer, &e, chunk, "writing rows of"),
+                            None => writer.error(&e, "writing rows"),
+                        });
+                    }
+                    shared.bytes.fetch_add(len, Ordering::Relaxed);
+                    let done = shared.copied_rows.fetch_add(rows, Ordering::Relaxed) + rows;
+                    (shared.progress)(done.min(shared.total_rows), shared.total_rows);
+                }
+                Batch::End { id, rows } => {
+                    shared.checkpoints.put(&format!("{DONE_PREFIX}{id}"), &rows.to_string())?;
+                }
+            }
+        }
+        Ok(())
+    };
+    let (chunks, ()) = tokio::try_join!(read, write)?;
+    reader.close().await;
+    writer.close().await;
+    Ok(chunks)
+}
+
+/// Runs the full load of a plan.
+pub async fn run(
+    conn: &MySqlConnector,
+    plan: &MigrationPlan,
+    checkpoints: &dyn Checkpoints,
+    progress: ProgressFn<'_>,
+) -> Result<LoadSummary, ConnectorError> {
+    let settings = conn.full_load_settings().clone();
+    let parallel = settings.parallel.max(1);
+    let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
+    let catalog = Catalog::read(&mut control, &plan.selection).await?;
+    if !catalog.missing.is_empty() {
+        return Err(ConnectorError::new(
+            ErrorClass::NeedsOperator,
+            format!("selected objects are missing on the source: {}", catalog.missing.join(", ")),
+            "",
+        ));
+    }
+    let mut layouts = HashMap::new();
+    for db in &catalog.databases {
+        for t in &db.tables {
+            layouts.insert((db.name.clone(), t.clone()), TableLayout::read(&mut control, &db.name, t).await?);
+        }
+    }
+    let mut readers = Vec::with_capacity(parallel);
+    for _ in 0..parallel {
+        readers.push(open_reader(conn, plan).await?);
+    }
+    let snap = snapshot::pin(&mut control, &mut readers).await?;
+    control.close().await;
+    if !snap.shared {
+        tracing::warn!("readers hold separate snapshots: tables may correspond to slightly different instants");
+    }
+
+    let chunks: Vec<Chunk> = match checkpoints.get(PLAN_KEY)? {
+        Some(json) => serde_json::from_str(&json).map_err(cp_error)?,
+        None => {
+            let mut all = Vec::new();
+            let mut keys: Vec<_> = layouts.keys().cloned().collect();
+            keys.sort();
+            for k in keys {
+                all.extend(layouts[&k].plan(&mut readers[0], settings.chunk_rows).await?);
+            }
+            checkpoints.put(PLAN_KEY, &serde_json::to_string(&all).map_err(cp_error)?)?;
+            all
+        }
+    };
+    // A resumed load reports the position stored by the first attempt: the earliest snapshot,
+    // where incremental replication must start for the chunks that attempt copied.
+    let position = match checkpoints.get(SNAPSHOT_KEY)? {
+        Some(json) => serde_json::from_str(&json).map_err(cp_error)?,
+        None => {
+            checkpoints.put(SNAPSHOT_KEY, &serde_json::to_string(&snap.position).map_err(cp_error)?)?;
+            snap.position.clone()
+        }
+    };
+    let done: HashSet<String> = checkpoints
+        .scan(DONE_PREFIX)?
+        .into_iter()
+        .map(|(k, _)| k.trim_start_matches(DONE_PREFIX).to_string())
+        .collect();
+    let total_rows: u64 = chunks.iter().map(|c| c.estimated_rows).sum::<u64>().max(1);
+    let resumed_rows: u64 = chunks.iter().filter(|c| done.contains(&c.id)).map(|c| c.estimated_rows).sum();
+    let todo: VecDeque<Chunk> = chunks.iter().filter(|c| !done.contains(&c.id)).cloned().collect();
+    let chunks_resumed = (chunks.len() - todo.len()) as u64;
+    tracing::info!(chunks = chunks.len(), resumed = chunks_resumed, parallel, "full load starts");
+    progress(resumed_rows, total_rows);
+
+    let mut writers = Vec::with_capacity(parallel);
+    for _ in 0..parallel {
+        writers.push(open_writer(conn, plan, &settings).await?);
+    }
+    let shared = Shared {
+        queue: Mutex::new(todo),
+        layouts,
+        checkpoints,
+        copied_rows: AtomicU64::new(resumed_rows),
+        bytes: AtomicU64::new(0),
+        total_rows,
+        progress,
+        batch_bytes: settings.batch_bytes,
+    };
+    let results =
+        futures::future::try_join_all(readers.into_iter().zip(writers).map(|(r, w)| pipeline(r, w, &shared))).await?;
+    progress(total_rows, total_rows);
+    Ok(LoadSummary {
+        tables: shared.layouts.len() as u64,
+        chunks: results.iter().sum(),
+        chunks_resumed,
+        rows: shared.copied_rows.load(Ordering::Relaxed) - resumed_rows,
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        lock_held_micros: snap.lock_held_micros,
+        position,
+    })
+}

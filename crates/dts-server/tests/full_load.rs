@@ -1,0 +1,147 @@
+//! MigrateType 2 through `dts serve`: structure and data copied, equal to the source row by
+//! row, and a `kill -9` of the server in the middle of the full load followed by a restart
+//! that resumes from the chunk checkpoints.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
+use mysql_async::prelude::Queryable;
+use serde_json::Value;
+
+fn dts(server: &DtsServer, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dts"))
+        .args(args)
+        .env("DTS_ENDPOINT", format!("http://{}", server.endpoint()))
+        .env("DTS_SECRET_ID", server.secret_id())
+        .env("DTS_SECRET_KEY", server.secret_key())
+        .output()
+        .expect("run dts");
+    assert!(out.status.success(), "dts {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn show(server: &DtsServer, job: &str) -> Value {
+    serde_json::from_str(&dts(server, &["job", "show", job, "--json"])).unwrap()
+}
+
+async fn table_fingerprint(db: &MariaDb, table: &str) -> (i64, String) {
+    let mut c = db.conn().await;
+    let count: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {table}")).await.unwrap();
+    let sum: Option<(String, Option<i64>)> = c.query_first(format!("CHECKSUM TABLE {table}")).await.unwrap();
+    (count.unwrap(), format!("{:?}", sum.unwrap().1))
+}
+
+const ROWS: u64 = 120_000;
+
+async fn source() -> MariaDb {
+    let src = MariaDb::start().await;
+    src.exec(&format!(
+        "CREATE DATABASE bulk;
+         CREATE TABLE bulk.items (id BIGINT PRIMARY KEY, k INT NOT NULL, c CHAR(60) NOT NULL, note TEXT, KEY k_k (k));
+         INSERT INTO bulk.items SELECT seq, seq % 1000, REPEAT(CHAR(65 + seq % 26), 60), IF(seq % 7 = 0, NULL, CONCAT('n\\'', seq)) FROM bulk.seq_1_to_{ROWS};
+         CREATE TABLE bulk.nokey (a INT, b VARCHAR(20));
+         INSERT INTO bulk.nokey SELECT seq % 10, 'dup' FROM bulk.seq_1_to_500;
+         ANALYZE TABLE bulk.items;"
+    ))
+    .await;
+    src
+}
+
+fn config() -> String {
+    "[full_load]\nparallel = 2\nchunk_rows = 5000\nbatch_bytes = 32768\n".to_string()
+}
+
+async fn wait_for(server: &DtsServer, job: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j = show(server, job);
+        if done(&j) {
+            return j;
+        }
+        assert!(j["Status"] != 10, "job failed while waiting for {what}: {j}");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn create_job(server: &DtsServer, src: &MariaDb, dst: &MariaDb) -> String {
+    let job = dts(
+        server,
+        &[
+            "job",
+            "create",
+            "--name",
+            "bulk",
+            "--migrate-type",
+            "2",
+            "--source",
+            &format!("mysql://root@127.0.0.1:{}", src.port()),
+            "--destination",
+            &format!("mysql://root@127.0.0.1:{}", dst.port()),
+            "--objects",
+            "bulk",
+        ],
+    )
+    .trim()
+    .to_string();
+    dts(server, &["job", "check", &job]);
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_migration_copies_every_row_and_shows_its_steps() {
+    let (src, dst) = tokio::join!(source(), MariaDb::start());
+    let server = DtsServer::start(
+        env!("CARGO_BIN_EXE_dts").as_ref(),
+        DtsServerOptions { config_toml: Some(config()), ..Default::default() },
+    )
+    .await;
+    let job = create_job(&server, &src, &dst);
+    dts(&server, &["job", "start", &job]);
+    let done = wait_for(&server, &job, "Success", |j| j["Status"] == 9).await;
+    let steps: Vec<&str> =
+        done["Detail"]["StepInfo"].as_array().unwrap().iter().map(|s| s["StepId"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["Prepare", "StructureMigration", "FullDataMigration"]);
+    assert!(done["Detail"]["StepInfo"].as_array().unwrap().iter().all(|s| s["Status"] == 1), "{done}");
+    for t in ["bulk.items", "bulk.nokey"] {
+        assert_eq!(table_fingerprint(&src, t).await, table_fingerprint(&dst, t).await, "{t}");
+    }
+    assert_eq!(table_fingerprint(&dst, "bulk.items").await.0, ROWS as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_during_the_full_load_resumes_from_the_chunk_checkpoints() {
+    let (src, dst) = tokio::join!(source(), MariaDb::start());
+    let mut server = DtsServer::start(
+        env!("CARGO_BIN_EXE_dts").as_ref(),
+        DtsServerOptions { config_toml: Some(config()), ..Default::default() },
+    )
+    .await;
+    let job = create_job(&server, &src, &dst);
+    dts(&server, &["job", "start", &job]);
+    let mid = wait_for(&server, &job, "the full load to be under way", |j| {
+        j["Detail"]["StepNow"] == 3
+            && j["Detail"]["CurrentStepProgress"].as_str().unwrap_or("0").parse::<i64>().unwrap_or(0) >= 10
+    })
+    .await;
+    assert_eq!(mid["Status"], 7);
+    server.kill();
+    let copied_before = table_fingerprint(&dst, "bulk.items").await.0;
+    assert!(copied_before > 0 && copied_before < ROWS as i64, "killed mid-load: {copied_before} rows copied");
+    server.restart().await;
+    wait_for(&server, &job, "Success after the restart", |j| j["Status"] == 9).await;
+    for t in ["bulk.items", "bulk.nokey"] {
+        assert_eq!(table_fingerprint(&src, t).await, table_fingerprint(&dst, t).await, "{t}");
+    }
+    let log = server.log();
+    let resumed = log
+        .lines()
+        .filter(|l| l.contains("full load starts"))
+        .filter_map(|l| {
+            l.split("resumed=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok())
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(resumed > 0, "the restarted load skipped the chunks done before the kill:\n{log}");
+}

@@ -1,0 +1,43 @@
+//! Checkpoints of a job's data steps (chunk plan, chunks done, snapshot position), as keys and
+//! values per job. A write is durable when it returns (SQLite commit, WAL, synchronous=NORMAL
+//! survives a process crash; `FULL` would be needed against power loss).
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Store, StoreError};
+
+impl Store {
+    pub fn checkpoint(&self, job_id: &str, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM job_checkpoints WHERE job_id = ?1 AND key = ?2", params![job_id, key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn put_checkpoint(&self, job_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO job_checkpoints (job_id, key, value) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (job_id, key) DO UPDATE SET value = excluded.value",
+            params![job_id, key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Every checkpoint of a job whose key starts with `prefix`, in key order.
+    pub fn checkpoints(&self, job_id: &str, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT key, value FROM job_checkpoints WHERE job_id = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![job_id, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets a job's checkpoints (a fresh start).
+    pub fn clear_checkpoints(&self, job_id: &str) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM job_checkpoints WHERE job_id = ?1", [job_id])?;
+        Ok(())
+    }
+}
