@@ -37,7 +37,7 @@ start_mariadb() { # name port server_id
     --bind-address=127.0.0.1 --skip-name-resolve --server-id="$3" --log-bin="$d/data/binlog" --binlog-format=ROW \
     --binlog-row-image=FULL --innodb-buffer-pool-size=1G --innodb-log-file-size=256M --max-connections=200 \
     --init-file="$d/init.sql" --log-error="$d/error.log" >/dev/null 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); disown
   for _ in $(seq 1 200); do mariadb -h127.0.0.1 -P"$2" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "mariadbd $1 did not start"; cat "$d/error.log"; exit 1
 }
@@ -73,7 +73,7 @@ for round in $(seq 1 "$ROUNDS"); do
   reset_dst
   DPORT=$(free_port); DDIR=$WORK/dts-$round
   DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey "$DTS" serve --listen 127.0.0.1:"$DPORT" --data-dir "$DDIR" 2>"$WORK/dts-$round.log" &
-  DPID=$!; PIDS+=($DPID)
+  DPID=$!; PIDS+=($DPID); disown
   export DTS_ENDPOINT=http://127.0.0.1:$DPORT DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey
   for _ in $(seq 1 100); do curl -sf "$DTS_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
   t0=$(now)

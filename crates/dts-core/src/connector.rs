@@ -66,11 +66,34 @@ pub trait Checker {
 /// triggers. Idempotent: an object that already exists on the destination with the same
 /// definition is skipped, so a re-run after a crash or a stop finishes the work.
 pub trait StructureMigrator {
+    /// Every object of the selection ([`StructurePhase::All`]).
     fn migrate_structure(
         &self,
         plan: &MigrationPlan,
         progress: ProgressFn<'_>,
+    ) -> impl Future<Output = Result<StructureSummary, ConnectorError>> + Send {
+        self.migrate_structure_phase(plan, StructurePhase::All, progress)
+    }
+
+    /// The objects of one phase: a data migration creates triggers only after the rows are
+    /// copied, so that loading does not fire them.
+    fn migrate_structure_phase(
+        &self,
+        plan: &MigrationPlan,
+        phase: StructurePhase,
+        progress: ProgressFn<'_>,
     ) -> impl Future<Output = Result<StructureSummary, ConnectorError>> + Send;
+}
+
+/// Which objects a structure migration creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StructurePhase {
+    /// Everything (structure-only jobs).
+    All,
+    /// Databases, tables, views, routines: what must exist before rows are loaded.
+    BeforeData,
+    /// Triggers: created once the rows are there.
+    AfterData,
 }
 
 /// What a structure migration created.

@@ -17,7 +17,7 @@ pub mod status;
 pub use check::{CheckItem, CheckOutcome, CheckReport};
 pub use connector::{
     Checker, Checkpoints, ConnectionSpec, FullLoader, LoadSummary, MigrationPlan, ProgressFn, StructureMigrator,
-    StructureSummary,
+    StructurePhase, StructureSummary,
 };
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Utc};
 use dts_core::{
     CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
-    JobStatus, StructureMigrator,
+    JobStatus, StructureMigrator, StructurePhase,
 };
 use dts_mysql::{FullLoadSettings, MySqlConnector};
 use dts_store::{CheckState, JobError, JobRecord, Store, StoreError, now_string};
@@ -328,18 +328,25 @@ impl Engine {
         let connector = MySqlConnector::default().with_full_load_settings(self.config.full_load.clone());
         let (plan, connector) = (&plan, &connector);
         start_step(2);
+        // A full load that started already (a resumed job) owns the destination tables now:
+        // their secondary keys may be deferred, so the structure is not compared again.
+        let load_started = matches!(self.store.checkpoint(id, dts_mysql::PLAN_KEY), Ok(Some(_)));
         let percent = |p: Arc<AtomicI64>| {
             move |done: u64, total: u64| p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed)
         };
-        let structure = self
-            .drive(id, token, "StructureMigration", |p| async move {
-                let report = percent(p);
-                connector.migrate_structure(plan, &report).await
-            })
-            .await;
-        match structure {
-            Ok(summary) => tracing::info!(job_id = %id, ?summary, "structure migrated"),
-            Err(outcome) => return outcome,
+        let with_data = job.spec.options.migrate_type >= 2;
+        let phase = if with_data { StructurePhase::BeforeData } else { StructurePhase::All };
+        if !load_started {
+            let structure = self
+                .drive(id, token, "StructureMigration", |p| async move {
+                    let report = percent(p);
+                    connector.migrate_structure_phase(plan, phase, &report).await
+                })
+                .await;
+            match structure {
+                Ok(summary) => tracing::info!(job_id = %id, ?summary, "structure migrated"),
+                Err(outcome) => return outcome,
+            }
         }
         if job.spec.options.migrate_type >= 2 {
             start_step(3);
@@ -354,6 +361,14 @@ impl Engine {
             match load {
                 Ok(summary) => tracing::info!(job_id = %id, ?summary, "full data migrated"),
                 Err(outcome) => return outcome,
+            }
+            let triggers = self
+                .drive(id, token, "FullDataMigration", |_| async move {
+                    connector.migrate_structure_phase(plan, StructurePhase::AfterData, &|_, _| {}).await
+                })
+                .await;
+            if let Err(outcome) = triggers {
+                return outcome;
             }
         }
         Outcome::Done

@@ -32,6 +32,7 @@ use crate::catalog::Catalog;
 use crate::chunk::{Chunk, TableLayout};
 use crate::connection::{Session, Side, connect, server_code};
 use crate::definition::{qualified, quote_ident};
+use crate::index_deferral;
 use crate::literal::push_value;
 use crate::snapshot;
 
@@ -52,11 +53,19 @@ pub struct FullLoadSettings {
     /// Whether the destination writes the loaded rows to its own binlog (off needs SUPER or
     /// BINLOG ADMIN, and the destination's replicas then do not get the rows).
     pub write_binlog: bool,
+    /// Build plain secondary keys after the data (see `index_deferral`).
+    pub defer_secondary_indexes: bool,
 }
 
 impl Default for FullLoadSettings {
     fn default() -> Self {
-        Self { parallel: 2, chunk_rows: 100_000, batch_bytes: 1 << 20, write_binlog: true }
+        Self {
+            parallel: 2,
+            chunk_rows: 100_000,
+            batch_bytes: 1 << 20,
+            write_binlog: true,
+            defer_secondary_indexes: true,
+        }
     }
 }
 
@@ -293,6 +302,7 @@ pub async fn run(
         tracing::warn!("readers hold separate snapshots: tables may correspond to slightly different instants");
     }
 
+    let first_attempt = checkpoints.get(PLAN_KEY)?.is_none();
     let chunks: Vec<Chunk> = match checkpoints.get(PLAN_KEY)? {
         Some(json) => serde_json::from_str(&json).map_err(cp_error)?,
         None => {
@@ -331,6 +341,14 @@ pub async fn run(
     for _ in 0..parallel {
         writers.push(open_writer(conn, plan, &settings).await?);
     }
+    let mut dest_control = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
+    if first_attempt && settings.defer_secondary_indexes {
+        let mut tables: Vec<_> = layouts.keys().cloned().collect();
+        tables.sort();
+        for (db, t) in tables {
+            index_deferral::defer(&mut dest_control, checkpoints, &db, &t).await?;
+        }
+    }
     let shared = Shared {
         queue: Mutex::new(todo),
         layouts,
@@ -343,6 +361,8 @@ pub async fn run(
     };
     let results =
         futures::future::try_join_all(readers.into_iter().zip(writers).map(|(r, w)| pipeline(r, w, &shared))).await?;
+    index_deferral::restore_all(&mut dest_control, checkpoints).await?;
+    dest_control.close().await;
     progress(total_rows, total_rows);
     Ok(LoadSummary {
         tables: shared.layouts.len() as u64,

@@ -18,6 +18,7 @@ mod connection;
 mod definition;
 mod full_load;
 mod grants;
+mod index_deferral;
 mod literal;
 mod snapshot;
 mod structure;

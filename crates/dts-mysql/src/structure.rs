@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use dts_core::{ConnectorError, ErrorClass, MigrationPlan, ProgressFn, StructureMigrator, StructureSummary};
+use dts_core::{
+    ConnectorError, ErrorClass, MigrationPlan, ProgressFn, StructureMigrator, StructurePhase, StructureSummary,
+};
 
 use crate::MySqlConnector;
 use crate::catalog::{self, Catalog};
@@ -127,9 +129,10 @@ impl StructureMigrator for MySqlConnector {
     /// dependencies are not there yet), then routines, then triggers. Idempotent: objects
     /// already present with the same definition are counted in `skipped`; a different
     /// definition is a `NeedsOperator` error naming the object. Never drops anything.
-    async fn migrate_structure(
+    async fn migrate_structure_phase(
         &self,
         plan: &MigrationPlan,
+        phase: StructurePhase,
         progress: ProgressFn<'_>,
     ) -> Result<StructureSummary, ConnectorError> {
         let src = connect(&plan.source, Side::Source, self.connect_timeout).await?;
@@ -140,7 +143,7 @@ impl StructureMigrator for MySqlConnector {
                 return Err(e);
             }
         };
-        let mut run = Run { src, dst, progress, done: 0, total: 0, summary: StructureSummary::default() };
+        let mut run = Run { src, dst, progress, phase, done: 0, total: 0, summary: StructureSummary::default() };
         let result = run.migrate(plan).await;
         let Run { src, dst, summary, .. } = run;
         src.close().await;
@@ -154,6 +157,7 @@ struct Run<'a> {
     src: Session,
     dst: Session,
     progress: ProgressFn<'a>,
+    phase: StructurePhase,
     done: u64,
     total: u64,
     summary: StructureSummary,
@@ -187,8 +191,14 @@ impl Run<'_> {
                 catalog.missing.join(", "),
             ));
         }
-        let objects = self.read_objects(&catalog).await?;
-        let databases = catalog.database_names();
+        let mut objects = self.read_objects(&catalog).await?;
+        let phase = self.phase;
+        objects.retain(|o| match phase {
+            StructurePhase::All => true,
+            StructurePhase::BeforeData => o.kind != Kind::Trigger,
+            StructurePhase::AfterData => o.kind == Kind::Trigger,
+        });
+        let databases = if phase == StructurePhase::AfterData { Vec::new() } else { catalog.database_names() };
         self.total = databases.len() as u64 + objects.len() as u64;
         (self.progress)(0, self.total);
 

@@ -48,6 +48,7 @@ pub struct FullLoad {
     pub chunk_rows: u64,
     pub batch_bytes: usize,
     pub write_binlog: bool,
+    pub defer_secondary_indexes: bool,
 }
 
 impl Default for FullLoad {
@@ -58,6 +59,7 @@ impl Default for FullLoad {
             chunk_rows: d.chunk_rows,
             batch_bytes: d.batch_bytes,
             write_binlog: d.write_binlog,
+            defer_secondary_indexes: d.defer_secondary_indexes,
         }
     }
 }
@@ -69,6 +71,7 @@ impl FullLoad {
             chunk_rows: self.chunk_rows.max(1000),
             batch_bytes: self.batch_bytes.clamp(16 << 10, 64 << 20),
             write_binlog: self.write_binlog,
+            defer_secondary_indexes: self.defer_secondary_indexes,
         }
     }
 }

@@ -42,6 +42,9 @@ async fn source() -> MariaDb {
          INSERT INTO bulk.items SELECT seq, seq % 1000, REPEAT(CHAR(65 + seq % 26), 60), IF(seq % 7 = 0, NULL, CONCAT('n\\'', seq)) FROM bulk.seq_1_to_{ROWS};
          CREATE TABLE bulk.nokey (a INT, b VARCHAR(20));
          INSERT INTO bulk.nokey SELECT seq % 10, 'dup' FROM bulk.seq_1_to_500;
+         CREATE TABLE bulk.audit (id INT AUTO_INCREMENT PRIMARY KEY, item BIGINT);
+         INSERT INTO bulk.audit (item) VALUES (1), (2);
+         CREATE TRIGGER bulk.items_ai AFTER INSERT ON bulk.items FOR EACH ROW INSERT INTO bulk.audit (item) VALUES (NEW.id);
          ANALYZE TABLE bulk.items;"
     ))
     .await;
@@ -104,10 +107,24 @@ async fn a_full_migration_copies_every_row_and_shows_its_steps() {
         done["Detail"]["StepInfo"].as_array().unwrap().iter().map(|s| s["StepId"].as_str().unwrap()).collect();
     assert_eq!(steps, ["Prepare", "StructureMigration", "FullDataMigration"]);
     assert!(done["Detail"]["StepInfo"].as_array().unwrap().iter().all(|s| s["Status"] == 1), "{done}");
-    for t in ["bulk.items", "bulk.nokey"] {
+    for t in ["bulk.items", "bulk.nokey", "bulk.audit"] {
         assert_eq!(table_fingerprint(&src, t).await, table_fingerprint(&dst, t).await, "{t}");
     }
     assert_eq!(table_fingerprint(&dst, "bulk.items").await.0, ROWS as i64);
+    // The trigger is there, created after the rows (the load did not fire it), with its key.
+    let mut c = dst.conn().await;
+    let trig: Option<String> = c
+        .query_first("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'bulk'")
+        .await
+        .unwrap();
+    assert_eq!(trig.as_deref(), Some("items_ai"));
+    let mut s = src.conn().await;
+    let create = |row: Option<(String, String)>| row.unwrap().1;
+    assert_eq!(
+        create(s.query_first("SHOW CREATE TABLE bulk.items").await.unwrap()),
+        create(c.query_first("SHOW CREATE TABLE bulk.items").await.unwrap()),
+        "the deferred secondary key is back"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +148,7 @@ async fn a_kill_9_during_the_full_load_resumes_from_the_chunk_checkpoints() {
     assert!(copied_before > 0 && copied_before < ROWS as i64, "killed mid-load: {copied_before} rows copied");
     server.restart().await;
     wait_for(&server, &job, "Success after the restart", |j| j["Status"] == 9).await;
-    for t in ["bulk.items", "bulk.nokey"] {
+    for t in ["bulk.items", "bulk.nokey", "bulk.audit"] {
         assert_eq!(table_fingerprint(&src, t).await, table_fingerprint(&dst, t).await, "{t}");
     }
     let log = server.log();

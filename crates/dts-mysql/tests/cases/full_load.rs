@@ -68,6 +68,7 @@ fn connector(parallel: usize, chunk_rows: u64, batch_bytes: usize, write_binlog:
         chunk_rows,
         batch_bytes,
         write_binlog,
+        defer_secondary_indexes: true,
     })
 }
 

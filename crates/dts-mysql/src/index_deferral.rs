@@ -1,0 +1,132 @@
+//! Secondary indexes built after the data: plain (non-unique, non-fulltext) secondary keys of
+//! a table are dropped on the destination before its rows are loaded and added back, all in
+//! one `ALTER TABLE`, once every chunk is copied; a sorted bulk build is much cheaper than
+//! maintaining the index row by row.
+//!
+//! Crash safety: the exact key definitions (taken from the destination's own `SHOW CREATE
+//! TABLE`) are checkpointed as `pending` before the drop, and marked `restored` only after the
+//! `ALTER TABLE ... ADD KEY` committed; a resumed load restores whatever is still pending and
+//! skips keys that already exist. Unique keys stay (they enforce data rules), so do keys a
+//! foreign key needs (the drop fails and the table keeps its keys).
+
+use dts_core::{Checkpoints, ConnectorError};
+use mysql_async::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::connection::{Session, server_code, text_column};
+use crate::definition::{qualified, quote_ident};
+
+pub const DEFERRED_PREFIX: &str = "full_load/deferred/";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Deferred {
+    database: String,
+    table: String,
+    /// `(name, definition)`, definition as in SHOW CREATE TABLE: ``KEY `k_1` (`k`)``.
+    keys: Vec<(String, String)>,
+    restored: bool,
+}
+
+fn cp_error(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::new(dts_core::ErrorClass::Fatal, "cannot read or write the job's checkpoints", e.to_string())
+}
+
+/// Plain secondary keys of a `SHOW CREATE TABLE` text.
+fn plain_keys(create: &str) -> Vec<(String, String)> {
+    create
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("KEY `"))
+        .filter_map(|l| {
+            let def = l.trim_end_matches(',').to_string();
+            let name = def.strip_prefix("KEY `")?.split('`').next()?.to_string();
+            Some((name, def))
+        })
+        .collect()
+}
+
+/// Drops the plain secondary keys of `db.table` on the destination, checkpointing them first.
+pub async fn defer(
+    dest: &mut Session,
+    checkpoints: &dyn Checkpoints,
+    database: &str,
+    table: &str,
+) -> Result<(), ConnectorError> {
+    let rows: Vec<Row> = match dest.rows_raw(&format!("SHOW CREATE TABLE {}", qualified(database, table))).await {
+        Ok(rows) => rows,
+        Err(e) if matches!(server_code(&e), Some(1146 | 1049)) => {
+            return Err(ConnectorError::new(
+                dts_core::ErrorClass::NeedsOperator,
+                format!(
+                    "table {} does not exist on the destination (migrate the structure first)",
+                    qualified(database, table)
+                ),
+                e.to_string(),
+            ));
+        }
+        Err(e) => return Err(dest.error(&e, "reading a destination table")),
+    };
+    let create = rows.first().and_then(|r| text_column(r, 1).ok().flatten()).unwrap_or_default();
+    let keys = plain_keys(&create);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let key = format!("{DEFERRED_PREFIX}{database}.{table}");
+    let record = Deferred { database: database.into(), table: table.into(), keys, restored: false };
+    checkpoints.put(&key, &serde_json::to_string(&record).map_err(cp_error)?)?;
+    let drops = record.keys.iter().map(|(n, _)| format!("DROP KEY {}", quote_ident(n))).collect::<Vec<_>>().join(", ");
+    if let Err(e) = dest.query_drop_raw(&format!("ALTER TABLE {} {drops}", qualified(database, table))).await {
+        tracing::info!(database, table, error = %e, "secondary keys stay during the load");
+        let kept = Deferred { restored: true, ..record };
+        checkpoints.put(&key, &serde_json::to_string(&kept).map_err(cp_error)?)?;
+    }
+    Ok(())
+}
+
+/// Adds back every pending deferred key (those already present are skipped).
+pub async fn restore_all(dest: &mut Session, checkpoints: &dyn Checkpoints) -> Result<(), ConnectorError> {
+    for (key, value) in checkpoints.scan(DEFERRED_PREFIX)? {
+        let mut record: Deferred = serde_json::from_str(&value).map_err(cp_error)?;
+        if record.restored {
+            continue;
+        }
+        let present: Vec<String> = dest
+            .exec(
+                "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                vec![record.database.clone(), record.table.clone()],
+                "listing indexes",
+            )
+            .await?;
+        let adds: Vec<String> =
+            record.keys.iter().filter(|(n, _)| !present.contains(n)).map(|(_, d)| format!("ADD {d}")).collect();
+        if !adds.is_empty() {
+            let started = std::time::Instant::now();
+            dest.query_drop(
+                &format!("ALTER TABLE {} {}", qualified(&record.database, &record.table), adds.join(", ")),
+                &format!("building the secondary keys of `{}`.`{}`", record.database, record.table),
+            )
+            .await?;
+            tracing::info!(table = %record.table, keys = adds.len(), millis = started.elapsed().as_millis() as u64, "secondary keys built");
+        }
+        record.restored = true;
+        checkpoints.put(&key, &serde_json::to_string(&record).map_err(cp_error)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_secondary_keys_are_deferred() {
+        let create = "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `k` int,\n  `c` text,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`c`(10)),\n  KEY `k_1` (`k`),\n  FULLTEXT KEY `f` (`c`),\n  KEY `k_2` (`k`,`c`(5)) COMMENT 'x'\n) ENGINE=InnoDB";
+        assert_eq!(
+            plain_keys(create),
+            vec![
+                ("k_1".to_string(), "KEY `k_1` (`k`)".to_string()),
+                ("k_2".to_string(), "KEY `k_2` (`k`,`c`(5)) COMMENT 'x'".to_string())
+            ]
+        );
+    }
+}
