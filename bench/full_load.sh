@@ -3,6 +3,7 @@
 # same run, on two throwaway MariaDB servers (binlog ROW on both), sysbench data set.
 #
 #   bench/full_load.sh [TABLES] [TABLE_SIZE] [ROUNDS]     (default 4 500000 1)
+#   DTS_BENCH_CONFIG="a.toml b.toml" bench/full_load.sh   (dts once per config file, e.g. [full_load] tuning)
 #
 # Prints wall times, the ratios, dts's peak RSS and whether every copy's CHECKSUM TABLE equals
 # the source's. All tools write the destination binlog (myloader -e), like dts by default.
@@ -70,9 +71,13 @@ for round in $(seq 1 "$ROUNDS"); do
   mariadb-dump -h127.0.0.1 -P"$SRC" -uroot --single-transaction sbtest | mariadb -h127.0.0.1 -P"$DST" -uroot sbtest
   t_dump=$(echo "$(now) - $t0" | bc); v_dump=$(verdict)
 
+  DTS_LINES=()
+  for cfg in ${DTS_BENCH_CONFIG:-default}; do
   reset_dst
-  DPORT=$(free_port); DDIR=$WORK/dts-$round
-  DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey "$DTS" serve --listen 127.0.0.1:"$DPORT" --data-dir "$DDIR" 2>"$WORK/dts-$round.log" &
+  DPORT=$(free_port); DDIR=$WORK/dts-$round-$(basename "$cfg" .toml)
+  CONFIG_ARGS=(); [ "$cfg" != default ] && CONFIG_ARGS=(--config "$cfg")
+  LOG=$DDIR.log
+  DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey "$DTS" serve --listen 127.0.0.1:"$DPORT" --data-dir "$DDIR" "${CONFIG_ARGS[@]}" 2>"$LOG" &
   DPID=$!; PIDS+=($DPID); disown
   export DTS_ENDPOINT=http://127.0.0.1:$DPORT DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey
   for _ in $(seq 1 100); do curl -sf "$DTS_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
@@ -84,19 +89,20 @@ for round in $(seq 1 "$ROUNDS"); do
   while :; do
     st=$("$DTS" job show "$JOB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Status"])')
     [ "$st" = 9 ] && break
-    [ "$st" = 10 ] && { echo "dts job failed"; "$DTS" job show "$JOB"; tail -20 "$WORK/dts-$round.log"; exit 1; }
+    [ "$st" = 10 ] && { echo "dts job failed"; "$DTS" job show "$JOB"; tail -20 "$LOG"; exit 1; }
     sleep 0.1
   done
   t_dts=$(echo "$(now) - $t0" | bc); v_dts=$(verdict)
   rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
-  lock_us=$(grep -o 'lock_held_micros=[0-9]*' "$WORK/dts-$round.log" | head -1 | cut -d= -f2)
+  lock_us=$(grep -o 'lock_held_micros=[0-9]*' "$LOG" | head -1 | cut -d= -f2)
+  idx_ms=$(grep -o 'millis=[0-9]*' "$LOG" | cut -d= -f2 | paste -sd+ | bc 2>/dev/null || echo 0)
   kill $DPID
-
+  DTS_LINES+=("$(printf '  dts MigrateType 2, config %-12s: %6.1f s  (%s), peak RSS %s MiB, read lock held %s us, key builds %s ms; ratio vs mydumper+myloader %.2f, vs mariadb-dump %.2f' \
+    "$(basename "$cfg")" "$t_dts" "$v_dts" "$((rss_kib / 1024))" "${lock_us:-?}" "${idx_ms:-0}" "$(echo "$t_dts / $t_my" | bc -l)" "$(echo "$t_dts / $t_dump" | bc -l)")")
+  done
   printf '\nround %s (%s x %s rows)\n' "$round" "$TABLES" "$SIZE"
   printf '  mydumper -t 2 -r 100000 + myloader -t 2 -e : %6.1f s  (%s)\n' "$t_my" "$v_my"
   printf '  mariadb-dump --single-transaction | mariadb : %6.1f s  (%s)\n' "$t_dump" "$v_dump"
-  printf '  dts MigrateType 2 (create+check+run)       : %6.1f s  (%s), peak RSS %s MiB, read lock held %s us\n' \
-    "$t_dts" "$v_dts" "$((rss_kib / 1024))" "${lock_us:-?}"
-  printf '  ratio dts / mydumper+myloader = %.2f   (target <= 0.9)\n' "$(echo "$t_dts / $t_my" | bc -l)"
-  printf '  ratio dts / mariadb-dump|mariadb = %.2f  (target <= 0.6)\n' "$(echo "$t_dts / $t_dump" | bc -l)"
+  printf '%s\n' "${DTS_LINES[@]}"
+  echo "  targets: dts / mydumper+myloader <= 0.9, dts / mariadb-dump|mariadb <= 0.6"
 done

@@ -14,6 +14,10 @@
 //! snapshot; the position stored by the first attempt is kept (the earliest), which is where
 //! incremental replication must start.
 //!
+//! Writers autocommit each statement and run in READ COMMITTED (no gap locks): pipelines that
+//! clear and fill neighbouring key ranges of one table never wait for each other. (A transaction
+//! per chunk was tried: concurrent chunks of one table then deadlock on InnoDB's insert locks.)
+//!
 //! Memory: per pipeline at most `CHANNEL_DEPTH + 2` statements of `batch_bytes` plus one row, so
 //! it is bounded by configuration, not by table size.
 
@@ -108,6 +112,7 @@ async fn open_writer(
     let mut s = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
     s.query_drop(
         "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
+         SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
          SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
          SET SESSION foreign_key_checks = 0; SET SESSION unique_checks = 0",
         "preparing a writer session",

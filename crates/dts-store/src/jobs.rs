@@ -344,3 +344,112 @@ impl Store {
         raws.into_iter().map(RawJob::decode).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use dts_core::{EndpointSpec, MigrateOptions, Tag};
+
+    use super::*;
+
+    fn endpoint() -> EndpointSpec {
+        EndpointSpec {
+            database_type: "mariadb".into(),
+            access_type: "extranet".into(),
+            ip: Some("127.0.0.1".into()),
+            port: Some(3306),
+            user: Some("root".into()),
+            instance_id: None,
+            region: None,
+            extra: Default::default(),
+        }
+    }
+
+    fn new_job(account: &str, name: &str, migrate_type: i64, tag: Option<(&str, &str)>) -> NewJob {
+        NewJob {
+            account_id: account.into(),
+            kind: JobKind::Migration,
+            spec: MigrationSpec {
+                name: name.into(),
+                options: MigrateOptions {
+                    run_mode: 1,
+                    expect_time: None,
+                    migrate_type,
+                    migrate_object: 1,
+                    consistency_type: None,
+                    is_override_root: None,
+                    extern_params: None,
+                    consistency_params: None,
+                },
+                source: endpoint(),
+                destination: endpoint(),
+                database_info: None,
+                tags: tag.map(|(k, v)| vec![Tag { key: k.into(), value: Some(v.into()) }]).unwrap_or_default(),
+                src_node_type: None,
+                src_info_multi: Vec::new(),
+            },
+            src_password: Some("s3cret-src".into()),
+            dst_password: None,
+        }
+    }
+
+    fn filter() -> JobFilter {
+        JobFilter {
+            job_id: None,
+            job_name: None,
+            order: JobOrder::JobName,
+            descending: false,
+            offset: 0,
+            limit: 20,
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn jobs_are_listed_per_account_with_filters_order_and_paging() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (name, t, tag) in [("b", 2, Some(("env", "prod"))), ("a", 1, None), ("c", 3, Some(("env", "test")))] {
+            store.insert_job(new_job("acct", name, t, tag)).unwrap();
+        }
+        let other = store.insert_job(new_job("other", "z", 1, None)).unwrap();
+        let names = |f: &JobFilter| -> (u64, Vec<String>) {
+            let (total, jobs) = store.list_jobs("acct", f).unwrap();
+            (total, jobs.into_iter().map(|j| j.spec.name).collect())
+        };
+        assert_eq!(names(&filter()), (3, vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(names(&JobFilter { descending: true, ..filter() }).1, ["c", "b", "a"]);
+        assert_eq!(names(&JobFilter { offset: 1, limit: 1, ..filter() }), (3, vec!["b".into()]));
+        assert_eq!(names(&JobFilter { order: JobOrder::MigrateType, descending: true, ..filter() }).1, ["c", "b", "a"]);
+        assert_eq!(names(&JobFilter { job_name: Some("b".into()), ..filter() }), (1, vec!["b".into()]));
+        let tagged = JobFilter { tags: vec![("env".into(), vec!["prod".into(), "dev".into()])], ..filter() };
+        assert_eq!(names(&tagged).1, ["b"]);
+        let any_env = JobFilter { tags: vec![("env".into(), vec![])], ..filter() };
+        assert_eq!(names(&any_env).1, ["b", "c"]);
+        assert_eq!(names(&JobFilter { job_id: Some(other.job_id.clone()), ..filter() }).0, 0);
+        assert!(matches!(store.account_job("acct", &other.job_id), Err(StoreError::NotFound)));
+        let (src, dst) = store.job_passwords(&other).unwrap();
+        assert_eq!((src.as_deref(), dst), (Some("s3cret-src"), None));
+    }
+
+    #[test]
+    fn an_update_that_fails_writes_nothing_and_an_illegal_transition_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let job = store.insert_job(new_job("acct", "a", 1, None)).unwrap();
+        let err = store.update_job(&job.job_id, |j| {
+            j.spec.name = "changed".into();
+            j.apply(JobEvent::Started)
+        });
+        assert!(matches!(err, Err(StoreError::Illegal(_))));
+        let (after, ()) = store.update_job(&job.job_id, |j| j.apply(JobEvent::CheckRequested)).unwrap();
+        assert_eq!(
+            (after.status, after.spec.name.as_str(), after.version),
+            (JobStatus::Checking, "a", job.version + 1)
+        );
+        assert!(matches!(store.delete_job("acct", &job.job_id), Err(StoreError::Rejected(_))));
+        store.put_checkpoint(&job.job_id, "full_load/done/x", "5").unwrap();
+        assert_eq!(store.checkpoints(&job.job_id, "full_load/").unwrap().len(), 1);
+        store.clear_checkpoints(&job.job_id).unwrap();
+        assert!(store.checkpoint(&job.job_id, "full_load/done/x").unwrap().is_none());
+    }
+}
