@@ -147,3 +147,37 @@ pub struct LoadSummary {
     pub lock_held_micros: u64,
     pub position: Option<crate::position::BinlogPosition>,
 }
+
+/// What the operator asked of a replicating job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Keep replicating.
+    None,
+    /// Stop once the destination has the source's position of the moment of the request.
+    WaitForSync,
+    /// Stop at the next transaction boundary.
+    Immediately,
+}
+
+/// The engine's side of a running replication: where lag goes, and whether to complete.
+pub trait ReplicationObserver: Send + Sync {
+    /// After each applied transaction and when the stream is idle (`caught_up`).
+    fn progress(&self, seconds_behind: i64, bytes_behind: u64, caught_up: bool);
+    fn completion(&self) -> Completion;
+}
+
+/// Applies the source's changes from a position until completed.
+///
+/// Ordering: transactions in source commit order, each applied as one destination transaction.
+/// Idempotent: inserts and updates write full after-images by key (`REPLACE`), deletes by key,
+/// so re-applying a transaction applied before a crash leaves the same rows. Durability: the
+/// position after a transaction is checkpointed only after its destination commit.
+pub trait ChangeReplicator {
+    fn replicate(
+        &self,
+        plan: &MigrationPlan,
+        start: crate::position::BinlogPosition,
+        checkpoints: &dyn Checkpoints,
+        observer: &dyn ReplicationObserver,
+    ) -> impl Future<Output = Result<crate::position::BinlogPosition, ConnectorError>> + Send;
+}

@@ -16,8 +16,8 @@ pub mod status;
 
 pub use check::{CheckItem, CheckOutcome, CheckReport};
 pub use connector::{
-    Checker, Checkpoints, ConnectionSpec, FullLoader, LoadSummary, MigrationPlan, ProgressFn, StructureMigrator,
-    StructurePhase, StructureSummary,
+    ChangeReplicator, Checker, Checkpoints, Completion, ConnectionSpec, FullLoader, LoadSummary, MigrationPlan,
+    ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase, StructureSummary,
 };
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};

@@ -5,17 +5,18 @@
 //! so connectors never wait for the store.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
+use dts_core::{ChangeReplicator, Completion, ReplicationObserver};
 use dts_core::{
     CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
     JobStatus, StructureMigrator, StructurePhase,
 };
 use dts_mysql::{FullLoadSettings, MySqlConnector};
-use dts_store::{CheckState, JobError, JobRecord, Store, StoreError, now_string};
+use dts_store::{COMPLETE_MODE_KEY, CheckState, JobError, JobRecord, Store, StoreError, now_string};
 use std::future::Future;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,8 @@ pub struct EngineConfig {
     pub retry_budget: Duration,
     /// Full-load tuning.
     pub full_load: FullLoadSettings,
+    /// An incremental job is ReadyComplete once it is at most this many seconds behind.
+    pub ready_lag_secs: i64,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +42,7 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(500),
             retry_budget: Duration::from_secs(300),
             full_load: FullLoadSettings::default(),
+            ready_lag_secs: 1,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct Engine {
     wake: Arc<Notify>,
     config: EngineConfig,
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// Per running incremental job: 0 replicate, 1 complete waitForSync, 2 complete immediately.
+    completions: Mutex<HashMap<String, Arc<AtomicU8>>>,
 }
 
 const HELP_DOC: &str = "https://github.com/dts-project/dts/blob/main/README.md#troubleshooting";
@@ -63,7 +69,14 @@ enum Outcome {
 
 impl Engine {
     pub fn new(store: Arc<Store>, registry: InstanceRegistry, wake: Arc<Notify>, config: EngineConfig) -> Arc<Self> {
-        Arc::new(Self { store, registry, wake, config, running: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            store,
+            registry,
+            wake,
+            config,
+            running: Mutex::new(HashMap::new()),
+            completions: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Runs until `shutdown` is cancelled; running tasks are cancelled with it (their jobs stay
@@ -91,7 +104,18 @@ impl Engine {
     fn tick(self: &Arc<Self>) -> Result<(), StoreError> {
         for job in self.store.active_jobs()? {
             match job.status {
-                JobStatus::Checking | JobStatus::Running if !self.is_running(&job.job_id) => self.spawn(job),
+                JobStatus::Checking | JobStatus::Running | JobStatus::ReadyComplete
+                    if !self.is_running(&job.job_id) =>
+                {
+                    self.spawn(job)
+                }
+                JobStatus::Completing if self.is_running(&job.job_id) => {
+                    let mode = self.store.checkpoint(&job.job_id, COMPLETE_MODE_KEY).ok().flatten();
+                    if let Some(flag) = self.completions.lock().unwrap_or_else(|e| e.into_inner()).get(&job.job_id) {
+                        flag.store(if mode.as_deref() == Some("immediately") { 2 } else { 1 }, Ordering::Relaxed);
+                    }
+                }
+                JobStatus::Completing if job.spec.options.migrate_type == 3 => self.spawn(job),
                 JobStatus::Stopping => {
                     let token = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&job.job_id).cloned();
                     match token {
@@ -125,6 +149,7 @@ impl Engine {
                 engine.clone().run_migration(job, token).await;
             }
             engine.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            engine.completions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             engine.wake.notify_one();
         });
     }
@@ -362,8 +387,55 @@ impl Engine {
                 Ok(summary) => tracing::info!(job_id = %id, ?summary, "full data migrated"),
                 Err(outcome) => return outcome,
             }
+        }
+        if job.spec.options.migrate_type == 3 {
+            start_step(4);
+            let start: Option<dts_core::BinlogPosition> = self
+                .store
+                .checkpoint(id, dts_mysql::SNAPSHOT_KEY)
+                .ok()
+                .flatten()
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .flatten();
+            let Some(start) = start else {
+                return Outcome::Failed(
+                    "[IncrementalMigration] the full load recorded no binlog position: is log_bin ON on the source?"
+                        .into(),
+                );
+            };
+            let flag = Arc::new(AtomicU8::new(match job.status {
+                JobStatus::Completing => {
+                    let mode = self.store.checkpoint(id, COMPLETE_MODE_KEY).ok().flatten();
+                    if mode.as_deref() == Some("immediately") { 2 } else { 1 }
+                }
+                _ => 0,
+            }));
+            self.completions.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), flag.clone());
+            let observer = JobObserver {
+                engine: self,
+                job_id: id,
+                flag,
+                caught_up: AtomicBool::new(job.status != JobStatus::Running),
+                last_write: Mutex::new(std::time::Instant::now() - Duration::from_secs(10)),
+                lag_secs: self.config.ready_lag_secs,
+            };
+            let (checkpoints, observer, start) =
+                (&StoreCheckpoints { store: &self.store, job_id: id }, &observer, &start);
+            let replicated = self
+                .drive(id, token, "IncrementalMigration", |_| async move {
+                    connector.replicate(plan, start.clone(), checkpoints, observer).await
+                })
+                .await;
+            match replicated {
+                Ok(pos) => tracing::info!(job_id = %id, position = %pos, "replication completed"),
+                Err(outcome) => return outcome,
+            }
+        }
+        if with_data {
+            // Triggers last: neither the load nor replicated changes may fire them.
+            let step = if job.spec.options.migrate_type == 3 { "IncrementalMigration" } else { "FullDataMigration" };
             let triggers = self
-                .drive(id, token, "FullDataMigration", |_| async move {
+                .drive(id, token, step, |_| async move {
                     connector.migrate_structure_phase(plan, StructurePhase::AfterData, &|_, _| {}).await
                 })
                 .await;
@@ -372,6 +444,48 @@ impl Engine {
             }
         }
         Outcome::Done
+    }
+}
+
+/// Lag and completion of a replicating job, between the connector and the store.
+struct JobObserver<'a> {
+    engine: &'a Engine,
+    job_id: &'a str,
+    flag: Arc<AtomicU8>,
+    caught_up: AtomicBool,
+    last_write: Mutex<std::time::Instant>,
+    lag_secs: i64,
+}
+
+impl ReplicationObserver for JobObserver<'_> {
+    fn progress(&self, seconds_behind: i64, bytes_behind: u64, caught_up: bool) {
+        let ready = caught_up || seconds_behind <= self.lag_secs;
+        let first_ready = ready && !self.caught_up.swap(true, Ordering::Relaxed);
+        {
+            let mut last = self.last_write.lock().unwrap_or_else(|e| e.into_inner());
+            if !first_ready && last.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *last = std::time::Instant::now();
+        }
+        self.engine.update(self.job_id, |j| {
+            j.detail.seconds_behind_master = seconds_behind;
+            j.detail.master_slave_distance = (bytes_behind / (1024 * 1024)) as i64;
+            j.detail.set_step_progress(if ready { 100 } else { 99 });
+            if first_ready && j.status == JobStatus::Running {
+                j.apply(JobEvent::CaughtUp)?;
+                tracing::info!(job_id = %j.job_id, "destination caught up: ReadyComplete");
+            }
+            Ok(())
+        });
+    }
+
+    fn completion(&self) -> Completion {
+        match self.flag.load(Ordering::Relaxed) {
+            1 => Completion::WaitForSync,
+            2 => Completion::Immediately,
+            _ => Completion::None,
+        }
     }
 }
 

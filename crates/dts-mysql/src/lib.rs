@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+mod apply;
 mod catalog;
 mod checker;
 mod chunk;
@@ -20,6 +21,7 @@ mod full_load;
 mod grants;
 mod index_deferral;
 mod literal;
+mod replication;
 mod snapshot;
 mod structure;
 mod version;
@@ -27,6 +29,7 @@ mod version;
 pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
 pub use full_load::{DONE_PREFIX, FullLoadSettings, PLAN_KEY, SNAPSHOT_KEY};
+pub use replication::POSITION_KEY;
 pub use version::{Flavor, ServerVersion};
 
 /// The MySQL-family connector. Stateless apart from its settings: every call opens its own
@@ -80,5 +83,17 @@ impl dts_core::FullLoader for MySqlConnector {
 impl Default for MySqlConnector {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl dts_core::ChangeReplicator for MySqlConnector {
+    fn replicate(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        start: dts_core::BinlogPosition,
+        checkpoints: &dyn dts_core::Checkpoints,
+        observer: &dyn dts_core::ReplicationObserver,
+    ) -> impl std::future::Future<Output = Result<dts_core::BinlogPosition, dts_core::ConnectorError>> + Send {
+        replication::run(self, plan, start, checkpoints, observer)
     }
 }

@@ -306,3 +306,38 @@ async fn jobs_survive_a_kill_9_of_the_server() {
     run_script(&python, "lifecycle.py", &with(env, &[("MODE", "resume"), ("JOB_ID", &job_id)]), &server).await;
     assert_structure_migrated(&dbs).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdk_drives_an_incremental_migration_to_success_with_equal_data() {
+    let (dbs, python) = tokio::join!(databases(), python());
+    let server = DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), DtsServerOptions::default()).await;
+    let marker = server.data_dir().join("writes-done");
+    let env = with(
+        script_env(&server, &dbs),
+        &[("MODE", "incremental"), ("WAIT_FILE", marker.to_str().expect("utf-8 path"))],
+    );
+    let writes = async {
+        for i in 0..12 {
+            dbs.src
+                .exec(&format!(
+                    "INSERT INTO shop.customers (email, name) VALUES ('c{i}@example.com', 'C{i}');
+                     INSERT INTO shop.orders (customer_id, total, note) VALUES (1, {i}.25, 'n{i}');
+                     UPDATE shop.orders SET total = total + 1, status = 'paid' WHERE id = 2;
+                     DELETE FROM shop.orders WHERE id = 1"
+                ))
+                .await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        std::fs::write(&marker, b"done").expect("write the marker");
+    };
+    let (stdout, ()) = tokio::join!(run_script(&python, "lifecycle.py", &env, &server), writes);
+    assert!(job_id_printed(&stdout).starts_with("dts-"));
+    for table in ["customers", "orders", "order_audit"] {
+        let sql = format!("CHECKSUM TABLE {DB}.{table}");
+        let a: Option<(String, Option<i64>)> = dbs.src.conn().await.query_first(&sql).await.unwrap();
+        let b: Option<(String, Option<i64>)> = dbs.dst.conn().await.query_first(&sql).await.unwrap();
+        assert_eq!(a.map(|r| r.1), b.map(|r| r.1), "{table} differs after Success");
+    }
+    assert_eq!(row_count(&dbs.src, "customers").await, 14);
+    assert_eq!(row_count(&dbs.dst, "customers").await, 14);
+}

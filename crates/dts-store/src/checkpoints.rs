@@ -6,6 +6,9 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::{Store, StoreError};
 
+/// Where CompleteMigrateJob records its `CompleteMode` for the engine.
+pub const COMPLETE_MODE_KEY: &str = "incremental/complete_mode";
+
 impl Store {
     pub fn checkpoint(&self, job_id: &str, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self

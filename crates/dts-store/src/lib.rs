@@ -17,6 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub use checkpoints::COMPLETE_MODE_KEY;
 pub use cipher::SecretCipher;
 pub use error::StoreError;
 pub use jobs::{CheckState, JobError, JobFilter, JobOrder, JobRecord, NewJob};

@@ -455,12 +455,6 @@ pub fn start_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiErr
             job.status.code()
         )));
     }
-    if job.spec.options.migrate_type == 3 {
-        return Err(ApiError::new(
-            "OperationDenied.MigrateServiceSupportError",
-            "MigrateType 3 (incremental migration) is not available in this dts version yet; MigrateType 1 and 2 are.",
-        ));
-    }
     // A job in status 4 runs nothing, so its checkpoints (from an earlier run) are stale.
     caller.ctx.store.clear_checkpoints(id).map_err(|e| store_error(e, id))?;
     update(caller, id, |job| {
@@ -505,6 +499,7 @@ pub fn complete_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, Api
         }
         transition(job, JobEvent::CompleteRequested)
     })?;
+    caller.ctx.store.put_checkpoint(id, dts_store::COMPLETE_MODE_KEY, mode).map_err(|e| store_error(e, id))?;
     caller.ctx.wake_engine.notify_one();
     Ok(json!({}))
 }

@@ -11,8 +11,9 @@ HmacSHA256 = v1 signature over GET); MODE:
 """
 
 import os
+import time
 
-from common import (check, check_job, client_from_env, create_job, describe_check, describe_job, describe_jobs, env,
+from common import (check, check_job, client_from_env, create_job, create_request, describe_check, describe_job, describe_jobs, env,
                     job_id_request, models, run, step, wait_check_finished, wait_status)
 
 JOB_NAME = "sdk-structure-migration"
@@ -100,11 +101,44 @@ def resume(c, job_id):
           "the passed check should survive the restart: Status=%r CheckFlag=%s" % (result.Status, result.CheckFlag))
 
 
+def incremental(c):
+    db = env("DB_NAME")
+    step("CreateMigrateJob (MigrateType 3), check, start")
+    job_id = c.CreateMigrateJob(create_request(JOB_NAME, [db], migrate_type=3)).JobId
+    print("JOB_ID=%s" % job_id, flush=True)
+    check_job(c, job_id)
+    result = wait_check_finished(c, job_id)
+    check(result.CheckFlag == 1, "the MigrateType 3 check should pass: %s %r" % (result.CheckFlag, result.ErrorMessage))
+    c.StartMigrateJob(job_id_request(models.StartMigrateJobRequest, job_id))
+    step("poll until ReadyComplete (8): full load done, binlog replication caught up")
+    job = wait_status(c, job_id, 8, timeout=120, passing=(4, 7))
+    ids = [s.StepId for s in job.Detail.StepInfo]
+    check(ids[-1] == "IncrementalMigration", "the last step should be IncrementalMigration: %s" % ids)
+    check(job.Detail.SecondsBehindMaster is not None and job.Detail.SecondsBehindMaster <= 1,
+          "a ReadyComplete job is at most 1 s behind: %s" % job.Detail)
+    wait_file = os.environ.get("WAIT_FILE")
+    if wait_file:
+        step("waiting for the test's writes to the source to end")
+        deadline = time.time() + 60
+        while not os.path.exists(wait_file):
+            check(time.time() < deadline, "the writer never finished")
+            time.sleep(0.2)
+    step("CompleteMigrateJob (waitForSync), then poll until Success (9)")
+    req = job_id_request(models.CompleteMigrateJobRequest, job_id)
+    req.CompleteMode = "waitForSync"
+    c.CompleteMigrateJob(req)
+    job = wait_status(c, job_id, 9, timeout=120, passing=(8, 12))
+    for s in job.Detail.StepInfo:
+        check(s.Status == 1, "every step of a successful job should have Status 1: %s" % s)
+
+
 def main():
     c = client_from_env()
     mode = os.environ.get("MODE", "full")
     if mode == "full":
         start_and_finish(c, create_and_check(c))
+    elif mode == "incremental":
+        incremental(c)
     elif mode == "create-and-check":
         create_and_check(c)
     elif mode == "resume":

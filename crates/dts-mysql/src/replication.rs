@@ -1,0 +1,334 @@
+//! Incremental replication: the source's binlog from the full load's snapshot position, row
+//! events grouped into their transactions and applied as destination transactions, DDL of the
+//! selected databases replayed, the position checkpointed after every commit.
+//!
+//! Correctness argument: the snapshot position P is where the copied data stands (see
+//! `snapshot`); every change committed after P is in the binlog after P, so applying the binlog
+//! from P brings the destination to the source's state. A resumed full load pins later
+//! snapshots for some chunks, and a crash may re-apply transactions after the last checkpoint:
+//! both only re-apply changes to rows that already have them, which the idempotent statements of
+//! `apply` absorb (after-images by key). The checkpoint is written after the destination commit,
+//! so nothing is lost; at worst the last transaction is applied twice, harmlessly.
+//!
+//! MariaDB: the session sets `@mariadb_slave_capability = 4` so the server sends its own
+//! events (GTID, annotate) instead of replacing them; the first, fake ROTATE (position 0) is
+//! skipped because its file name carries the checksum bytes.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dts_core::{
+    BinlogPosition, Checkpoints, Completion, ConnectorError, ErrorClass, MigrationPlan, ReplicationObserver,
+};
+use futures::StreamExt;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, OptsBuilder};
+
+use crate::MySqlConnector;
+use crate::apply::{ApplyLayout, RowChange, statements};
+use crate::catalog::Catalog;
+use crate::connection::{Session, Side, connect, text_column};
+
+pub const POSITION_KEY: &str = "incremental/position";
+const STATEMENT_BYTES: usize = 1 << 20;
+
+fn fatal(summary: impl Into<String>, detail: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Fatal, summary, detail.to_string())
+}
+
+fn transient(summary: impl Into<String>, detail: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Transient, summary, detail.to_string())
+}
+
+/// Which tables' changes are applied.
+struct Filter {
+    /// Database → `None` for every table, or the selected tables.
+    databases: HashMap<String, Option<HashSet<String>>>,
+}
+
+impl Filter {
+    fn table(&self, db: &str, table: &str) -> bool {
+        match self.databases.get(db) {
+            Some(None) => true,
+            Some(Some(tables)) => tables.contains(table),
+            None => false,
+        }
+    }
+
+    /// A DDL statement is replayed when its default database or a qualified name in it is
+    /// selected.
+    fn ddl(&self, schema: &str, sql: &str) -> bool {
+        let lower = sql.trim_start().to_ascii_lowercase();
+        let ddl = ["create ", "alter ", "drop ", "rename ", "truncate "].iter().any(|p| lower.starts_with(p));
+        let account = ["create user", "drop user", "alter user", "rename user", "create role", "drop role"]
+            .iter()
+            .any(|p| lower.starts_with(p));
+        ddl && !account
+            && (self.databases.contains_key(schema)
+                || self.databases.keys().any(|d| {
+                    lower.contains(&format!("`{}`.", d.to_ascii_lowercase()))
+                        || lower.contains(&format!(" {}.", d.to_ascii_lowercase()))
+                }))
+    }
+}
+
+fn position_after(a: &BinlogPosition, b: &BinlogPosition) -> bool {
+    (a.file.as_str(), a.offset) >= (b.file.as_str(), b.offset)
+}
+
+async fn master_position(control: &mut Session) -> Result<BinlogPosition, ConnectorError> {
+    let rows: Vec<mysql_async::Row> = control.rows("SHOW MASTER STATUS", "reading the source binlog position").await?;
+    let row = rows.first().ok_or_else(|| {
+        ConnectorError::new(ErrorClass::NeedsOperator, "the source has no binlog (log_bin is OFF)", "")
+    })?;
+    let file = text_column(row, 0).ok().flatten().unwrap_or_default();
+    let offset = text_column(row, 1).ok().flatten().and_then(|p| p.parse().ok()).unwrap_or(0);
+    Ok(BinlogPosition { file, offset, gtid: None })
+}
+
+async fn open_applier(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Session, ConnectorError> {
+    let mut s = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
+    s.query_drop(
+        "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
+         SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+         SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
+         SET SESSION foreign_key_checks = 0",
+        "preparing the applier session",
+    )
+    .await?;
+    Ok(s)
+}
+
+/// The changes of one open transaction, per table in order.
+#[derive(Default)]
+struct Transaction {
+    groups: Vec<((String, String), Vec<RowChange>)>,
+    rows: u64,
+}
+
+impl Transaction {
+    fn push(&mut self, key: (String, String), change: RowChange) {
+        self.rows += 1;
+        match self.groups.last_mut() {
+            Some((k, changes)) if *k == key => changes.push(change),
+            _ => self.groups.push((key, vec![change])),
+        }
+    }
+}
+
+struct Applier {
+    dst: Session,
+    layouts: HashMap<(String, String), ApplyLayout>,
+}
+
+impl Applier {
+    async fn layout(&mut self, key: &(String, String)) -> Result<&ApplyLayout, ConnectorError> {
+        if !self.layouts.contains_key(key) {
+            let layout = ApplyLayout::read(&mut self.dst, &key.0, &key.1).await?;
+            if layout.columns.is_empty() {
+                return Err(ConnectorError::new(
+                    ErrorClass::NeedsOperator,
+                    format!("table `{}`.`{}` does not exist on the destination", key.0, key.1),
+                    "",
+                ));
+            }
+            self.layouts.insert(key.clone(), layout);
+        }
+        Ok(&self.layouts[key])
+    }
+
+    async fn commit(&mut self, txn: Transaction) -> Result<(), ConnectorError> {
+        if txn.groups.is_empty() {
+            return Ok(());
+        }
+        let mut sqls: Vec<Vec<u8>> = Vec::new();
+        for (key, changes) in &txn.groups {
+            let layout = self.layout(key).await?;
+            sqls.extend(statements(layout, changes, STATEMENT_BYTES));
+        }
+        let conn = self.dst.conn_mut();
+        let result = async {
+            conn.query_drop("START TRANSACTION").await?;
+            for sql in sqls {
+                conn.query_drop(sql).await?;
+            }
+            conn.query_drop("COMMIT").await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
+            return Err(self.dst.error(&e, "applying a transaction"));
+        }
+        Ok(())
+    }
+
+    async fn ddl(&mut self, schema: &str, sql: &str) -> Result<(), ConnectorError> {
+        let use_db = if schema.is_empty() { String::new() } else { format!("USE `{}`; ", schema.replace('`', "``")) };
+        let full = format!("{use_db}SET SESSION sql_mode = ''; {sql}");
+        let result = self.dst.conn_mut().query_drop(full.as_bytes()).await;
+        let _ = self
+            .dst
+            .conn_mut()
+            .query_drop("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'")
+            .await;
+        self.layouts.clear();
+        result.map_err(|e| self.dst.error(&e, "replaying a DDL statement"))
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Runs replication until completed.
+pub async fn run(
+    conn: &MySqlConnector,
+    plan: &MigrationPlan,
+    start: BinlogPosition,
+    checkpoints: &dyn Checkpoints,
+    observer: &dyn ReplicationObserver,
+) -> Result<BinlogPosition, ConnectorError> {
+    let mut pos: BinlogPosition = match checkpoints.get(POSITION_KEY)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| fatal("bad replication checkpoint", e))?,
+        None => start,
+    };
+    let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
+    let catalog = Catalog::read(&mut control, &plan.selection).await?;
+    let filter = Filter {
+        databases: catalog
+            .databases
+            .iter()
+            .map(|d| (d.name.clone(), if d.whole { None } else { Some(d.tables.iter().cloned().collect()) }))
+            .collect(),
+    };
+    let mut applier = Applier { dst: open_applier(conn, plan).await?, layouts: HashMap::new() };
+    let server_id = 1_000_000 + (now_secs() % 1_000_000) as u32;
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(plan.source.host.clone())
+        .tcp_port(plan.source.port)
+        .user(Some(plan.source.user.clone()))
+        .pass(Some(plan.source.password.clone()))
+        .prefer_socket(false);
+    let mut source = mysql_async::Conn::new(opts).await.map_err(|e| {
+        transient(format!("cannot connect to source {}:{} for the binlog", plan.source.host, plan.source.port), e)
+    })?;
+    source
+        .query_drop("SET @mariadb_slave_capability = 4")
+        .await
+        .map_err(|e| transient("cannot prepare the binlog session", e))?;
+    let file = pos.file.clone();
+    let request = BinlogStreamRequest::new(server_id).with_filename(file.as_bytes()).with_pos(pos.offset);
+    let mut stream = source
+        .get_binlog_stream(request)
+        .await
+        .map_err(|e| transient("cannot open the binlog stream on the source", e))?;
+    tracing::info!(position = %pos, "replication starts");
+
+    let mut current_file = pos.file.clone();
+    let mut txn = Transaction::default();
+    let mut target: Option<BinlogPosition> = None;
+    let mut last_distance_check = std::time::Instant::now();
+    let mut bytes_behind = 0u64;
+    loop {
+        match observer.completion() {
+            Completion::Immediately if txn.groups.is_empty() => return Ok(pos),
+            Completion::WaitForSync if target.is_none() => {
+                let t = master_position(&mut control).await?;
+                tracing::info!(target = %t, "completing: waiting for the destination to reach the source position");
+                target = Some(t);
+            }
+            _ => {}
+        }
+        if let Some(t) = &target
+            && txn.groups.is_empty()
+            && position_after(&pos, t)
+        {
+            return Ok(pos);
+        }
+        let event = match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+            Err(_) => {
+                observer.progress(0, 0, true);
+                if let Some(t) = &target
+                    && txn.groups.is_empty()
+                    && pos.file == t.file
+                    && pos.offset < t.offset
+                {
+                    // Nothing more will come for a target inside non-replicated events: catch up.
+                    let now = master_position(&mut control).await?;
+                    if now.file == pos.file && now.offset == t.offset {
+                        return Ok(t.clone());
+                    }
+                }
+                continue;
+            }
+            Ok(None) => return Err(transient("the source closed the binlog stream", "end of stream")),
+            Ok(Some(Err(e))) => return Err(transient("the binlog stream from the source failed", e)),
+            Ok(Some(Ok(ev))) => ev,
+        };
+        let header = event.header();
+        let data = event.read_data().map_err(|e| fatal("cannot decode a binlog event", e))?;
+        match data {
+            // The first, fake ROTATE (log_pos 0) names the file we asked for, with checksum bytes.
+            Some(EventData::RotateEvent(r)) if header.log_pos() != 0 => {
+                current_file = r.name().into_owned();
+                pos = BinlogPosition { file: current_file.clone(), offset: r.position(), gtid: None };
+            }
+            Some(EventData::RowsEvent(rows)) => {
+                let Some(tme) = stream.get_tme(rows.table_id()) else {
+                    return Err(fatal("a row event without its table map", rows.table_id()));
+                };
+                let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
+                if !filter.table(&key.0, &key.1) {
+                    continue;
+                }
+                for row in rows.rows(tme) {
+                    let (before, after) = row.map_err(|e| fatal("cannot decode a binlog row", e))?;
+                    let before = before.map(|r| r.unwrap().into_iter().map(Some).collect::<Vec<_>>());
+                    let after = after.map(|r| r.unwrap().into_iter().map(Some).collect::<Vec<_>>());
+                    let change = match (&rows, before, after) {
+                        (RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_), _, Some(a)) => {
+                            RowChange::Insert(a)
+                        }
+                        (RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_), Some(b), _) => {
+                            RowChange::Delete(b)
+                        }
+                        (_, Some(b), Some(a)) => RowChange::Update { before: b, after: a },
+                        _ => continue,
+                    };
+                    txn.push(key.clone(), change);
+                }
+            }
+            Some(EventData::XidEvent(_)) => {
+                applier.commit(std::mem::take(&mut txn)).await?;
+                pos = BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
+                checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
+                if last_distance_check.elapsed() > Duration::from_secs(2) {
+                    last_distance_check = std::time::Instant::now();
+                    if let Ok(m) = master_position(&mut control).await {
+                        bytes_behind =
+                            if m.file == pos.file { m.offset.saturating_sub(pos.offset) } else { bytes_behind };
+                    }
+                }
+                observer.progress((now_secs() - i64::from(header.timestamp())).max(0), bytes_behind, false);
+            }
+            Some(EventData::QueryEvent(q)) => {
+                let sql = q.query();
+                let trimmed = sql.trim();
+                if trimmed.eq_ignore_ascii_case("BEGIN") {
+                    continue;
+                }
+                if trimmed.eq_ignore_ascii_case("COMMIT") {
+                    applier.commit(std::mem::take(&mut txn)).await?;
+                } else if filter.ddl(&q.schema(), trimmed) {
+                    applier.commit(std::mem::take(&mut txn)).await?;
+                    tracing::info!(schema = %q.schema(), "replaying DDL");
+                    applier.ddl(&q.schema(), trimmed).await?;
+                }
+                pos = BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
+                checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
+            }
+            _ => {}
+        }
+    }
+}
