@@ -1,6 +1,7 @@
 //! Incremental replication: the source's binlog from the full load's snapshot position, row
-//! events grouped into their transactions and applied as destination transactions, DDL of the
-//! selected databases replayed, the position checkpointed after every commit.
+//! events grouped into their transactions and applied whole inside destination transactions
+//! (group commit: many source transactions per destination commit, one round trip each), DDL of
+//! the selected databases replayed, the position checkpointed after every destination commit.
 //!
 //! Correctness argument: the snapshot position P is where the copied data stands (see
 //! `snapshot`); every change committed after P is in the binlog after P, so applying the binlog
@@ -120,7 +121,23 @@ impl Transaction {
 struct Applier {
     dst: Session,
     layouts: HashMap<(String, String), ApplyLayout>,
+    /// Whole source transactions applied in one destination transaction, not yet committed.
+    open: Option<OpenBatch>,
 }
+
+/// Group commit: source transactions share a destination transaction (one fsync), which is
+/// committed when it holds `BATCH_TRANSACTIONS`, is `BATCH_AGE` old, or the stream goes quiet.
+struct OpenBatch {
+    since: std::time::Instant,
+    transactions: u32,
+    /// The position after the last source transaction in the batch.
+    position: BinlogPosition,
+    /// Source commit time (seconds) of that transaction.
+    timestamp: u32,
+}
+
+const BATCH_TRANSACTIONS: u32 = 1000;
+const BATCH_AGE: Duration = Duration::from_millis(100);
 
 impl Applier {
     async fn layout(&mut self, key: &(String, String)) -> Result<&ApplyLayout, ConnectorError> {
@@ -138,29 +155,53 @@ impl Applier {
         Ok(&self.layouts[key])
     }
 
-    async fn commit(&mut self, txn: Transaction) -> Result<(), ConnectorError> {
-        if txn.groups.is_empty() {
-            return Ok(());
+    /// Adds one source transaction to the open destination transaction, in one round trip.
+    async fn add(&mut self, txn: Transaction, position: BinlogPosition, timestamp: u32) -> Result<(), ConnectorError> {
+        let mut sql: Vec<u8> = Vec::new();
+        if self.open.is_none() && !txn.groups.is_empty() {
+            sql.extend_from_slice(b"START TRANSACTION");
         }
-        let mut sqls: Vec<Vec<u8>> = Vec::new();
         for (key, changes) in &txn.groups {
             let layout = self.layout(key).await?;
-            sqls.extend(statements(layout, changes, STATEMENT_BYTES));
-        }
-        let conn = self.dst.conn_mut();
-        let result = async {
-            conn.query_drop("START TRANSACTION").await?;
-            for sql in sqls {
-                conn.query_drop(sql).await?;
+            for statement in statements(layout, changes, STATEMENT_BYTES) {
+                if !sql.is_empty() {
+                    sql.push(b';');
+                }
+                sql.extend_from_slice(&statement);
             }
-            conn.query_drop("COMMIT").await
         }
-        .await;
-        if let Err(e) = result {
+        if !sql.is_empty()
+            && let Err(e) = self.dst.conn_mut().query_drop(sql).await
+        {
+            self.open = None;
             let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
             return Err(self.dst.error(&e, "applying a transaction"));
         }
+        match &mut self.open {
+            Some(batch) => {
+                batch.transactions += 1;
+                batch.position = position;
+                batch.timestamp = timestamp;
+            }
+            None => {
+                self.open = Some(OpenBatch { since: std::time::Instant::now(), transactions: 1, position, timestamp })
+            }
+        }
         Ok(())
+    }
+
+    fn due(&self) -> bool {
+        self.open.as_ref().is_some_and(|b| b.transactions >= BATCH_TRANSACTIONS || b.since.elapsed() >= BATCH_AGE)
+    }
+
+    /// Commits the open batch; returns its position and source commit time, now durable.
+    async fn commit(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
+        let Some(batch) = self.open.take() else { return Ok(None) };
+        if let Err(e) = self.dst.conn_mut().query_drop("COMMIT").await {
+            let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
+            return Err(self.dst.error(&e, "committing applied transactions"));
+        }
+        Ok(Some((batch.position, batch.timestamp)))
     }
 
     async fn ddl(&mut self, schema: &str, sql: &str) -> Result<(), ConnectorError> {
@@ -202,7 +243,7 @@ pub async fn run(
             .map(|d| (d.name.clone(), if d.whole { None } else { Some(d.tables.iter().cloned().collect()) }))
             .collect(),
     };
-    let mut applier = Applier { dst: open_applier(conn, plan).await?, layouts: HashMap::new() };
+    let mut applier = Applier { dst: open_applier(conn, plan).await?, layouts: HashMap::new(), open: None };
     let server_id = 1_000_000 + (now_secs() % 1_000_000) as u32;
     let opts = OptsBuilder::default()
         .ip_or_hostname(plan.source.host.clone())
@@ -230,9 +271,33 @@ pub async fn run(
     let mut target: Option<BinlogPosition> = None;
     let mut last_distance_check = std::time::Instant::now();
     let mut bytes_behind = 0u64;
+    // Commits the open batch and checkpoints its position.
+    macro_rules! commit {
+        () => {
+            if let Some((committed, timestamp)) = applier.commit().await? {
+                pos = committed;
+                checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
+                if last_distance_check.elapsed() > Duration::from_secs(2) {
+                    last_distance_check = std::time::Instant::now();
+                    if let Ok(m) = master_position(&mut control).await {
+                        bytes_behind =
+                            if m.file == pos.file { m.offset.saturating_sub(pos.offset) } else { bytes_behind };
+                    }
+                }
+                observer.progress((now_secs() - i64::from(timestamp)).max(0), bytes_behind, false);
+            }
+        };
+    }
     loop {
         match observer.completion() {
-            Completion::Immediately if txn.groups.is_empty() => return Ok(pos),
+            Completion::Immediately if txn.groups.is_empty() => {
+                if let Some((committed, _)) = applier.commit().await? {
+                    checkpoints
+                        .put(POSITION_KEY, &serde_json::to_string(&committed).map_err(|e| fatal("checkpoint", e))?)?;
+                    return Ok(committed);
+                }
+                return Ok(pos);
+            }
             Completion::WaitForSync if target.is_none() => {
                 let t = master_position(&mut control).await?;
                 tracing::info!(target = %t, "completing: waiting for the destination to reach the source position");
@@ -246,7 +311,15 @@ pub async fn run(
         {
             return Ok(pos);
         }
-        let event = match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+        if applier.due() {
+            commit!();
+        }
+        let wait = if applier.open.is_some() { Duration::from_millis(10) } else { Duration::from_secs(1) };
+        let event = match tokio::time::timeout(wait, stream.next()).await {
+            Err(_) if applier.open.is_some() => {
+                commit!();
+                continue;
+            }
             Err(_) => {
                 observer.progress(0, 0, true);
                 if let Some(t) = &target
@@ -300,17 +373,9 @@ pub async fn run(
                 }
             }
             Some(EventData::XidEvent(_)) => {
-                applier.commit(std::mem::take(&mut txn)).await?;
-                pos = BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
-                checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
-                if last_distance_check.elapsed() > Duration::from_secs(2) {
-                    last_distance_check = std::time::Instant::now();
-                    if let Ok(m) = master_position(&mut control).await {
-                        bytes_behind =
-                            if m.file == pos.file { m.offset.saturating_sub(pos.offset) } else { bytes_behind };
-                    }
-                }
-                observer.progress((now_secs() - i64::from(header.timestamp())).max(0), bytes_behind, false);
+                let after =
+                    BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
+                applier.add(std::mem::take(&mut txn), after, header.timestamp()).await?;
             }
             Some(EventData::QueryEvent(q)) => {
                 let sql = q.query();
@@ -318,14 +383,20 @@ pub async fn run(
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     continue;
                 }
+                let after =
+                    BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
                 if trimmed.eq_ignore_ascii_case("COMMIT") {
-                    applier.commit(std::mem::take(&mut txn)).await?;
-                } else if filter.ddl(&q.schema(), trimmed) {
-                    applier.commit(std::mem::take(&mut txn)).await?;
+                    applier.add(std::mem::take(&mut txn), after, header.timestamp()).await?;
+                    continue;
+                }
+                // A DDL statement ends any transaction: what is open commits first, then the
+                // statement runs, then its position is checkpointed (a crash in between replays it).
+                commit!();
+                if filter.ddl(&q.schema(), trimmed) {
                     tracing::info!(schema = %q.schema(), "replaying DDL");
                     applier.ddl(&q.schema(), trimmed).await?;
                 }
-                pos = BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
+                pos = after;
                 checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
             }
             _ => {}
