@@ -11,42 +11,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TABLES=${1:-4}; SIZE=${2:-500000}; ROUNDS=${3:-1}
 
-need=()
-command -v mydumper >/dev/null || need+=(mydumper)
-command -v sysbench >/dev/null || need+=(sysbench)
-command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/servers.sh
+ensure_packages mydumper sysbench mariadb-server
 cargo build --release --bin dts -q
 DTS=$PWD/target/release/dts
-
 WORK=$(mktemp -d /tmp/dts-bench-XXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_mariadb() { # name port server_id
-  local d=$WORK/$1; mkdir -p "$d/tmp"
-  mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=normal --skip-test-db \
-    --datadir="$d/data" --tmpdir="$d/tmp" >/dev/null 2>&1
-  printf "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\nGRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n" > "$d/init.sql"
-  mariadbd --no-defaults --user=root --datadir="$d/data" --tmpdir="$d/tmp" --socket="$d/sock" --port="$2" \
-    --bind-address=127.0.0.1 --skip-name-resolve --server-id="$3" --log-bin="$d/data/binlog" --binlog-format=ROW \
-    --binlog-row-image=FULL --innodb-buffer-pool-size=1G --innodb-log-file-size=256M --max-connections=200 \
-    --init-file="$d/init.sql" --log-error="$d/error.log" >/dev/null 2>&1 &
-  PIDS+=($!); disown
-  for _ in $(seq 1 200); do mariadb -h127.0.0.1 -P"$2" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "mariadbd $1 did not start"; cat "$d/error.log"; exit 1
-}
-
 SRC=$(free_port); DST=$(free_port)
-start_mariadb src "$SRC" 11
-start_mariadb dst "$DST" 12
-q() { mariadb -h127.0.0.1 -P"$1" -uroot -N -e "$2"; }
+start_mariadb src "$SRC" 11 1G
+start_mariadb dst "$DST" 12 1G
 
 echo "preparing sysbench data: $TABLES x $SIZE rows"
 q "$SRC" "CREATE DATABASE sbtest"
@@ -56,7 +31,6 @@ sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="
 checksums() { q "$1" "CHECKSUM TABLE $(seq -s, -f 'sbtest.sbtest%g' 1 "$TABLES")" | awk '{print $2}' | tr '\n' ' '; }
 SRC_SUM=$(checksums "$SRC")
 reset_dst() { q "$DST" "DROP DATABASE IF EXISTS sbtest; RESET MASTER"; }
-now() { date +%s.%N; }
 verdict() { [ "$(checksums "$DST")" = "$SRC_SUM" ] && echo equal || echo DIFFERENT; }
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -74,13 +48,10 @@ for round in $(seq 1 "$ROUNDS"); do
   DTS_LINES=()
   for cfg in ${DTS_BENCH_CONFIG:-default}; do
   reset_dst
-  DPORT=$(free_port); DDIR=$WORK/dts-$round-$(basename "$cfg" .toml)
+  DDIR=$WORK/dts-$round-$(basename "$cfg" .toml)
   CONFIG_ARGS=(); [ "$cfg" != default ] && CONFIG_ARGS=(--config "$cfg")
   LOG=$DDIR.log
-  DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey "$DTS" serve --listen 127.0.0.1:"$DPORT" --data-dir "$DDIR" "${CONFIG_ARGS[@]}" 2>"$LOG" &
-  DPID=$!; PIDS+=($DPID); disown
-  export DTS_ENDPOINT=http://127.0.0.1:$DPORT DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey
-  for _ in $(seq 1 100); do curl -sf "$DTS_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
+  start_dts "$LOG" --data-dir "$DDIR" "${CONFIG_ARGS[@]}"
   t0=$(now)
   JOB=$("$DTS" job create --name bench --source mysql://root@127.0.0.1:"$SRC" --destination mysql://root@127.0.0.1:"$DST" \
         --objects sbtest --migrate-type 2)

@@ -11,41 +11,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; SIZE=${2:-100000}
 
-need=()
-command -v sysbench >/dev/null || need+=(sysbench)
-command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/servers.sh
+ensure_packages sysbench mariadb-server
 cargo build --release --bin dts -q
 DTS=$PWD/target/release/dts
-
 WORK=$(mktemp -d /tmp/dts-ibench-XXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_mariadb() { # name port server_id [extra args]
-  local d=$WORK/$1; mkdir -p "$d/tmp"; local name=$1 port=$2 id=$3; shift 3
-  mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=normal --skip-test-db \
-    --datadir="$d/data" --tmpdir="$d/tmp" >/dev/null 2>&1
-  printf "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\nGRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n" > "$d/init.sql"
-  mariadbd --no-defaults --user=root --datadir="$d/data" --tmpdir="$d/tmp" --socket="$d/sock" --port="$port" \
-    --bind-address=127.0.0.1 --skip-name-resolve --server-id="$id" --log-bin="$d/data/binlog" --binlog-format=ROW \
-    --binlog-row-image=FULL --innodb-buffer-pool-size=512M --innodb-log-file-size=256M --max-connections=200 \
-    --init-file="$d/init.sql" --log-error="$d/error.log" "$@" >/dev/null 2>&1 &
-  PIDS+=($!); disown
-  for _ in $(seq 1 200); do mariadb -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "mariadbd $name did not start"; cat "$d/error.log"; exit 1
-}
-q() { mariadb -h127.0.0.1 -P"$1" -uroot -N -e "$2"; }
-now() { date +%s.%N; }
 
 SRC=$(free_port); DST=$(free_port); REP=$(free_port)
-start_mariadb src "$SRC" 21
-start_mariadb dst "$DST" 22
-start_mariadb rep "$REP" 23 --slave-parallel-threads=2 --slave-parallel-mode=optimistic
+start_mariadb src "$SRC" 21 512M
+start_mariadb dst "$DST" 22 512M
+start_mariadb rep "$REP" 23 512M --slave-parallel-threads=2 --slave-parallel-mode=optimistic
 q "$SRC" "CREATE DATABASE sbtest"
 SB=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SRC" --mysql-user=root --mysql-db=sbtest --tables=4 --table-size="$SIZE")
 sysbench oltp_write_only "${SB[@]}" --threads=2 prepare >/dev/null
@@ -56,11 +33,7 @@ mariadb -h127.0.0.1 -P"$REP" -uroot < "$WORK/seed.sql"
 q "$REP" "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SRC, MASTER_USER='root', MASTER_PASSWORD=''; START SLAVE"
 
 # dts: a MigrateType 3 job, ReadyComplete before the load starts.
-DPORT=$(free_port)
-DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey "$DTS" serve --listen 127.0.0.1:"$DPORT" --data-dir "$WORK/dts" 2>"$WORK/dts.log" &
-DPID=$!; PIDS+=($DPID); disown
-export DTS_ENDPOINT=http://127.0.0.1:$DPORT DTS_SECRET_ID=AKIDbench DTS_SECRET_KEY=benchkey
-for _ in $(seq 1 100); do curl -sf "$DTS_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
+start_dts "$WORK/dts.log" --data-dir "$WORK/dts"
 JOB=$("$DTS" job create --name ibench --source mysql://root@127.0.0.1:"$SRC" --destination mysql://root@127.0.0.1:"$DST" \
       --objects sbtest --migrate-type 3)
 "$DTS" job check "$JOB" >/dev/null

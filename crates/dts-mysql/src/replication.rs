@@ -33,6 +33,8 @@ use crate::connection::{Session, Side, connect, text_column};
 
 pub const POSITION_KEY: &str = "incremental/position";
 const STATEMENT_BYTES: usize = 1 << 20;
+/// Rows of one source transaction held in memory before they are sent ahead.
+const PARTIAL_ROWS: u64 = 5_000;
 
 fn fatal(summary: impl Into<String>, detail: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::new(ErrorClass::Fatal, summary, detail.to_string())
@@ -123,6 +125,8 @@ struct Applier {
     layouts: HashMap<(String, String), ApplyLayout>,
     /// Whole source transactions applied in one destination transaction, not yet committed.
     open: Option<OpenBatch>,
+    /// Whether a destination transaction is open (also mid source transaction).
+    started: bool,
 }
 
 /// Group commit: source transactions share a destination transaction (one fsync), which is
@@ -155,10 +159,11 @@ impl Applier {
         Ok(&self.layouts[key])
     }
 
-    /// Adds one source transaction to the open destination transaction, in one round trip.
-    async fn add(&mut self, txn: Transaction, position: BinlogPosition, timestamp: u32) -> Result<(), ConnectorError> {
+    /// Executes row changes inside the destination transaction (opening it if needed), in one
+    /// round trip. Nothing is committed here.
+    async fn execute(&mut self, txn: &Transaction) -> Result<(), ConnectorError> {
         let mut sql: Vec<u8> = Vec::new();
-        if self.open.is_none() && !txn.groups.is_empty() {
+        if !self.started && !txn.groups.is_empty() {
             sql.extend_from_slice(b"START TRANSACTION");
         }
         for (key, changes) in &txn.groups {
@@ -170,13 +175,22 @@ impl Applier {
                 sql.extend_from_slice(&statement);
             }
         }
-        if !sql.is_empty()
-            && let Err(e) = self.dst.conn_mut().query_drop(sql).await
-        {
+        if sql.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.dst.conn_mut().query_drop(sql).await {
             self.open = None;
+            self.started = false;
             let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
             return Err(self.dst.error(&e, "applying a transaction"));
         }
+        self.started = true;
+        Ok(())
+    }
+
+    /// Adds the rest of one source transaction and records it as part of the open batch.
+    async fn add(&mut self, txn: Transaction, position: BinlogPosition, timestamp: u32) -> Result<(), ConnectorError> {
+        self.execute(&txn).await?;
         match &mut self.open {
             Some(batch) => {
                 batch.transactions += 1;
@@ -197,6 +211,7 @@ impl Applier {
     /// Commits the open batch; returns its position and source commit time, now durable.
     async fn commit(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
         let Some(batch) = self.open.take() else { return Ok(None) };
+        self.started = false;
         if let Err(e) = self.dst.conn_mut().query_drop("COMMIT").await {
             let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
             return Err(self.dst.error(&e, "committing applied transactions"));
@@ -243,7 +258,8 @@ pub async fn run(
             .map(|d| (d.name.clone(), if d.whole { None } else { Some(d.tables.iter().cloned().collect()) }))
             .collect(),
     };
-    let mut applier = Applier { dst: open_applier(conn, plan).await?, layouts: HashMap::new(), open: None };
+    let mut applier =
+        Applier { dst: open_applier(conn, plan).await?, layouts: HashMap::new(), open: None, started: false };
     let server_id = 1_000_000 + (now_secs() % 1_000_000) as u32;
     let opts = OptsBuilder::default()
         .ip_or_hostname(plan.source.host.clone())
@@ -370,6 +386,11 @@ pub async fn run(
                         _ => continue,
                     };
                     txn.push(key.clone(), change);
+                }
+                // A large source transaction goes to the destination in slices (still one
+                // destination transaction, committed only after its XID): memory stays bounded.
+                if txn.rows >= PARTIAL_ROWS {
+                    applier.execute(&std::mem::take(&mut txn)).await?;
                 }
             }
             Some(EventData::XidEvent(_)) => {

@@ -2,51 +2,12 @@
 //! a structure migration through the CLI, an instance-registry job, a scheduled job that is
 //! stopped while it waits, and readable errors.
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
-
-fn dts(server: &DtsServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dts"))
-        .args(args)
-        .env("DTS_ENDPOINT", format!("http://{}", server.endpoint()))
-        .env("DTS_SECRET_ID", server.secret_id())
-        .env("DTS_SECRET_KEY", server.secret_key())
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .output()
-        .expect("run dts")
-}
-
-fn ok(server: &DtsServer, args: &[&str]) -> String {
-    let out = dts(server, args);
-    assert!(
-        out.status.success(),
-        "dts {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn show(server: &DtsServer, job: &str) -> Value {
-    serde_json::from_str(&ok(server, &["job", "show", job, "--json"])).unwrap()
-}
-
-async fn wait_status(server: &DtsServer, job: &str, want: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let j = show(server, job);
-        if j["Status"] == want {
-            return j;
-        }
-        assert!(Instant::now() < deadline, "job {job} never reached status {want}: {j}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn source_with_schema() -> MariaDb {
     let src = MariaDb::start().await;
@@ -73,9 +34,8 @@ async fn show_create(db: &MariaDb, table: &str) -> String {
 async fn the_cli_runs_a_structure_migration_from_create_to_success() {
     let (src, dst) = tokio::join!(source_with_schema(), MariaDb::start());
     let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
-    let job = ok(
-        &server,
-        &[
+    let job = server
+        .cli_ok(&[
             "job",
             "create",
             "--name",
@@ -86,34 +46,32 @@ async fn the_cli_runs_a_structure_migration_from_create_to_success() {
             &format!("mysql://root:@127.0.0.1:{}", dst.port()),
             "--objects",
             "shop",
-        ],
-    )
-    .trim()
-    .to_string();
+        ])
+        .trim()
+        .to_string();
     assert!(job.starts_with("dts-"), "{job}");
-    let check = ok(&server, &["job", "check", &job]);
+    let check = server.cli_ok(&["job", "check", &job]);
     assert!(check.contains("passed") && check.contains("destination_conflicts"), "{check}");
-    ok(&server, &["job", "start", &job]);
-    let done = wait_status(&server, &job, 9).await;
+    server.cli_ok(&["job", "start", &job]);
+    let done = server.wait_status(&job, 9).await;
     assert_eq!(done["Detail"]["Progress"], "100");
     for t in ["shop.customers", "shop.orders"] {
         assert_eq!(show_create(&src, t).await, show_create(&dst, t).await, "{t}");
     }
-    let list = ok(&server, &["job", "list"]);
+    let list = server.cli_ok(&["job", "list"]);
     assert!(list.contains(&job) && list.contains("9 Success"), "{list}");
-    let text = ok(&server, &["job", "show", &job]);
+    let text = server.cli_ok(&["job", "show", &job]);
     assert!(text.contains("structure migration") && text.contains("done"), "{text}");
 
     // A finished job cannot be checked again; the CLI says why.
-    let out = dts(&server, &["job", "check", &job]);
+    let out = server.cli(&["job", "check", &job]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("FailedOperation.StatusInConflict") && stderr.contains("status 9"), "{stderr}");
 
     // A new job over the same objects fails its check: the tables exist on the destination now.
-    let again = ok(
-        &server,
-        &[
+    let again = server
+        .cli_ok(&[
             "job",
             "create",
             "--name",
@@ -124,18 +82,17 @@ async fn the_cli_runs_a_structure_migration_from_create_to_success() {
             &format!("mysql://root@127.0.0.1:{}", dst.port()),
             "--objects",
             "shop.customers",
-        ],
-    )
-    .trim()
-    .to_string();
-    let out = dts(&server, &["job", "check", &again]);
+        ])
+        .trim()
+        .to_string();
+    let out = server.cli(&["job", "check", &again]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAIL") && stdout.contains("`shop`.`customers`"), "{stdout}");
-    assert_eq!(show(&server, &again)["Status"], 5);
+    assert_eq!(server.job(&again)["Status"], 5);
 
-    ok(&server, &["job", "delete", &job]);
-    let out = dts(&server, &["job", "show", &job]);
+    server.cli_ok(&["job", "delete", &job]);
+    let out = server.cli(&["job", "show", &job]);
     assert!(!out.status.success());
 }
 
@@ -162,15 +119,15 @@ async fn a_scheduled_job_waits_for_its_expect_time_and_can_be_stopped_meanwhile(
     });
     let file = server.data_dir().join("create.json");
     std::fs::write(&file, request.to_string()).unwrap();
-    let job = ok(&server, &["job", "create", "--request", file.to_str().unwrap()]).trim().to_string();
-    ok(&server, &["job", "check", &job]);
-    ok(&server, &["job", "start", &job]);
+    let job = server.cli_ok(&["job", "create", "--request", file.to_str().unwrap()]).trim().to_string();
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let waiting = show(&server, &job);
+    let waiting = server.job(&job);
     assert_eq!(waiting["Status"], 7);
     assert_eq!(waiting["Detail"]["StepInfo"][0]["Status"], 4, "nothing runs before ExpectTime: {waiting}");
-    ok(&server, &["job", "stop", &job]);
-    let stopped = wait_status(&server, &job, 10).await;
+    server.cli_ok(&["job", "stop", &job]);
+    let stopped = server.wait_status(&job, 10).await;
     assert!(stopped["ErrorInfo"][0]["ErrorLog"].as_str().unwrap().contains("stopped"), "{stopped}");
     let mut c = dst.conn().await;
     let n: Option<i64> =
@@ -180,11 +137,11 @@ async fn a_scheduled_job_waits_for_its_expect_time_and_can_be_stopped_meanwhile(
     // A stopped job may be modified (it goes back to 1) and run now through the registry.
     let modify = server.data_dir().join("modify.json");
     std::fs::write(&modify, r#"{"MigrateOption": {"RunMode": 1, "MigrateType": 1, "MigrateObject": 2}}"#).unwrap();
-    ok(&server, &["job", "modify", &job, "--request", modify.to_str().unwrap()]);
-    assert_eq!(show(&server, &job)["Status"], 1);
-    ok(&server, &["job", "check", &job]);
-    ok(&server, &["job", "start", &job]);
-    wait_status(&server, &job, 9).await;
+    server.cli_ok(&["job", "modify", &job, "--request", modify.to_str().unwrap()]);
+    assert_eq!(server.job(&job)["Status"], 1);
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
+    server.wait_status(&job, 9).await;
     assert_eq!(show_create(&src, "shop.customers").await, show_create(&dst, "shop.customers").await);
     let n: Option<i64> =
         c.query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'").await.unwrap();
@@ -194,16 +151,16 @@ async fn a_scheduled_job_waits_for_its_expect_time_and_can_be_stopped_meanwhile(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_errors_name_the_api_code_and_keys_can_be_managed_while_the_server_runs() {
     let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
-    let out = dts(&server, &["job", "start", "dts-nosuchjb"]);
+    let out = server.cli(&["job", "start", "dts-nosuchjb"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ResourceNotFound.JobNotExist") && err.contains("RequestId"), "{err}");
 
     let data_dir = server.data_dir().to_str().unwrap().to_string();
     let created: Value =
-        serde_json::from_str(&ok(&server, &["key", "--data-dir", &data_dir, "create", "--account", "ops", "--json"]))
+        serde_json::from_str(&server.cli_ok(&["key", "--data-dir", &data_dir, "create", "--account", "ops", "--json"]))
             .unwrap();
-    let listed = ok(&server, &["key", "--data-dir", &data_dir, "list"]);
+    let listed = server.cli_ok(&["key", "--data-dir", &data_dir, "list"]);
     assert!(listed.contains(created["SecretId"].as_str().unwrap()) && listed.contains("ops"), "{listed}");
     assert!(!listed.contains(created["SecretKey"].as_str().unwrap()), "list never shows secrets");
     let out = Command::new(env!("CARGO_BIN_EXE_dts"))
@@ -214,7 +171,7 @@ async fn cli_errors_name_the_api_code_and_keys_can_be_managed_while_the_server_r
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    ok(&server, &["key", "--data-dir", &data_dir, "delete", created["SecretId"].as_str().unwrap()]);
+    server.cli_ok(&["key", "--data-dir", &data_dir, "delete", created["SecretId"].as_str().unwrap()]);
     let out = Command::new(env!("CARGO_BIN_EXE_dts"))
         .args(["job", "list"])
         .env("DTS_ENDPOINT", format!("http://{}", server.endpoint()))

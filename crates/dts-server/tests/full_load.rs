@@ -2,28 +2,8 @@
 //! row, and a `kill -9` of the server in the middle of the full load followed by a restart
 //! that resumes from the chunk checkpoints.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
 use mysql_async::prelude::Queryable;
-use serde_json::Value;
-
-fn dts(server: &DtsServer, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dts"))
-        .args(args)
-        .env("DTS_ENDPOINT", format!("http://{}", server.endpoint()))
-        .env("DTS_SECRET_ID", server.secret_id())
-        .env("DTS_SECRET_KEY", server.secret_key())
-        .output()
-        .expect("run dts");
-    assert!(out.status.success(), "dts {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn show(server: &DtsServer, job: &str) -> Value {
-    serde_json::from_str(&dts(server, &["job", "show", job, "--json"])).unwrap()
-}
 
 async fn table_fingerprint(db: &MariaDb, table: &str) -> (i64, String) {
     let mut c = db.conn().await;
@@ -55,23 +35,9 @@ fn config() -> String {
     "[full_load]\nparallel = 2\nchunk_rows = 5000\nbatch_bytes = 32768\n".to_string()
 }
 
-async fn wait_for(server: &DtsServer, job: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let j = show(server, job);
-        if done(&j) {
-            return j;
-        }
-        assert!(j["Status"] != 10, "job failed while waiting for {what}: {j}");
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {j}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn create_job(server: &DtsServer, src: &MariaDb, dst: &MariaDb) -> String {
-    let job = dts(
-        server,
-        &[
+    let job = server
+        .cli_ok(&[
             "job",
             "create",
             "--name",
@@ -84,11 +50,10 @@ fn create_job(server: &DtsServer, src: &MariaDb, dst: &MariaDb) -> String {
             &format!("mysql://root@127.0.0.1:{}", dst.port()),
             "--objects",
             "bulk",
-        ],
-    )
-    .trim()
-    .to_string();
-    dts(server, &["job", "check", &job]);
+        ])
+        .trim()
+        .to_string();
+    server.cli_ok(&["job", "check", &job]);
     job
 }
 
@@ -101,8 +66,8 @@ async fn a_full_migration_copies_every_row_and_shows_its_steps() {
     )
     .await;
     let job = create_job(&server, &src, &dst);
-    dts(&server, &["job", "start", &job]);
-    let done = wait_for(&server, &job, "Success", |j| j["Status"] == 9).await;
+    server.cli_ok(&["job", "start", &job]);
+    let done = server.wait_job(&job, "Success", |j| j["Status"] == 9).await;
     let steps: Vec<&str> =
         done["Detail"]["StepInfo"].as_array().unwrap().iter().map(|s| s["StepId"].as_str().unwrap()).collect();
     assert_eq!(steps, ["Prepare", "StructureMigration", "FullDataMigration"]);
@@ -136,18 +101,19 @@ async fn a_kill_9_during_the_full_load_resumes_from_the_chunk_checkpoints() {
     )
     .await;
     let job = create_job(&server, &src, &dst);
-    dts(&server, &["job", "start", &job]);
-    let mid = wait_for(&server, &job, "the full load to be under way", |j| {
-        j["Detail"]["StepNow"] == 3
-            && j["Detail"]["CurrentStepProgress"].as_str().unwrap_or("0").parse::<i64>().unwrap_or(0) >= 10
-    })
-    .await;
+    server.cli_ok(&["job", "start", &job]);
+    let mid = server
+        .wait_job(&job, "the full load to be under way", |j| {
+            j["Detail"]["StepNow"] == 3
+                && j["Detail"]["CurrentStepProgress"].as_str().unwrap_or("0").parse::<i64>().unwrap_or(0) >= 10
+        })
+        .await;
     assert_eq!(mid["Status"], 7);
     server.kill();
     let copied_before = table_fingerprint(&dst, "bulk.items").await.0;
     assert!(copied_before > 0 && copied_before < ROWS as i64, "killed mid-load: {copied_before} rows copied");
     server.restart().await;
-    wait_for(&server, &job, "Success after the restart", |j| j["Status"] == 9).await;
+    server.wait_job(&job, "Success after the restart", |j| j["Status"] == 9).await;
     for t in ["bulk.items", "bulk.nokey", "bulk.audit"] {
         assert_eq!(table_fingerprint(&src, t).await, table_fingerprint(&dst, t).await, "{t}");
     }

@@ -3,41 +3,10 @@
 //! (waitForSync) ending in Success with the destination equal to the source; and a kill -9 of
 //! the server during replication.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
 use mysql_async::prelude::Queryable;
-use serde_json::Value;
-
-fn dts(server: &DtsServer, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dts"))
-        .args(args)
-        .env("DTS_ENDPOINT", format!("http://{}", server.endpoint()))
-        .env("DTS_SECRET_ID", server.secret_id())
-        .env("DTS_SECRET_KEY", server.secret_key())
-        .output()
-        .expect("run dts");
-    assert!(out.status.success(), "dts {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn show(server: &DtsServer, job: &str) -> Value {
-    serde_json::from_str(&dts(server, &["job", "show", job, "--json"])).unwrap()
-}
-
-async fn wait_status(server: &DtsServer, job: &str, want: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let j = show(server, job);
-        if j["Status"] == want {
-            return j;
-        }
-        assert!(j["Status"] != 10, "job failed: {j}\n{}", server.log());
-        assert!(Instant::now() < deadline, "timed out waiting for status {want}: {j}\n{}", server.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn fingerprint(db: &MariaDb, table: &str) -> (i64, String) {
     let mut c = db.conn().await;
@@ -68,7 +37,9 @@ async fn source() -> MariaDb {
 const TABLES: [&str; 3] = ["app.t", "app.nokey", "app.later"];
 
 async fn write_changes(src: &MariaDb, round: u64) {
-    let base = 100_000 * round;
+    let base = 1_000_000 * round;
+    // Round 2 carries one transaction of 100,000 rows.
+    let bulk = if round == 2 { 100_000 } else { 5_000 };
     src.exec(&format!(
         "INSERT INTO app.t (id, u, d, ts, dt, e, s, l, m, b) VALUES ({base} + 1, 4294967295, -1.5, '2030-05-06 07:08:09.5', '1999-12-31 23:59:59.999999', 'c', 'x,y,z', '\u{fc}ber', '\u{4e2d}\u{6587}', UNHEX('FF00'));
          INSERT INTO app.t (id, u) VALUES (18446744073709551615 - {round}, 0);
@@ -79,7 +50,7 @@ async fn write_changes(src: &MariaDb, round: u64) {
          DELETE FROM app.nokey WHERE a = 2;
          INSERT INTO app.nokey VALUES ({round}, 'r');
          START TRANSACTION;
-         INSERT INTO app.t (id, u, m) SELECT {base} + 1000 + seq, seq, 'bulk' FROM app.seq_1_to_20000;
+         INSERT INTO app.t (id, u, m) SELECT {base} + 1000 + seq, seq, 'bulk' FROM app.seq_1_to_{bulk};
          COMMIT;"
     ))
     .await;
@@ -89,9 +60,8 @@ async fn write_changes(src: &MariaDb, round: u64) {
 async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
     let (src, dst) = tokio::join!(source(), MariaDb::start());
     let mut server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
-    let job = dts(
-        &server,
-        &[
+    let job = server
+        .cli_ok(&[
             "job",
             "create",
             "--name",
@@ -104,15 +74,14 @@ async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
             &format!("mysql://root@127.0.0.1:{}", dst.port()),
             "--objects",
             "app",
-        ],
-    )
-    .trim()
-    .to_string();
-    dts(&server, &["job", "check", &job]);
-    dts(&server, &["job", "start", &job]);
+        ])
+        .trim()
+        .to_string();
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
     // Writes during the full load are picked up from the snapshot position.
     write_changes(&src, 1).await;
-    let ready = wait_status(&server, &job, 8).await;
+    let ready = server.wait_status(&job, 8).await;
     assert_eq!(ready["Detail"]["StepInfo"][3]["StepId"], "IncrementalMigration");
 
     // While ReadyComplete: more changes, DDL, a new table, and a kill -9 of dts in the middle.
@@ -129,10 +98,10 @@ async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
     write_changes(&src, 3).await;
     src.exec("TRUNCATE TABLE app.nokey; INSERT INTO app.nokey VALUES (9, 'after');").await;
     server.restart().await;
-    wait_status(&server, &job, 8).await;
+    server.wait_status(&job, 8).await;
 
-    dts(&server, &["job", "complete", &job]);
-    let done = wait_status(&server, &job, 9).await;
+    server.cli_ok(&["job", "complete", &job]);
+    let done = server.wait_status(&job, 9).await;
     assert!(done["Detail"]["StepInfo"].as_array().unwrap().iter().all(|s| s["Status"] == 1), "{done}");
     let mut s = src.conn().await;
     let mut d = dst.conn().await;

@@ -200,6 +200,61 @@ impl DtsServer {
         (field("SecretId"), field("SecretKey"))
     }
 
+    /// Runs `dts <args>` as a client of this server (its endpoint and key, no proxy).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.bin)
+            .args(args)
+            .env("DTS_ENDPOINT", format!("http://{}", self.endpoint()))
+            .env("DTS_SECRET_ID", self.secret_id())
+            .env("DTS_SECRET_KEY", self.secret_key())
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {} {args:?}: {e}", self.bin.display()))
+    }
+
+    /// Like [`DtsServer::cli`], panicking with the output unless the command succeeds; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "dts {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `MigrateJobInfo` of a job, through `dts job show --json`.
+    pub fn job(&self, job_id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.cli_ok(&["job", "show", job_id, "--json"])).expect("dts job show --json prints JSON")
+    }
+
+    /// Polls a job until `done` holds; panics on status 10 (unless waited for), or after 120 s.
+    pub async fn wait_job(
+        &self,
+        job_id: &str,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let job = self.job(job_id);
+            if done(&job) {
+                return job;
+            }
+            assert!(job["Status"] != 10, "job {job_id} failed while waiting for {what}: {job}\n{}", self.log());
+            assert!(Instant::now() < deadline, "job {job_id}: timed out waiting for {what}: {job}\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls a job until it has `status`.
+    pub async fn wait_status(&self, job_id: &str, status: i64) -> serde_json::Value {
+        self.wait_job(job_id, &format!("status {status}"), |j| j["Status"] == status).await
+    }
+
     /// Whether the server process is still alive.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
