@@ -233,6 +233,17 @@ impl Applier {
     }
 }
 
+/// The file name of a ROTATE event. The stream's first, artificial ROTATE arrives before the
+/// format description, so its name still carries the 4 checksum bytes: the name is cut after the
+/// 6-digit sequence number that follows its last dot.
+fn binlog_file_name(raw: &[u8]) -> String {
+    let cut = raw.iter().rposition(|&b| b == b'.').map_or(raw.len(), |dot| {
+        let digits = raw[dot + 1..].iter().take(6).take_while(|b| b.is_ascii_digit()).count();
+        dot + 1 + digits
+    });
+    String::from_utf8_lossy(&raw[..cut]).into_owned()
+}
+
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -340,13 +351,14 @@ pub async fn run(
                 observer.progress(0, 0, true);
                 if let Some(t) = &target
                     && txn.groups.is_empty()
-                    && pos.file == t.file
-                    && pos.offset < t.offset
+                    && !applier.started
                 {
-                    // Nothing more will come for a target inside non-replicated events: catch up.
+                    // The stream is idle and everything read is committed: when the source has
+                    // not moved past the target, what remains before it are events that carry no
+                    // transaction (format, GTID list, checkpoint events of a new file).
                     let now = master_position(&mut control).await?;
-                    if now.file == pos.file && now.offset == t.offset {
-                        return Ok(t.clone());
+                    if now.file == t.file && now.offset == t.offset {
+                        return Ok(pos);
                     }
                 }
                 continue;
@@ -358,10 +370,14 @@ pub async fn run(
         let header = event.header();
         let data = event.read_data().map_err(|e| fatal("cannot decode a binlog event", e))?;
         match data {
-            // The first, fake ROTATE (log_pos 0) names the file we asked for, with checksum bytes.
-            Some(EventData::RotateEvent(r)) if header.log_pos() != 0 => {
-                current_file = r.name().into_owned();
-                pos = BinlogPosition { file: current_file.clone(), offset: r.position(), gtid: None };
+            // ROTATE: a real one ends a file; an artificial one (log_pos 0) starts the stream or
+            // moves to the next file after one that ended without a rotate (a crashed server).
+            Some(EventData::RotateEvent(r)) => {
+                let name = binlog_file_name(r.name_raw());
+                if header.log_pos() != 0 || name != current_file {
+                    current_file = name;
+                    pos = BinlogPosition { file: current_file.clone(), offset: r.position(), gtid: None };
+                }
             }
             Some(EventData::RowsEvent(rows)) => {
                 let Some(tme) = stream.get_tme(rows.table_id()) else {
@@ -422,5 +438,17 @@ pub async fn run(
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotate_names_lose_trailing_checksum_bytes() {
+        assert_eq!(binlog_file_name(b"binlog.000002"), "binlog.000002");
+        assert_eq!(binlog_file_name(b"binlog.000001\x12\x34\x56\x78"), "binlog.000001");
+        assert_eq!(binlog_file_name(b"mysql-bin.000010789a"), "mysql-bin.000010");
     }
 }

@@ -58,7 +58,7 @@ async fn write_changes(src: &MariaDb, round: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
-    let (src, dst) = tokio::join!(source(), MariaDb::start());
+    let (mut src, dst) = tokio::join!(source(), MariaDb::start());
     let mut server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
     let job = server
         .cli_ok(&[
@@ -99,6 +99,11 @@ async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
     src.exec("TRUNCATE TABLE app.nokey; INSERT INTO app.nokey VALUES (9, 'after');").await;
     server.restart().await;
     server.wait_status(&job, 8).await;
+
+    // A crash and restart of the source mid-replication: dts reconnects and goes on.
+    src.restart().await;
+    write_changes(&src, 4).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     server.cli_ok(&["job", "complete", &job]);
     let done = server.wait_status(&job, 9).await;
