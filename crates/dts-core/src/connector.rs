@@ -106,6 +106,8 @@ pub struct StructureSummary {
     pub triggers: u64,
     /// Objects found already present with the same definition (a re-run).
     pub skipped: u64,
+    /// Accounts created or updated (whole-instance migrations).
+    pub accounts: u64,
 }
 
 /// Where a full load keeps its checkpoints: which chunks are copied, the chunk plan and the

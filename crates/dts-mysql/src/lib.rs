@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+mod accounts;
 mod apply;
 mod catalog;
 mod checker;

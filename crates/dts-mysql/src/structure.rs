@@ -9,6 +9,7 @@ use dts_core::{
 };
 
 use crate::MySqlConnector;
+use crate::accounts;
 use crate::catalog::{self, Catalog};
 use crate::connection::{Session, Side, connect, server_code, text_column};
 use crate::definition::{is_plain_word, normalize_program, normalize_table, qualified, quote_ident, strip_definer};
@@ -228,6 +229,10 @@ impl Run<'_> {
         self.create_views(views, true).await?;
         for object in rest.iter().filter(|o| o.kind == Kind::Trigger) {
             self.create(object).await?;
+        }
+        if phase != StructurePhase::AfterData && plan.selection == dts_core::ObjectSelection::WholeInstance {
+            self.summary.accounts =
+                accounts::migrate(&mut self.src, &mut self.dst, &plan.destination.user, plan.override_root).await?;
         }
         Ok(())
     }

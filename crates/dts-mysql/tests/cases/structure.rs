@@ -62,7 +62,10 @@ async fn structure_migration_reproduces_every_object_kind_identically_and_a_reru
     let calls = Mutex::new(Vec::new());
     let progress = |done, total| calls.lock().unwrap().push((done, total));
     let summary = MySqlConnector::new().migrate_structure(&p, &progress).await.expect("migrate");
-    assert_eq!(summary, StructureSummary { databases: 1, tables: 4, views: 2, routines: 2, triggers: 1, skipped: 0 });
+    assert_eq!(
+        summary,
+        StructureSummary { databases: 1, tables: 4, views: 2, routines: 2, triggers: 1, skipped: 0, accounts: 0 }
+    );
     assert_eq!(calls.lock().unwrap().last(), Some(&(10, 10)));
 
     let (s, d) = (src.addr(), dst.addr());
@@ -107,12 +110,27 @@ async fn whole_instance_structure_migration_copies_user_databases_and_no_system_
     src.exec(
         "CREATE DATABASE alpha; CREATE TABLE alpha.a (id INT PRIMARY KEY); \
          CREATE DATABASE beta CHARACTER SET latin1; CREATE TABLE beta.b (id INT PRIMARY KEY, s VARCHAR(10)); \
-         CREATE VIEW beta.bv AS SELECT s FROM beta.b",
+         CREATE VIEW beta.bv AS SELECT s FROM beta.b; \
+         CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON alpha.* TO 'app'@'%'; \
+         GRANT SELECT (s) ON beta.b TO 'app'@'%'; CREATE USER 'ro'@'10.%' IDENTIFIED BY 'x'; \
+         GRANT SELECT ON *.* TO 'ro'@'10.%' WITH GRANT OPTION",
     )
     .await;
     let p = plan(src.addr(), dst.addr(), 1, ObjectSelection::WholeInstance);
     let summary = MySqlConnector::new().migrate_structure(&p, &no_progress()).await.expect("migrate");
-    assert_eq!(summary, StructureSummary { databases: 2, tables: 2, views: 1, routines: 0, triggers: 0, skipped: 0 });
+    assert_eq!(
+        summary,
+        StructureSummary { databases: 2, tables: 2, views: 1, routines: 0, triggers: 0, skipped: 0, accounts: 2 }
+    );
+    for who in ["'app'@'%'", "'ro'@'10.%'"] {
+        let grants = |addr| async move { names(addr, &format!("SHOW GRANTS FOR {who}")).await };
+        assert_eq!(grants(src.addr()).await, grants(dst.addr()).await, "grants of {who}");
+        let create = format!("SHOW CREATE USER {who}");
+        assert_eq!(show_create(src.addr(), &create, 0).await, show_create(dst.addr(), &create, 0).await);
+    }
+    // root is not touched without IsOverrideRoot, and a re-run changes nothing.
+    let again = MySqlConnector::new().migrate_structure(&p, &no_progress()).await.expect("rerun");
+    assert_eq!((again.skipped, again.accounts, again.tables), (5, 2, 0));
     let schemas = names(dst.addr(), "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1").await;
     assert!(schemas.contains(&"alpha".to_string()) && schemas.contains(&"beta".to_string()), "{schemas:?}");
     assert_eq!(
@@ -139,7 +157,10 @@ async fn table_list_selection_copies_only_the_listed_tables_and_their_triggers()
     .await;
     let p = plan(src.addr(), dst.addr(), 2, databases(&[("app", Some(&["t1", "t2"]))]));
     let summary = MySqlConnector::new().migrate_structure(&p, &no_progress()).await.expect("migrate");
-    assert_eq!(summary, StructureSummary { databases: 1, tables: 2, views: 0, routines: 0, triggers: 1, skipped: 0 });
+    assert_eq!(
+        summary,
+        StructureSummary { databases: 1, tables: 2, views: 0, routines: 0, triggers: 1, skipped: 0, accounts: 0 }
+    );
     let d = dst.addr();
     assert_eq!(
         names(d, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='app' ORDER BY 1").await,
@@ -168,4 +189,20 @@ async fn a_differing_table_on_the_destination_stops_the_migration_for_an_operato
     assert!(err.summary.contains("table `shop`.`orders`"), "{}", err.summary);
     // Nothing was dropped or changed on the destination.
     assert!(show_create(dst.addr(), "SHOW CREATE TABLE shop.orders", 1).await.contains("bigint"));
+}
+
+#[tokio::test]
+async fn override_root_copies_the_source_root_accounts_but_never_the_login_of_dts() {
+    let (src, dst) = pair().await;
+    src.exec("ALTER USER 'root'@'localhost' IDENTIFIED BY 'src-root-pw'").await;
+    let mut p = plan(src.addr(), dst.addr(), 2, ObjectSelection::WholeInstance);
+    let create = "SHOW CREATE USER 'root'@'localhost'";
+    let summary = MySqlConnector::new().migrate_structure(&p, &no_progress()).await.expect("without override");
+    assert_eq!(summary.accounts, 0);
+    assert_ne!(show_create(src.addr(), create, 0).await, show_create(dst.addr(), create, 0).await);
+    p.override_root = true;
+    let summary = MySqlConnector::new().migrate_structure(&p, &no_progress()).await.expect("with override");
+    assert!(summary.accounts >= 1, "the source's root accounts but root@127.0.0.1, dts's own login: {summary:?}");
+    assert_eq!(show_create(src.addr(), create, 0).await, show_create(dst.addr(), create, 0).await);
+    dst.conn().await.disconnect().await.expect("dts can still log in to the destination");
 }
