@@ -183,6 +183,11 @@ impl Chunk {
         if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
     }
 
+    /// ` FROM db.table WHERE <key range>` of this chunk.
+    pub fn from_where(&self) -> String {
+        format!(" FROM {}{}", qualified(&self.database, &self.table), self.predicate())
+    }
+
     /// Reads the chunk's rows in key order.
     pub fn select_sql(&self, columns: &[ColumnInfo]) -> String {
         let cols = columns

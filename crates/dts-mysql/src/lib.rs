@@ -25,12 +25,14 @@ mod literal;
 mod replication;
 mod snapshot;
 mod structure;
+mod verify;
 mod version;
 
 pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
 pub use full_load::{DONE_PREFIX, FullLoadSettings, PLAN_KEY, SNAPSHOT_KEY};
 pub use replication::POSITION_KEY;
+pub use verify::{TableDiff, compare_table};
 pub use version::{Flavor, ServerVersion};
 
 /// The MySQL-family connector. Stateless apart from its settings: every call opens its own

@@ -129,7 +129,7 @@ fn endpoint_info(url: &str) -> anyhow::Result<Value> {
     }))
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

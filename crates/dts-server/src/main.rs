@@ -6,6 +6,7 @@ mod config;
 mod job_command;
 mod key_command;
 mod serve;
+mod verify_command;
 
 use std::path::PathBuf;
 
@@ -30,6 +31,8 @@ enum Command {
         #[command(subcommand)]
         command: key_command::KeyCommand,
     },
+    /// Compare tables of two servers (outside any job).
+    Verify(verify_command::VerifyArgs),
     /// Manage migration jobs through the API.
     Job {
         #[command(flatten)]
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
                 Command::Serve(args) => runtime.block_on(serve::run(args)),
                 Command::Key { data_dir, command } => key_command::run(&data_dir, command),
                 Command::Job { conn, command } => runtime.block_on(job_command::run(conn, command)),
+                Command::Verify(args) => runtime.block_on(verify_command::run(args)),
             },
         );
     match result {
