@@ -184,7 +184,7 @@ impl Chunk {
     }
 
     /// ` FROM db.table WHERE <key range>` of this chunk.
-    pub fn from_where(&self) -> String {
+    pub fn scan_clause(&self) -> String {
         format!(" FROM {}{}", qualified(&self.database, &self.table), self.predicate())
     }
 

@@ -119,9 +119,9 @@ pub async fn compare_table(
     let mut diff =
         TableDiff { database: database.into(), table: table.into(), chunks: chunks.len() as u64, ..Default::default() };
     for chunk in &chunks {
-        let from_where = chunk.from_where();
+        let scan = chunk.scan_clause();
         let digest_sql = format!(
-            "SELECT COUNT(*), IFNULL(BIT_XOR(CAST(CONV(LEFT({row_digest}, 16), 16, 10) AS UNSIGNED)), 0){from_where}"
+            "SELECT COUNT(*), IFNULL(BIT_XOR(CAST(CONV(LEFT({row_digest}, 16), 16, 10) AS UNSIGNED)), 0){scan}"
         );
         let ((sc, sd), (dc, dd)) =
             tokio::try_join!(chunk_digest(&mut src, &digest_sql), chunk_digest(&mut dst, &digest_sql))?;
@@ -131,7 +131,7 @@ pub async fn compare_table(
             continue;
         }
         diff.chunks_differing += 1;
-        let rows_sql = format!("SELECT {key}, {row_digest}{from_where}");
+        let rows_sql = format!("SELECT {key}, {row_digest}{scan}");
         let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &rows_sql), row_digests(&mut dst, &rows_sql))?;
         for (k, sv) in &s_rows {
             match d_rows.get(k) {
