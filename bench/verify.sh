@@ -30,7 +30,7 @@ t0=$(now)
 for i in $(seq 1 "$TABLES"); do q "$SRC" "SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, k, c, pad))) FROM sbtest.sbtest$i" >/dev/null; done
 t_scan=$(echo "$(now) - $t0" | bc)
 t0=$(now)
-"$DTS" verify --source mysql://root@127.0.0.1:"$SRC" --destination mysql://root@127.0.0.1:"$DST" --tables sbtest 2>"$WORK/verify.log" \
+"$DTS" verify --source mysql://root@127.0.0.1:"$SRC" --destination mysql://root@127.0.0.1:"$DST" --tables sbtest ${DTS_VERIFY_ARGS:-} 2>"$WORK/verify.log" \
   || { cat "$WORK/verify.log"; echo "dts verify reported differences"; exit 1; }
 t_verify=$(echo "$(now) - $t0" | bc)
 

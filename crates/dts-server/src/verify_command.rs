@@ -18,8 +18,8 @@ pub struct VerifyArgs {
     /// Tables (db.table) or whole databases (db), comma separated.
     #[arg(long, value_delimiter = ',', required = true)]
     tables: Vec<String>,
-    /// Rows per compared chunk.
-    #[arg(long, default_value_t = 10_000)]
+    /// Rows per compared chunk (a differing chunk is drilled down row by row).
+    #[arg(long, default_value_t = 100_000)]
     chunk_rows: u64,
     /// How many differing keys to print per kind and table.
     #[arg(long, default_value_t = 20)]
