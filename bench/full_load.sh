@@ -12,12 +12,7 @@ cd "$(dirname "$0")/.."
 TABLES=${1:-4}; SIZE=${2:-500000}; ROUNDS=${3:-1}
 
 source bench/servers.sh
-ensure_packages mydumper sysbench mariadb-server
-cargo build --release --bin dts -q
-DTS=$PWD/target/release/dts
-WORK=$(mktemp -d /tmp/dts-bench-XXXX)
-PIDS=()
-trap cleanup EXIT
+bench_setup dts-bench mydumper sysbench mariadb-server
 
 SRC=$(free_port); DST=$(free_port)
 start_mariadb src "$SRC" 11 1G

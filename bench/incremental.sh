@@ -12,12 +12,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-60}; SIZE=${2:-100000}
 
 source bench/servers.sh
-ensure_packages sysbench mariadb-server
-cargo build --release --bin dts -q
-DTS=$PWD/target/release/dts
-WORK=$(mktemp -d /tmp/dts-ibench-XXXX)
-PIDS=()
-trap cleanup EXIT
+bench_setup dts-ibench sysbench mariadb-server
 
 SRC=$(free_port); DST=$(free_port); REP=$(free_port)
 start_mariadb src "$SRC" 21 512M

@@ -46,3 +46,13 @@ start_dts() { # log_file [dts serve args...]; sets DPID and exports DTS_ENDPOINT
   for _ in $(seq 1 100); do curl -sf "$DTS_ENDPOINT/healthz" >/dev/null && return 0; sleep 0.1; done
   echo "dts serve did not start"; cat "$log"; exit 1
 }
+
+bench_setup() { # work-dir-prefix packages...; builds dts, sets DTS, WORK, PIDS and the exit trap
+  local prefix=$1; shift
+  ensure_packages "$@"
+  cargo build --release --bin dts -q
+  DTS=$PWD/target/release/dts
+  WORK=$(mktemp -d "/tmp/$prefix-XXXX")
+  PIDS=()
+  trap cleanup EXIT
+}

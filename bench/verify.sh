@@ -7,12 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TABLES=${1:-4}; SIZE=${2:-500000}
 source bench/servers.sh
-ensure_packages mydumper sysbench mariadb-server
-cargo build --release --bin dts -q
-DTS=$PWD/target/release/dts
-WORK=$(mktemp -d /tmp/dts-vbench-XXXX)
-PIDS=()
-trap cleanup EXIT
+bench_setup dts-vbench mydumper sysbench mariadb-server
 
 SRC=$(free_port); DST=$(free_port)
 start_mariadb src "$SRC" 31 1G

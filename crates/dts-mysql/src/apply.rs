@@ -44,6 +44,8 @@ pub struct ApplyLayout {
     pub columns: Vec<ApplyColumn>,
     /// Positions of the primary-key columns; empty without a primary key.
     pub key: Vec<usize>,
+    /// `REPLACE INTO db.t (stored columns) VALUES `, built once per layout.
+    pub replace_prefix: Vec<u8>,
 }
 
 impl ApplyLayout {
@@ -86,7 +88,10 @@ impl ApplyLayout {
             })
             .collect();
         let key = key_cols.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
-        Ok(ApplyLayout { database: database.into(), table: table.into(), columns, key })
+        let stored: Vec<String> = columns.iter().filter(|c| !c.generated).map(|c| quote_ident(&c.name)).collect();
+        let replace_prefix =
+            format!("REPLACE INTO {} ({}) VALUES ", qualified(database, table), stored.join(",")).into_bytes();
+        Ok(ApplyLayout { database: database.into(), table: table.into(), columns, key, replace_prefix })
     }
 }
 
@@ -163,11 +168,6 @@ fn values_tuple(out: &mut Vec<u8>, layout: &ApplyLayout, row: &[Option<BinlogVal
     out.push(b')');
 }
 
-fn replace_prefix(layout: &ApplyLayout) -> Vec<u8> {
-    let cols: Vec<String> = layout.columns.iter().filter(|c| !c.generated).map(|c| quote_ident(&c.name)).collect();
-    format!("REPLACE INTO {} ({}) VALUES ", qualified(&layout.database, &layout.table), cols.join(",")).into_bytes()
-}
-
 /// `WHERE` matching a row image: by key, or by every stored column without a key.
 fn where_row(out: &mut Vec<u8>, layout: &ApplyLayout, row: &[Option<BinlogValue<'static>>]) {
     out.extend_from_slice(b" WHERE ");
@@ -194,7 +194,7 @@ fn key_changed(
     before: &[Option<BinlogValue<'static>>],
     after: &[Option<BinlogValue<'static>>],
 ) -> bool {
-    layout.key.iter().any(|&i| format!("{:?}", before.get(i)) != format!("{:?}", after.get(i)))
+    layout.key.iter().any(|&i| before.get(i) != after.get(i))
 }
 
 /// The statements of a group of changes to one table, consecutive inserts merged.
@@ -210,7 +210,7 @@ pub fn statements(layout: &ApplyLayout, changes: &[RowChange], max_bytes: usize)
         match change {
             RowChange::Insert(row) => {
                 if pending.is_empty() {
-                    pending = replace_prefix(layout);
+                    pending = layout.replace_prefix.clone();
                 } else {
                     pending.push(b',');
                 }
@@ -241,7 +241,7 @@ pub fn statements(layout: &ApplyLayout, changes: &[RowChange], max_bytes: usize)
                         where_row(&mut d, layout, before);
                         out.push(d);
                     }
-                    let mut s = replace_prefix(layout);
+                    let mut s = layout.replace_prefix.clone();
                     values_tuple(&mut s, layout, after);
                     out.push(s);
                 }
