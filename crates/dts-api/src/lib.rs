@@ -1,9 +1,11 @@
 //! Cloud API dialects of dts over HTTP: one endpoint (`POST /`, `GET /`) that speaks Tencent
-//! Cloud API 3.0 for service `dts`, version 2018-03-30, plus `GET /healthz`.
+//! Cloud API 3.0 for service `dts`, version 2018-03-30, and Alibaba Cloud RPC for DTS, version
+//! 2020-01-01 (told apart by their headers and parameters), plus `GET /healthz`.
 //!
 //! Handlers only validate, authorize and change job records in the store; the engine, woken
 //! through [`ApiContext::wake_engine`], does the work.
 
+pub mod alibaba;
 mod replay;
 pub mod tencent;
 mod throttle;
@@ -55,6 +57,8 @@ pub struct ApiContext {
     pub regions: Vec<String>,
     pub throttle: Throttle,
     pub replay: NonceCache,
+    /// Alibaba `SignatureNonce`s, kept for twice the dialect's 15-minute clock window.
+    pub ali_replay: NonceCache,
     /// Notified whenever a job needs the engine's attention.
     pub wake_engine: Arc<Notify>,
 }
@@ -67,6 +71,7 @@ impl ApiContext {
             regions: DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect(),
             throttle: Throttle::default(),
             replay: NonceCache::default(),
+            ali_replay: NonceCache::new(std::time::Duration::from_secs(2 * alibaba::MAX_SKEW_SECS as u64)),
             wake_engine,
         }
     }
@@ -92,13 +97,24 @@ async fn api_entry(
     let query = query.unwrap_or_default();
     let ctx2 = ctx.clone();
     // The store is synchronous (SQLite); keep it off the async workers.
+    let ali = alibaba::recognizes(&headers, &query);
     tokio::task::spawn_blocking(move || {
-        tencent::handle(&ctx2, tencent::RawRequest { method: &method, headers: &headers, query: &query, body: &body })
+        if ali {
+            alibaba::handle(
+                &ctx2,
+                alibaba::RawRequest { method: &method, headers: &headers, query: &query, body: &body },
+            )
+        } else {
+            tencent::handle(
+                &ctx2,
+                tencent::RawRequest { method: &method, headers: &headers, query: &query, body: &body },
+            )
+        }
     })
     .await
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "request handler panicked");
-        tencent::handle_panic()
+        if ali { alibaba::handle_panic() } else { tencent::handle_panic() }
     })
 }
 

@@ -40,13 +40,16 @@ impl fmt::Display for ConnectionSpec {
 /// A resolved job: what to move, from where, to where.
 #[derive(Debug, Clone)]
 pub struct MigrationPlan {
-    /// 1 structure, 2 structure + full, 3 structure + full + incremental.
-    pub migrate_type: i64,
+    /// The steps the job runs.
+    pub stages: crate::job::Stages,
     pub selection: ObjectSelection,
     pub source: ConnectionSpec,
     pub destination: ConnectionSpec,
     /// `IsOverrideRoot` = 1.
     pub override_root: bool,
+    /// Two-way synchronization: the applier writes with this `server_id`, and the reader drops
+    /// every transaction the source logged with it (the other direction's writes).
+    pub loop_guard: Option<u32>,
 }
 
 /// Progress of a long step: `done` of `total` units (objects, rows, ...).
@@ -175,6 +178,12 @@ pub trait ReplicationObserver: Send + Sync {
 /// so re-applying a transaction applied before a crash leaves the same rows. Durability: the
 /// position after a transaction is checkpointed only after its destination commit.
 pub trait ChangeReplicator {
+    /// The source's position now: where a job without a full load starts replicating.
+    fn current_position(
+        &self,
+        plan: &MigrationPlan,
+    ) -> impl Future<Output = Result<crate::position::BinlogPosition, ConnectorError>> + Send;
+
     fn replicate(
         &self,
         plan: &MigrationPlan,

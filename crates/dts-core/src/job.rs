@@ -45,25 +45,57 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// What a job does. Later kinds (synchronization, change tracking) add variants; the store
-/// keeps the kind in its own column, so nothing else changes shape.
+/// What a job does. A migration ends (by itself, or at cut-over); a synchronization replicates
+/// for as long as it lives. Both run the same steps; the kind decides how the APIs show them.
+/// The store keeps the kind in its own column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Migration,
+    Synchronization,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Migration => "migration",
+            Self::Synchronization => "synchronization",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "migration" => Some(Self::Migration),
+            "synchronization" => Some(Self::Synchronization),
             _ => None,
+        }
+    }
+}
+
+/// Which steps a job runs. Tencent's `MigrateType` names three combinations; Alibaba's
+/// `StructureInitialization`/`DataInitialization`/`DataSynchronization` flags name any of them,
+/// e.g. the incremental-only reverse job of a two-way synchronization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stages {
+    pub structure: bool,
+    pub full_data: bool,
+    pub incremental: bool,
+}
+
+impl Stages {
+    /// The stages of a Tencent `MigrateType` (1, 2 or 3).
+    pub fn of_migrate_type(migrate_type: i64) -> Self {
+        Self { structure: true, full_data: migrate_type >= 2, incremental: migrate_type >= 3 }
+    }
+
+    /// The closest `MigrateType` (what the Tencent dialect shows).
+    pub fn migrate_type(self) -> i64 {
+        if self.incremental {
+            3
+        } else if self.full_data {
+            2
+        } else {
+            1
         }
     }
 }
@@ -148,4 +180,18 @@ pub struct MigrationSpec {
     /// `SrcInfoMulti`, passwords removed.
     #[serde(default)]
     pub src_info_multi: Vec<EndpointSpec>,
+    /// Explicit stages; `None` means those of `options.migrate_type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
+    /// Two-way synchronization: the replication session id both directions' appliers write
+    /// with, and whose transactions both directions' readers drop, so no change echoes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_guard: Option<u32>,
+}
+
+impl MigrationSpec {
+    /// The steps this job runs.
+    pub fn stages(&self) -> Stages {
+        self.stages.unwrap_or_else(|| Stages::of_migrate_type(self.options.migrate_type))
+    }
 }

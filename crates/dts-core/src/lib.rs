@@ -22,7 +22,8 @@ pub use connector::{
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{
-    AccountId, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Tag,
+    AccountId, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Stages,
+    Tag,
 };
 pub use position::{BinlogPosition, Position};
 pub use progress::{JobDetail, StepInfo, StepStatus};

@@ -62,11 +62,19 @@ pub struct JobDetail {
 impl JobDetail {
     /// The plan of a job of this `MigrateType`, every step not run yet.
     pub fn plan(migrate_type: i64) -> Self {
-        let mut names = vec![("Prepare", "preparation"), ("StructureMigration", "structure migration")];
-        if migrate_type >= 2 {
+        Self::plan_stages(crate::Stages::of_migrate_type(migrate_type))
+    }
+
+    /// The plan of a job running these stages, every step not run yet.
+    pub fn plan_stages(stages: crate::Stages) -> Self {
+        let mut names = vec![("Prepare", "preparation")];
+        if stages.structure {
+            names.push(("StructureMigration", "structure migration"));
+        }
+        if stages.full_data {
             names.push(("FullDataMigration", "full data migration"));
         }
-        if migrate_type >= 3 {
+        if stages.incremental {
             names.push(("IncrementalMigration", "incremental migration"));
         }
         let steps = names
@@ -99,6 +107,11 @@ impl JobDetail {
         self.step_now = step_no;
         self.current_step_progress = 0;
         self.recompute_progress();
+    }
+
+    /// The number of the step with this id, if the job has it.
+    pub fn step_no(&self, step_id: &str) -> Option<i64> {
+        self.steps.iter().find(|s| s.step_id == step_id).map(|s| s.step_no)
     }
 
     /// Sets the current step's percent.

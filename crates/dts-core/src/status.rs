@@ -13,7 +13,12 @@
 //! StopRequested    7,8           -> 11 Stopping
 //! Stopped          11            -> 10 Failed
 //! Failed           3,7,8,11,12   -> 10 Failed         (3 only when the checker itself broke)
+//! Suspend          7,8           -> 13 Suspended      (Alibaba SuspendDtsJob; checkpoints kept)
+//! Resume           13            -> 7 Running         (Alibaba StartDtsJob: from the checkpoints)
+//! StopRequested    13            -> 11 Stopping
+//! Reset            1,4,5,7,8,10,13 -> 1 Creating      (Alibaba ResetDtsJob: configure anew)
 //! ```
+//! 13 is not a Tencent status: the Tencent dialect shows a suspended job as 13 all the same.
 //! Deleting is not a transition: [`JobStatus::deletable`] says when it is allowed.
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +37,7 @@ pub enum JobStatus {
     Failed = 10,
     Stopping = 11,
     Completing = 12,
+    Suspended = 13,
 }
 
 /// What happens to a job.
@@ -48,6 +54,9 @@ pub enum JobEvent {
     StopRequested,
     Stopped,
     Failed,
+    Suspend,
+    Resume,
+    Reset,
 }
 
 /// A transition the state machine forbids.
@@ -59,7 +68,7 @@ pub struct IllegalTransition {
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 10] = [
+    pub const ALL: [JobStatus; 11] = [
         Self::Creating,
         Self::Checking,
         Self::CheckPass,
@@ -70,6 +79,7 @@ impl JobStatus {
         Self::Failed,
         Self::Stopping,
         Self::Completing,
+        Self::Suspended,
     ];
 
     pub fn code(self) -> i64 {
@@ -93,9 +103,15 @@ impl JobStatus {
             (S::Running, E::CaughtUp) => S::ReadyComplete,
             (S::Running | S::Completing, E::Finished) => S::Success,
             (S::ReadyComplete, E::CompleteRequested) => S::Completing,
-            (S::Running | S::ReadyComplete, E::StopRequested) => S::Stopping,
+            (S::Running | S::ReadyComplete | S::Suspended, E::StopRequested) => S::Stopping,
             (S::Stopping, E::Stopped) => S::Failed,
             (S::Checking | S::Running | S::ReadyComplete | S::Stopping | S::Completing, E::Failed) => S::Failed,
+            (S::Running | S::ReadyComplete, E::Suspend) => S::Suspended,
+            (S::Suspended, E::Resume) => S::Running,
+            (
+                S::Creating | S::CheckPass | S::CheckNotPass | S::Running | S::ReadyComplete | S::Failed | S::Suspended,
+                E::Reset,
+            ) => S::Creating,
             (from, event) => return Err(IllegalTransition { from, event }),
         };
         Ok(to)
@@ -161,9 +177,20 @@ mod tests {
         (S::ReadyComplete, E::Failed, S::Failed),
         (S::Stopping, E::Failed, S::Failed),
         (S::Completing, E::Failed, S::Failed),
+        (S::Suspended, E::StopRequested, S::Stopping),
+        (S::Running, E::Suspend, S::Suspended),
+        (S::ReadyComplete, E::Suspend, S::Suspended),
+        (S::Suspended, E::Resume, S::Running),
+        (S::Creating, E::Reset, S::Creating),
+        (S::CheckPass, E::Reset, S::Creating),
+        (S::CheckNotPass, E::Reset, S::Creating),
+        (S::Running, E::Reset, S::Creating),
+        (S::ReadyComplete, E::Reset, S::Creating),
+        (S::Failed, E::Reset, S::Creating),
+        (S::Suspended, E::Reset, S::Creating),
     ];
 
-    const EVENTS: [JobEvent; 11] = [
+    const EVENTS: [JobEvent; 14] = [
         E::CheckRequested,
         E::CheckPassed,
         E::CheckFailed,
@@ -175,6 +202,9 @@ mod tests {
         E::StopRequested,
         E::Stopped,
         E::Failed,
+        E::Suspend,
+        E::Resume,
+        E::Reset,
     ];
 
     #[test]

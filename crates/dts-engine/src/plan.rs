@@ -45,10 +45,11 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
     let selection = ObjectSelection::parse(spec.options.migrate_object, spec.database_info.as_deref())
         .map_err(|e| EngineError::Plan(e.to_string()))?;
     Ok(MigrationPlan {
-        migrate_type: spec.options.migrate_type,
+        stages: spec.stages(),
         selection,
         source: connection("source", &spec.source, src_pw, registry)?,
         destination: connection("destination", &spec.destination, dst_pw, registry)?,
         override_root: spec.options.is_override_root == Some(1),
+        loop_guard: spec.loop_guard,
     })
 }

@@ -1,5 +1,5 @@
 //! The engine loop and the tasks it runs: one task per job in an active status, at most one
-//! per job, cancelled when the job is stopped.
+//! per job, cancelled when the job is stopped, suspended or reset.
 //!
 //! Progress flows from connectors into atomics and is persisted by the task twice a second,
 //! so connectors never wait for the store.
@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
-use dts_core::{ChangeReplicator, Completion, ReplicationObserver};
+use dts_core::{ChangeReplicator, Completion, MigrationPlan, ReplicationObserver};
 use dts_core::{
     CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
     JobStatus, StructureMigrator, StructurePhase,
 };
 use dts_mysql::{FullLoadSettings, MySqlConnector};
-use dts_store::{COMPLETE_MODE_KEY, CheckState, JobError, JobRecord, Store, StoreError, now_string};
+use dts_store::{
+    COMPLETE_MODE_KEY, CheckState, JobError, JobRecord, STOPPED_ON_REQUEST, Store, StoreError, now_string,
+};
 use std::future::Future;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +59,9 @@ pub struct Engine {
     /// Per running incremental job: 0 replicate, 1 complete waitForSync, 2 complete immediately.
     completions: Mutex<HashMap<String, Arc<AtomicU8>>>,
 }
+
+/// Where a job without a full load records the source position it started replicating from.
+const INCREMENTAL_START_KEY: &str = "incremental/start";
 
 const HELP_DOC: &str = "https://github.com/dts-project/dts/blob/main/README.md#troubleshooting";
 
@@ -102,7 +107,15 @@ impl Engine {
     }
 
     fn tick(self: &Arc<Self>) -> Result<(), StoreError> {
-        for job in self.store.active_jobs()? {
+        let active = self.store.active_jobs()?;
+        // A task whose job left the active statuses (suspended, reset, deleted) stops now; its
+        // checkpoints stay for a resume.
+        for (id, token) in self.running.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if !active.iter().any(|j| &j.job_id == id) {
+                token.cancel();
+            }
+        }
+        for job in active {
             match job.status {
                 JobStatus::Checking | JobStatus::Running | JobStatus::ReadyComplete
                     if !self.is_running(&job.job_id) =>
@@ -115,7 +128,7 @@ impl Engine {
                         flag.store(if mode.as_deref() == Some("immediately") { 2 } else { 1 }, Ordering::Relaxed);
                     }
                 }
-                JobStatus::Completing if job.spec.options.migrate_type == 3 => self.spawn(job),
+                JobStatus::Completing if job.spec.stages().incremental => self.spawn(job),
                 JobStatus::Stopping => {
                     let token = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&job.job_id).cloned();
                     match token {
@@ -175,7 +188,7 @@ impl Engine {
             j.apply(JobEvent::Stopped)?;
             j.detail.fail_current();
             j.end_time = now_string();
-            j.errors.push(JobError { log: "the job was stopped by StopMigrateJob".into(), help: HELP_DOC.into() });
+            j.errors.push(JobError { log: STOPPED_ON_REQUEST.into(), help: HELP_DOC.into() });
             Ok(())
         });
         tracing::info!(job_id, "job stopped");
@@ -339,29 +352,32 @@ impl Engine {
 
     async fn run_steps(&self, job: &JobRecord, token: &CancellationToken) -> Outcome {
         let id = &job.job_id;
-        let start_step = |no: i64| {
+        let stages = job.spec.stages();
+        let start_step = |step_id: &str| {
             self.update(id, |j| {
-                j.detail.begin_step(no, &now_string());
+                if let Some(no) = j.detail.step_no(step_id) {
+                    j.detail.begin_step(no, &now_string());
+                }
                 Ok(())
             })
         };
-        start_step(1);
+        start_step("Prepare");
         let plan = match resolve_plan(&self.store, job, &self.registry) {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(format!("[Prepare] {e}")),
         };
         let connector = MySqlConnector::default().with_full_load_settings(self.config.full_load.clone());
         let (plan, connector) = (&plan, &connector);
-        start_step(2);
         // A full load that started already (a resumed job) owns the destination tables now:
         // their secondary keys may be deferred, so the structure is not compared again.
         let load_started = matches!(self.store.checkpoint(id, dts_mysql::PLAN_KEY), Ok(Some(_)));
         let percent = |p: Arc<AtomicI64>| {
             move |done: u64, total: u64| p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed)
         };
-        let with_data = job.spec.options.migrate_type >= 2;
+        let with_data = stages.full_data || stages.incremental;
         let phase = if with_data { StructurePhase::BeforeData } else { StructurePhase::All };
-        if !load_started {
+        if stages.structure && !load_started {
+            start_step("StructureMigration");
             let structure = self
                 .drive(id, token, "StructureMigration", |p| async move {
                     let report = percent(p);
@@ -373,8 +389,8 @@ impl Engine {
                 Err(outcome) => return outcome,
             }
         }
-        if job.spec.options.migrate_type >= 2 {
-            start_step(3);
+        if stages.full_data {
+            start_step("FullDataMigration");
             let checkpoints = StoreCheckpoints { store: &self.store, job_id: id };
             let checkpoints = &checkpoints;
             let load = self
@@ -388,15 +404,21 @@ impl Engine {
                 Err(outcome) => return outcome,
             }
         }
-        if job.spec.options.migrate_type == 3 {
-            start_step(4);
-            let start: Option<dts_core::BinlogPosition> = self
-                .store
-                .checkpoint(id, dts_mysql::SNAPSHOT_KEY)
-                .ok()
-                .flatten()
-                .and_then(|json| serde_json::from_str(&json).ok())
-                .flatten();
+        if stages.incremental {
+            start_step("IncrementalMigration");
+            let start = if stages.full_data {
+                self.store
+                    .checkpoint(id, dts_mysql::SNAPSHOT_KEY)
+                    .ok()
+                    .flatten()
+                    .and_then(|json| serde_json::from_str::<Option<dts_core::BinlogPosition>>(&json).ok())
+                    .flatten()
+            } else {
+                match self.incremental_start(id, token, plan, connector).await {
+                    Ok(p) => Some(p),
+                    Err(outcome) => return outcome,
+                }
+            };
             let Some(start) = start else {
                 return Outcome::Failed(
                     "[IncrementalMigration] the full load recorded no binlog position: is log_bin ON on the source?"
@@ -431,9 +453,9 @@ impl Engine {
                 Err(outcome) => return outcome,
             }
         }
-        if with_data {
+        if stages.structure && with_data {
             // Triggers last: neither the load nor replicated changes may fire them.
-            let step = if job.spec.options.migrate_type == 3 { "IncrementalMigration" } else { "FullDataMigration" };
+            let step = if stages.incremental { "IncrementalMigration" } else { "FullDataMigration" };
             let triggers = self
                 .drive(id, token, step, |_| async move {
                     connector.migrate_structure_phase(plan, StructurePhase::AfterData, &|_, _| {}).await
@@ -444,6 +466,31 @@ impl Engine {
             }
         }
         Outcome::Done
+    }
+}
+
+impl Engine {
+    /// Where a job without a full load starts replicating: the source's position when it first
+    /// started, recorded so that a resumed job continues from there, not from "now".
+    async fn incremental_start(
+        &self,
+        id: &str,
+        token: &CancellationToken,
+        plan: &MigrationPlan,
+        connector: &MySqlConnector,
+    ) -> Result<dts_core::BinlogPosition, Outcome> {
+        let recorded = self.store.checkpoint(id, INCREMENTAL_START_KEY).ok().flatten();
+        if let Some(p) = recorded.and_then(|json| serde_json::from_str(&json).ok()) {
+            return Ok(p);
+        }
+        let now = self
+            .drive(id, token, "IncrementalMigration", |_| async move { connector.current_position(plan).await })
+            .await?;
+        let json = serde_json::to_string(&now).map_err(|e| Outcome::Failed(format!("[IncrementalMigration] {e}")))?;
+        self.store
+            .put_checkpoint(id, INCREMENTAL_START_KEY, &json)
+            .map_err(|e| Outcome::Failed(format!("[IncrementalMigration] cannot record the start position: {e}")))?;
+        Ok(now)
     }
 }
 

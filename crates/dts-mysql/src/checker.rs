@@ -16,9 +16,6 @@ use crate::version::ServerVersion;
 /// Longest list of names shown in one item; the rest is counted.
 const LIST_CAP: usize = 20;
 
-/// Migrate type needing the binlog (structure + full + incremental).
-const INCREMENTAL: i64 = 3;
-
 /// Joins names, showing at most [`LIST_CAP`] and counting the rest.
 fn capped(names: &[String]) -> String {
     if names.len() <= LIST_CAP {
@@ -53,8 +50,8 @@ fn could_not_check(name: &str, description: &str, expected: impl Into<String>, e
 impl Checker for MySqlConnector {
     /// Runs every item in a fixed order; see the crate docs for the item names. Read-only.
     async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
-        let incremental = plan.migrate_type == INCREMENTAL;
-        let total = if incremental { 13 } else { 8 };
+        let incremental = plan.stages.incremental;
+        let total = if incremental { 13 } else { 8 } + u64::from(plan.loop_guard.is_some());
         let mut out = Items { items: Vec::new(), total, progress };
         (progress)(0, total);
 
@@ -79,7 +76,7 @@ impl Checker for MySqlConnector {
         }
         out.push(privileges("source_privileges", src.as_mut(), Side::Source, &source_needs, &database_names).await);
         let mut destination_needs: Vec<Requirement> = grants::STRUCTURE.to_vec();
-        if plan.migrate_type != 1 {
+        if plan.stages.full_data || plan.stages.incremental {
             destination_needs.extend(grants::DATA);
         }
         out.push(
@@ -88,7 +85,10 @@ impl Checker for MySqlConnector {
         );
 
         out.push(source_objects(catalog.as_ref()));
-        out.push(destination_conflicts(catalog.as_ref(), dst.as_mut()).await);
+        out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure).await);
+        if let Some(id) = plan.loop_guard {
+            out.push(loop_guard(dst.as_mut(), id).await);
+        }
 
         if incremental {
             for item in binlog(src.as_mut()).await {
@@ -216,10 +216,16 @@ fn source_objects(catalog: Option<&Result<Catalog, ConnectorError>>) -> CheckIte
     }
 }
 
-async fn destination_conflicts(
+/// A job that creates the structure needs the destination free of the selection's tables; one
+/// that does not (e.g. the reverse direction of a two-way synchronization) needs them present.
+async fn destination_tables(
     catalog: Option<&Result<Catalog, ConnectorError>>,
     dst: Option<&mut Session>,
+    creates_structure: bool,
 ) -> CheckItem {
+    if !creates_structure {
+        return destination_present(catalog, dst).await;
+    }
     const NAME: &str = "destination_conflicts";
     const DESC: &str = "no selected table or view already exists on the destination";
     let expected = "no table of the selection on the destination";
@@ -247,6 +253,61 @@ async fn destination_conflicts(
         capped(&conflicts),
         Some("drop or rename these objects on the destination, or leave them out of the selection".into()),
     )
+}
+
+async fn destination_present(
+    catalog: Option<&Result<Catalog, ConnectorError>>,
+    dst: Option<&mut Session>,
+) -> CheckItem {
+    const NAME: &str = "destination_tables";
+    const DESC: &str = "every selected table exists on the destination (the job creates no structure)";
+    let expected = "each table of the selection on the destination";
+    let catalog = match catalog {
+        None => return not_checked(NAME, DESC, expected, Side::Source),
+        Some(Err(e)) => return could_not_check(NAME, DESC, expected, e),
+        Some(Ok(c)) => c,
+    };
+    let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
+    let present = match catalog::relations(dst, &catalog.database_names()).await {
+        Ok(p) => p,
+        Err(e) => return could_not_check(NAME, DESC, expected, &e),
+    };
+    let present: BTreeSet<(String, String)> =
+        present.into_iter().flat_map(|(db, rels)| rels.into_iter().map(move |(n, _)| (db.clone(), n))).collect();
+    let missing: Vec<String> =
+        catalog.relations().into_iter().filter(|r| !present.contains(r)).map(|(db, t)| qualified(&db, &t)).collect();
+    if missing.is_empty() {
+        return CheckItem::passed(NAME, DESC);
+    }
+    CheckItem::failed(
+        NAME,
+        DESC,
+        expected,
+        format!("missing: {}", capped(&missing)),
+        Some("create these tables on the destination, or configure the job with structure initialization".into()),
+    )
+}
+
+/// Two-way synchronization marks what dts applies with its own `server_id`, which needs the
+/// SUPER (or BINLOG ADMIN) privilege on the destination.
+async fn loop_guard(dst: Option<&mut Session>, id: u32) -> CheckItem {
+    const NAME: &str = "loop_guard";
+    const DESC: &str = "dts can mark the changes it applies, so that the other direction skips them";
+    let expected = "SET SESSION server_id allowed (SUPER or BINLOG ADMIN on the destination)";
+    let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
+    let sql = format!("SET SESSION server_id = {id}");
+    let outcome = dst.query_drop(&sql, "setting the session server_id").await;
+    let _ = dst.query_drop("SET SESSION server_id = @@GLOBAL.server_id", "restoring the session server_id").await;
+    match outcome {
+        Ok(()) => CheckItem::passed(NAME, DESC),
+        Err(e) => CheckItem::failed(
+            NAME,
+            DESC,
+            expected,
+            e.summary,
+            Some("grant SUPER (MariaDB: BINLOG ADMIN) to the destination user of a two-way synchronization".into()),
+        ),
+    }
 }
 
 /// The five binlog items of an incremental migration, checked on the source.

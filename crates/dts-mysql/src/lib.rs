@@ -90,6 +90,13 @@ impl Default for MySqlConnector {
 }
 
 impl dts_core::ChangeReplicator for MySqlConnector {
+    async fn current_position(
+        &self,
+        plan: &dts_core::MigrationPlan,
+    ) -> Result<dts_core::BinlogPosition, dts_core::ConnectorError> {
+        replication::current_position(self, plan).await
+    }
+
     fn replicate(
         &self,
         plan: &dts_core::MigrationPlan,

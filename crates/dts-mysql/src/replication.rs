@@ -14,6 +14,11 @@
 //! MariaDB: the session sets `@mariadb_slave_capability = 4` so the server sends its own
 //! events (GTID, annotate) instead of replacing them; the first, fake ROTATE (position 0) is
 //! skipped because its file name carries the checksum bytes.
+//!
+//! Two-way synchronization (no ping-pong): both directions' appliers set their session
+//! `server_id` to the plan's loop guard, so MariaDB logs every change dts applies with that id;
+//! both readers drop row events and DDL carrying it. A change made by an application is logged
+//! with the server's own id and crosses exactly once; its applied copy never comes back.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -90,6 +95,14 @@ async fn master_position(control: &mut Session) -> Result<BinlogPosition, Connec
     Ok(BinlogPosition { file, offset, gtid: None })
 }
 
+/// The source's binlog position now (with its GTID position where the server has one).
+pub async fn current_position(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<BinlogPosition, ConnectorError> {
+    let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
+    let pos = master_position(&mut control).await;
+    control.close().await;
+    pos
+}
+
 async fn open_applier(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Session, ConnectorError> {
     let mut s = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
     s.query_drop(
@@ -100,6 +113,11 @@ async fn open_applier(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Ses
         "preparing the applier session",
     )
     .await?;
+    if let Some(id) = plan.loop_guard {
+        // Two-way synchronization: what this session writes is logged with `id`, which the
+        // other direction's reader drops (see `run`).
+        s.query_drop(&format!("SET SESSION server_id = {id}"), "marking the applier session (SET server_id)").await?;
+    }
     Ok(s)
 }
 
@@ -368,6 +386,9 @@ pub async fn run(
             Ok(Some(Ok(ev))) => ev,
         };
         let header = event.header();
+        // Two-way synchronization: a change logged with the loop guard was written by dts's
+        // other direction; its rows and DDL are dropped here (its XID still advances the position).
+        let echoed = plan.loop_guard == Some(header.server_id());
         let data = event.read_data().map_err(|e| fatal("cannot decode a binlog event", e))?;
         match data {
             // ROTATE: a real one ends a file; an artificial one (log_pos 0) starts the stream or
@@ -384,7 +405,7 @@ pub async fn run(
                     return Err(fatal("a row event without its table map", rows.table_id()));
                 };
                 let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
-                if !filter.table(&key.0, &key.1) {
+                if echoed || !filter.table(&key.0, &key.1) {
                     continue;
                 }
                 for row in rows.rows(tme) {
@@ -429,7 +450,7 @@ pub async fn run(
                 // A DDL statement ends any transaction: what is open commits first, then the
                 // statement runs, then its position is checkpointed (a crash in between replays it).
                 commit!();
-                if filter.ddl(&q.schema(), trimmed) {
+                if !echoed && filter.ddl(&q.schema(), trimmed) {
                     tracing::info!(schema = %q.schema(), "replaying DDL");
                     applier.ddl(&q.schema(), trimmed).await?;
                 }

@@ -28,11 +28,12 @@ pub fn plan(
     selection: ObjectSelection,
 ) -> MigrationPlan {
     MigrationPlan {
-        migrate_type,
+        stages: dts_core::Stages::of_migrate_type(migrate_type),
         selection,
         source: spec(source),
         destination: spec(destination),
         override_root: false,
+        loop_guard: None,
     }
 }
 

@@ -2,21 +2,21 @@
 //! Python SDK drives it: a real `dts serve`, throwaway MariaDB source and destination, and the
 //! scripts in `tests/py/` run with the SDK venv's python.
 
+mod sdk_script;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use dts_test_support::{DtsServer, DtsServerOptions, MariaDb, sdk_python};
+use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
 use mysql_async::prelude::Queryable;
+use sdk_script::{job_id_printed, python, run_script, with};
 
 const DB: &str = "shop";
 const SRC_USER: &str = "dts_src";
 const SRC_PASSWORD: &str = "src-Pw-8271";
 const DST_USER: &str = "dts_dst";
 const DST_PASSWORD: &str = "dst-Pw-5530";
-/// Longest a single SDK script may run.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// The test schema: indexes, a foreign key, a view, a procedure, a function and a trigger.
 const SCHEMA: &[&str] = &[
@@ -83,16 +83,6 @@ async fn databases() -> Databases {
     Databases { src, dst }
 }
 
-/// The SDK venv's python, made (once per machine) off the async runtime's threads.
-async fn python() -> PathBuf {
-    tokio::task::spawn_blocking(sdk_python).await.expect("making the SDK venv panicked")
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("py").join(name)
-}
-
-/// The environment every script gets: where the server and the databases are.
 fn script_env(server: &DtsServer, dbs: &Databases) -> Vec<(String, String)> {
     [
         ("DTS_ENDPOINT", server.endpoint()),
@@ -109,52 +99,6 @@ fn script_env(server: &DtsServer, dbs: &Databases) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-/// Runs `tests/py/<name>` with the SDK python; panics with its output and the server log unless
-/// it exits 0. Returns its stdout.
-async fn run_script(python: &Path, name: &str, env: &[(String, String)], server: &DtsServer) -> String {
-    let mut cmd = tokio::process::Command::new(python);
-    cmd.arg(script(name))
-        .current_dir(script("."))
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for proxy in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
-        cmd.env_remove(proxy);
-    }
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{name} ran longer than {SCRIPT_TIMEOUT:?}; server log:\n{}", server.log()))
-        .unwrap_or_else(|e| panic!("cannot run {} {name}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{name} failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- server log ---\n{}",
-        out.status,
-        server.log()
-    );
-    println!("--- {name} ---\n{stdout}");
-    stdout
-}
-
-fn job_id_printed(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("JOB_ID="))
-        .unwrap_or_else(|| panic!("the script printed no JOB_ID=...:\n{stdout}"))
-        .trim()
-        .to_string()
-}
-
-fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
 }
 
 /// Names of the objects of one kind in `DB`, sorted.

@@ -6,6 +6,9 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::{Store, StoreError};
 
+/// The `ErrorInfo` log of a job that ended because an operator stopped it (not a failure).
+pub const STOPPED_ON_REQUEST: &str = "the job was stopped on request";
+
 /// Where CompleteMigrateJob records its `CompleteMode` for the engine.
 pub const COMPLETE_MODE_KEY: &str = "incremental/complete_mode";
 

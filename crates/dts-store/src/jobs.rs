@@ -72,8 +72,10 @@ impl JobRecord {
     }
 }
 
-/// What `CreateMigrateJob` stores.
+/// What `CreateMigrateJob` (or Alibaba's `ConfigureDtsJob`) stores.
 pub struct NewJob {
+    /// An id reserved earlier (Alibaba's `CreateDtsInstance`); a fresh one when `None`.
+    pub job_id: Option<String>,
     pub account_id: String,
     pub kind: JobKind,
     pub spec: MigrationSpec,
@@ -169,7 +171,8 @@ impl RawJob {
     }
 }
 
-fn new_job_id() -> String {
+/// A fresh job id: `dts-` and 8 lowercase letters and digits.
+pub fn new_job_id() -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
     let tail: String = (0..8).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
@@ -187,8 +190,8 @@ impl Store {
 
     /// Stores a new job in status 1 and returns it.
     pub fn insert_job(&self, new: NewJob) -> Result<JobRecord, StoreError> {
-        let job_id = new_job_id();
-        let detail = JobDetail::plan(new.spec.options.migrate_type);
+        let job_id = new.job_id.clone().unwrap_or_else(new_job_id);
+        let detail = JobDetail::plan_stages(new.spec.stages());
         let now = now_string();
         let conn = self.conn();
         conn.execute(
@@ -286,6 +289,12 @@ impl Store {
         }
     }
 
+    /// Deletes a job of an account whatever its status (the caller has stopped it).
+    pub fn delete_job_unchecked(&self, account_id: &str, job_id: &str) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM jobs WHERE job_id = ?1 AND account_id = ?2", params![job_id, account_id])?;
+        Ok(())
+    }
+
     /// Deletes a job of an account if its status allows it.
     pub fn delete_job(&self, account_id: &str, job_id: &str) -> Result<(), StoreError> {
         let job = self.account_job(account_id, job_id)?;
@@ -366,6 +375,7 @@ mod tests {
 
     fn new_job(account: &str, name: &str, migrate_type: i64, tag: Option<(&str, &str)>) -> NewJob {
         NewJob {
+            job_id: None,
             account_id: account.into(),
             kind: JobKind::Migration,
             spec: MigrationSpec {
@@ -386,6 +396,8 @@ mod tests {
                 tags: tag.map(|(k, v)| vec![Tag { key: k.into(), value: Some(v.into()) }]).unwrap_or_default(),
                 src_node_type: None,
                 src_info_multi: Vec::new(),
+                stages: None,
+                loop_guard: None,
             },
             src_password: Some("s3cret-src".into()),
             dst_password: None,

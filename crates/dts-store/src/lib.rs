@@ -1,5 +1,6 @@
 //! Metadata store of dts: accounts and API keys, jobs with their spec, state, progress and
-//! check results, in an embedded SQLite database; secrets encrypted at rest.
+//! check results, and the DTS instances of the Alibaba dialect, in an embedded SQLite database;
+//! secrets encrypted at rest.
 //!
 //! Every change to a job is a read-modify-write inside one `BEGIN IMMEDIATE` transaction
 //! that also bumps the job's `version`, so concurrent writers (API handlers, workers, other
@@ -8,6 +9,7 @@
 mod checkpoints;
 mod cipher;
 mod error;
+mod instances;
 mod jobs;
 mod keys;
 mod schema;
@@ -17,10 +19,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-pub use checkpoints::COMPLETE_MODE_KEY;
+pub use checkpoints::{COMPLETE_MODE_KEY, STOPPED_ON_REQUEST};
 pub use cipher::SecretCipher;
 pub use error::StoreError;
-pub use jobs::{CheckState, JobError, JobFilter, JobOrder, JobRecord, NewJob};
+pub use instances::DtsInstance;
+pub use jobs::{CheckState, JobError, JobFilter, JobOrder, JobRecord, NewJob, new_job_id};
 pub use keys::{ApiKey, ApiKeyInfo};
 
 /// The metadata store.

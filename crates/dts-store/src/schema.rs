@@ -39,6 +39,18 @@ CREATE TABLE job_checkpoints (
     PRIMARY KEY (job_id, key)
 );
 "#,
+    r#"
+CREATE TABLE dts_instances (
+    instance_id     TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL,
+    info            TEXT NOT NULL,
+    forward_job_id  TEXT NOT NULL UNIQUE,
+    reverse_job_id  TEXT UNIQUE,
+    create_time     TEXT NOT NULL,
+    seq             INTEGER NOT NULL
+);
+CREATE INDEX dts_instances_account ON dts_instances(account_id, seq);
+"#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

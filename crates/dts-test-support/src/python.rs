@@ -1,9 +1,9 @@
 //! The Python venv with the official cloud SDKs, made once per machine under `target/`.
 //!
 //! `sdk_python()` returns `<workspace>/target/dts-test-venv/bin/python`, creating the venv the
-//! first time with `python3 -m venv` and installing the pinned Tencent Cloud SDK packages. Several
-//! test processes may call it at once: the one that wins an atomic `mkdir` of a lock directory
-//! builds the venv and writes a marker file last; the others wait for the marker.
+//! first time with `python3 -m venv` and installing the pinned Tencent Cloud and Alibaba Cloud
+//! SDK packages. Several test processes may call it at once: the one that wins an atomic `mkdir`
+//! of a lock directory builds the venv and writes a marker file last; the others wait for it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +11,20 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 /// The packages (pinned) that the venv must hold.
-pub const SDK_PACKAGES: &[&str] = &["tencentcloud-sdk-python-dts==3.1.193", "tencentcloud-sdk-python-common==3.1.195"];
+pub const SDK_PACKAGES: &[&str] = &[
+    "tencentcloud-sdk-python-dts==3.1.193",
+    "tencentcloud-sdk-python-common==3.1.195",
+    "alibabacloud-dts20200101==5.11.7",
+    "alibabacloud-tea-openapi==0.4.6",
+    "aliyun-python-sdk-core==2.16.1",
+    "aliyun-python-sdk-dts==5.1.29",
+    "darabonba-core==1.0.9",
+    "alibabacloud-credentials==1.0.12",
+    "alibabacloud-tea==0.4.3",
+    "alibabacloud-tea-util==0.3.15",
+    "alibabacloud-gateway-spi==0.0.4",
+    "alibabacloud-credentials-api==1.0.1",
+];
 
 /// How long a waiter waits for another process to finish the venv.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(600);
@@ -33,7 +46,7 @@ fn marker_text() -> String {
     SDK_PACKAGES.join("\n") + "\n"
 }
 
-/// The path of a venv python with the official Tencent Cloud DTS SDK installed.
+/// The path of a venv python with the official Tencent Cloud and Alibaba Cloud DTS SDKs installed.
 pub fn sdk_python() -> PathBuf {
     PYTHON.get_or_init(|| ensure_venv(&target_dir().join("dts-test-venv"))).clone()
 }
@@ -112,11 +125,15 @@ fn build_venv(venv: &Path, marker: &Path) {
             .args(["install", "-q", "--disable-pip-version-check"])
             .args(SDK_PACKAGES)
             .env("PIP_NO_INPUT", "1"),
-        "installing the Tencent Cloud SDK into the test venv",
+        "installing the Tencent Cloud and Alibaba Cloud SDKs into the test venv",
     );
     run(
-        Command::new(venv.join("bin").join("python")).args(["-c", "import tencentcloud.dts.v20180330.dts_client"]),
-        "importing the installed Tencent Cloud DTS SDK",
+        Command::new(venv.join("bin").join("python")).args([
+            "-c",
+            "import tencentcloud.dts.v20180330.dts_client, alibabacloud_dts20200101.client, \
+             aliyunsdkdts.request.v20200101.StartDtsJobRequest",
+        ]),
+        "importing the installed Tencent Cloud and Alibaba Cloud DTS SDKs",
     );
     std::fs::write(marker, marker_text()).unwrap_or_else(|e| panic!("write {}: {e}", marker.display()));
 }

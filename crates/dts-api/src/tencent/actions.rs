@@ -234,11 +234,14 @@ pub fn create_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         tags: parse_tags(p),
         src_node_type: str_field(p, "SrcNodeType").map(str::to_string),
         src_info_multi: parse_src_info_multi(p, src_type, src_access),
+        stages: None,
+        loop_guard: None,
     };
     let job = caller
         .ctx
         .store
         .insert_job(NewJob {
+            job_id: None,
             account_id: caller.account_id.to_string(),
             kind: JobKind::Migration,
             spec,
@@ -301,6 +304,7 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         }
         if let Some(o) = obj(p, "MigrateOption") {
             spec.options = parse_options(o)?;
+            spec.stages = None;
         }
         let mut src_password = None;
         let mut dst_password = None;
@@ -341,7 +345,7 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         store.set_job_passwords(job, src_password.as_deref(), dst_password.as_deref());
         transition(job, JobEvent::Modified)?;
         job.check = CheckState::unavailable();
-        job.detail = dts_core::JobDetail::plan(job.spec.options.migrate_type);
+        job.detail = dts_core::JobDetail::plan_stages(job.spec.stages());
         Ok(())
     })?;
     Ok(json!({}))
@@ -459,7 +463,7 @@ pub fn start_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiErr
     caller.ctx.store.clear_checkpoints(id).map_err(|e| store_error(e, id))?;
     update(caller, id, |job| {
         transition(job, JobEvent::Started)?;
-        job.detail = dts_core::JobDetail::plan(job.spec.options.migrate_type);
+        job.detail = dts_core::JobDetail::plan_stages(job.spec.stages());
         job.errors.clear();
         job.end_time.clear();
         job.start_time = now_string();
