@@ -192,3 +192,33 @@ pub trait ChangeReplicator {
         observer: &dyn ReplicationObserver,
     ) -> impl Future<Output = Result<crate::position::BinlogPosition, ConnectorError>> + Send;
 }
+
+/// Compares the data of a plan's tables on both servers, pushed down to them.
+///
+/// Read-only on both sides. Ordering: none (a table's chunks in any order). With
+/// `settle_window`, a key found different is compared again while its source row keeps
+/// changing, so that a running replication reports no false difference.
+pub trait ConsistencyChecker {
+    /// The base tables of the plan's selection on the source, `(database, table)`.
+    fn tables(
+        &self,
+        plan: &MigrationPlan,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ConnectorError>> + Send;
+
+    fn compare(
+        &self,
+        plan: &MigrationPlan,
+        database: &str,
+        table: &str,
+        options: &crate::consistency::CompareOptions,
+    ) -> impl Future<Output = Result<crate::consistency::TableDiff, ConnectorError>> + Send;
+
+    /// Statements that make the destination's differing rows equal the source's as they are now:
+    /// `REPLACE` of missing and different rows, `DELETE` of extra ones; at most `limit`.
+    fn repair_sql(
+        &self,
+        plan: &MigrationPlan,
+        diff: &crate::consistency::TableDiff,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, ConnectorError>> + Send;
+}

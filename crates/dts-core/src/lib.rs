@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod connector;
+pub mod consistency;
 pub mod error;
 pub mod instance;
 pub mod job;
@@ -16,9 +17,10 @@ pub mod status;
 
 pub use check::{CheckItem, CheckOutcome, CheckReport};
 pub use connector::{
-    ChangeReplicator, Checker, Checkpoints, Completion, ConnectionSpec, FullLoader, LoadSummary, MigrationPlan,
-    ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase, StructureSummary,
+    ChangeReplicator, Checker, Checkpoints, Completion, ConnectionSpec, ConsistencyChecker, FullLoader, LoadSummary,
+    MigrationPlan, ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase, StructureSummary,
 };
+pub use consistency::{CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, TableDiff};
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{
@@ -26,6 +28,6 @@ pub use job::{
     Tag,
 };
 pub use position::{BinlogPosition, Position};
-pub use progress::{JobDetail, StepInfo, StepStatus};
+pub use progress::{CONSISTENCY_STEP, JobDetail, StepInfo, StepStatus};
 pub use selection::{DatabaseSelection, ObjectSelection, SelectionError};
 pub use status::{IllegalTransition, JobEvent, JobStatus};

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The step id of the data consistency check.
+pub const CONSISTENCY_STEP: &str = "ConsistencyCheck";
+
 /// `MigrateStepDetailInfo.Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "i64", try_from = "i64")]
@@ -65,6 +68,22 @@ impl JobDetail {
         Self::plan_stages(crate::Stages::of_migrate_type(migrate_type))
     }
 
+    /// The plan of a job as its spec declares it: its stages, and a consistency check when its
+    /// `ConsistencyType` asks for one (after the data is there).
+    pub fn for_spec(spec: &crate::MigrationSpec) -> Self {
+        let mut d = Self::plan_stages(spec.stages());
+        if spec.stages().full_data && crate::CheckScope::of(spec.options.consistency_type, None).is_some() {
+            d.steps.push(StepInfo {
+                step_no: d.steps.len() as i64 + 1,
+                step_id: CONSISTENCY_STEP.into(),
+                name: "consistency check".into(),
+                status: StepStatus::NotRun,
+                start_time: String::new(),
+            });
+        }
+        d
+    }
+
     /// The plan of a job running these stages, every step not run yet.
     pub fn plan_stages(stages: crate::Stages) -> Self {
         let mut names = vec![("Prepare", "preparation")];
@@ -120,10 +139,24 @@ impl JobDetail {
         self.recompute_progress();
     }
 
-    /// Every step successful, progress 100.
+    /// Sets one step's status (a step that runs beside the current one, like a consistency
+    /// check during replication), recording its start time when it starts.
+    pub fn set_step_status(&mut self, step_id: &str, status: StepStatus, now: &str) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.step_id == step_id) {
+            s.status = status;
+            if status == StepStatus::Running && s.start_time.is_empty() {
+                s.start_time = now.to_string();
+            }
+        }
+    }
+
+    /// Every step successful (a step that failed on its own, like a consistency check that
+    /// found differences, stays failed), progress 100.
     pub fn finish(&mut self) {
         for s in &mut self.steps {
-            s.status = StepStatus::Success;
+            if s.status != StepStatus::Failed {
+                s.status = StepStatus::Success;
+            }
         }
         self.current_step_progress = 100;
         self.progress = 100;

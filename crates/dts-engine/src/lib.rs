@@ -7,6 +7,7 @@
 //! runs its steps again; the connectors' steps are idempotent (see `dts_core::connector`), so
 //! the re-run finishes the work instead of duplicating it.
 
+mod consistency;
 mod error;
 mod plan;
 mod worker;

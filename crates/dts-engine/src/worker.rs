@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
-use dts_core::{ChangeReplicator, Completion, MigrationPlan, ReplicationObserver};
+use dts_core::{
+    CONSISTENCY_STEP, ChangeReplicator, CheckScope, Completion, MigrationPlan, ReplicationObserver, StepStatus,
+};
 use dts_core::{
     CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
     JobStatus, StructureMigrator, StructurePhase,
@@ -63,7 +65,10 @@ pub struct Engine {
 /// Where a job without a full load records the source position it started replicating from.
 const INCREMENTAL_START_KEY: &str = "incremental/start";
 
-const HELP_DOC: &str = "https://github.com/dts-project/dts/blob/main/README.md#troubleshooting";
+/// Set once a replicating job's consistency check (before ReadyComplete) has run.
+const CHECKED_KEY: &str = "incremental/consistency_checked";
+
+pub(crate) const HELP_DOC: &str = "https://github.com/dts-project/dts/blob/main/README.md#troubleshooting";
 
 /// How a job's task ended.
 enum Outcome {
@@ -375,6 +380,7 @@ impl Engine {
             move |done: u64, total: u64| p.store((done * 100 / total.max(1)) as i64, Ordering::Relaxed)
         };
         let with_data = stages.full_data || stages.incremental;
+        let check = stages.full_data && CheckScope::of(job.spec.options.consistency_type, None).is_some();
         let phase = if with_data { StructurePhase::BeforeData } else { StructurePhase::All };
         if stages.structure && !load_started {
             start_step("StructureMigration");
@@ -433,6 +439,11 @@ impl Engine {
                 _ => 0,
             }));
             self.completions.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), flag.clone());
+            // A job that checks consistency reports ReadyComplete only after a check made once
+            // it caught up (replication goes on meanwhile).
+            let checked = matches!(self.store.checkpoint(id, CHECKED_KEY), Ok(Some(_)));
+            let hold = check && !checked && job.status == JobStatus::Running;
+            let ready = Arc::new(tokio::sync::Notify::new());
             let observer = JobObserver {
                 engine: self,
                 job_id: id,
@@ -440,14 +451,34 @@ impl Engine {
                 caught_up: AtomicBool::new(job.status != JobStatus::Running),
                 last_write: Mutex::new(std::time::Instant::now() - Duration::from_secs(10)),
                 lag_secs: self.config.ready_lag_secs,
+                hold,
+                ready: ready.clone(),
             };
             let (checkpoints, observer, start) =
                 (&StoreCheckpoints { store: &self.store, job_id: id }, &observer, &start);
-            let replicated = self
-                .drive(id, token, "IncrementalMigration", |_| async move {
-                    connector.replicate(plan, start.clone(), checkpoints, observer).await
-                })
-                .await;
+            let replicated = self.drive(id, token, "IncrementalMigration", |_| async move {
+                connector.replicate(plan, start.clone(), checkpoints, observer).await
+            });
+            let check_when_ready = async {
+                if !hold {
+                    return std::future::pending().await;
+                }
+                ready.notified().await;
+                self.check_consistency(job, plan, connector, Some(self.settle_window())).await;
+                let _ = self.store.put_checkpoint(id, CHECKED_KEY, &now_string());
+                self.update(id, |j| {
+                    if j.status == JobStatus::Running {
+                        j.apply(JobEvent::CaughtUp)?;
+                        tracing::info!(job_id = %j.job_id, "checked and caught up: ReadyComplete");
+                    }
+                    Ok(())
+                });
+                std::future::pending::<()>().await
+            };
+            let replicated = tokio::select! {
+                r = replicated => r,
+                () = check_when_ready => unreachable!("the check future never ends"),
+            };
             match replicated {
                 Ok(pos) => tracing::info!(job_id = %id, position = %pos, "replication completed"),
                 Err(outcome) => return outcome,
@@ -465,8 +496,58 @@ impl Engine {
                 return outcome;
             }
         }
+        if check {
+            // After the full load, or at the end of replication (CompleteMigrateJob): the last word.
+            start_step(CONSISTENCY_STEP);
+            let settle = stages.incremental.then(|| self.settle_window());
+            self.check_consistency(job, plan, connector, settle).await;
+        }
         Outcome::Done
     }
+
+    /// How long a live check waits before comparing a differing row again: the lag a caught-up
+    /// job may have, plus margin.
+    fn settle_window(&self) -> Duration {
+        Duration::from_secs(self.config.ready_lag_secs.max(0) as u64 + 2)
+    }
+
+    /// Runs a consistency check; a check that cannot run is recorded on the job, not fatal to it.
+    async fn check_consistency(
+        &self,
+        job: &JobRecord,
+        plan: &MigrationPlan,
+        connector: &MySqlConnector,
+        settle: Option<Duration>,
+    ) {
+        let progress = Arc::new(AtomicI64::new(0));
+        let run = crate::consistency::run(&self.store, job, plan, connector, settle, progress.clone());
+        tokio::pin!(run);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tick.tick() => {
+                    let pct = progress.load(Ordering::Relaxed);
+                    if job_step_is(&self.store, &job.job_id, CONSISTENCY_STEP) {
+                        self.update(&job.job_id, |j| { j.detail.set_step_progress(pct); Ok(()) });
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(job_id = %job.job_id, summary = %e.summary, detail = %e.detail, "consistency check failed");
+            self.update(&job.job_id, |j| {
+                j.detail.set_step_status(CONSISTENCY_STEP, StepStatus::Failed, &now_string());
+                j.errors.push(JobError { log: format!("[ConsistencyCheck] {}", e.summary), help: HELP_DOC.into() });
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Whether the job's current step is `step_id`.
+fn job_step_is(store: &Store, job_id: &str, step_id: &str) -> bool {
+    store.job(job_id).ok().flatten().is_some_and(|j| j.detail.step_no(step_id) == Some(j.detail.step_now))
 }
 
 impl Engine {
@@ -502,6 +583,9 @@ struct JobObserver<'a> {
     caught_up: AtomicBool,
     last_write: Mutex<std::time::Instant>,
     lag_secs: i64,
+    /// Caught up is not ReadyComplete yet: `ready` is notified instead (a check runs first).
+    hold: bool,
+    ready: Arc<tokio::sync::Notify>,
 }
 
 impl ReplicationObserver for JobObserver<'_> {
@@ -519,12 +603,16 @@ impl ReplicationObserver for JobObserver<'_> {
             j.detail.seconds_behind_master = seconds_behind;
             j.detail.master_slave_distance = (bytes_behind / (1024 * 1024)) as i64;
             j.detail.set_step_progress(if ready { 100 } else { 99 });
-            if first_ready && j.status == JobStatus::Running {
+            if first_ready && j.status == JobStatus::Running && !self.hold {
                 j.apply(JobEvent::CaughtUp)?;
                 tracing::info!(job_id = %j.job_id, "destination caught up: ReadyComplete");
             }
             Ok(())
         });
+        if first_ready && self.hold {
+            tracing::info!(job_id = %self.job_id, "destination caught up: checking consistency before ReadyComplete");
+            self.ready.notify_one();
+        }
     }
 
     fn completion(&self) -> Completion {

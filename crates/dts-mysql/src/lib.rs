@@ -32,7 +32,7 @@ pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
 pub use full_load::{DONE_PREFIX, FullLoadSettings, PLAN_KEY, SNAPSHOT_KEY};
 pub use replication::POSITION_KEY;
-pub use verify::{TableDiff, compare_table};
+pub use verify::{compare_table, repair_sql};
 pub use version::{Flavor, ServerVersion};
 
 /// The MySQL-family connector. Stateless apart from its settings: every call opens its own
@@ -105,5 +105,34 @@ impl dts_core::ChangeReplicator for MySqlConnector {
         observer: &dyn dts_core::ReplicationObserver,
     ) -> impl std::future::Future<Output = Result<dts_core::BinlogPosition, dts_core::ConnectorError>> + Send {
         replication::run(self, plan, start, checkpoints, observer)
+    }
+}
+
+impl dts_core::ConsistencyChecker for MySqlConnector {
+    async fn tables(&self, plan: &dts_core::MigrationPlan) -> Result<Vec<(String, String)>, dts_core::ConnectorError> {
+        let mut s = connection::connect(&plan.source, Side::Source, self.connect_timeout).await?;
+        let catalog = catalog::Catalog::read(&mut s, &plan.selection).await;
+        s.close().await;
+        let catalog = catalog?;
+        Ok(catalog.databases.iter().flat_map(|d| d.tables.iter().map(|t| (d.name.clone(), t.clone()))).collect())
+    }
+
+    async fn compare(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        database: &str,
+        table: &str,
+        options: &dts_core::CompareOptions,
+    ) -> Result<dts_core::TableDiff, dts_core::ConnectorError> {
+        verify::compare_table(&plan.source, &plan.destination, database, table, options, self.connect_timeout).await
+    }
+
+    async fn repair_sql(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        diff: &dts_core::TableDiff,
+        limit: usize,
+    ) -> Result<Vec<String>, dts_core::ConnectorError> {
+        verify::repair_sql(&plan.source, diff, limit, self.connect_timeout).await
     }
 }

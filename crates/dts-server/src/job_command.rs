@@ -52,6 +52,9 @@ pub enum JobCommand {
         migrate_type: i64,
         #[arg(long, default_value = "ap-guangzhou")]
         dst_region: String,
+        /// MigrateOption.ConsistencyType: 2 full check, 3 sampled, 4 re-check inconsistent tables.
+        #[arg(long)]
+        consistency_type: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -84,9 +87,22 @@ pub enum JobCommand {
     Delete {
         job_id: String,
     },
+    /// The job's last consistency check: per table the rows missing, extra and different on the
+    /// destination (with the differing columns). Exit status 1 when anything differs.
+    Diff {
+        job_id: String,
+        /// Write the SQL that would repair the destination to this file.
+        #[arg(long)]
+        repair_sql: Option<PathBuf>,
+        /// How many rows to print per kind and table.
+        #[arg(long, default_value_t = 20)]
+        show: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-const STATUS_NAMES: [(i64, &str); 10] = [
+const STATUS_NAMES: [(i64, &str); 11] = [
     (1, "Creating"),
     (3, "Checking"),
     (4, "CheckPass"),
@@ -97,6 +113,7 @@ const STATUS_NAMES: [(i64, &str); 10] = [
     (10, "Failed"),
     (11, "Stopping"),
     (12, "Completing"),
+    (13, "Suspended"),
 ];
 
 fn status_name(code: i64) -> String {
@@ -319,7 +336,17 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         },
-        JobCommand::Create { request, name, source, destination, objects, migrate_type, dst_region, json } => {
+        JobCommand::Create {
+            request,
+            name,
+            source,
+            destination,
+            objects,
+            migrate_type,
+            dst_region,
+            consistency_type,
+            json,
+        } => {
             let req = match request {
                 Some(path) => read_json(&path)?,
                 None => {
@@ -337,6 +364,9 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
                     });
                     if let Some(info) = info {
                         req["DatabaseInfo"] = json!(info);
+                    }
+                    if let Some(c) = consistency_type {
+                        req["MigrateOption"]["ConsistencyType"] = json!(c);
                     }
                     req
                 }
@@ -389,6 +419,79 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
             client.call("DeleteMigrateJob", &json!({"JobId": job_id})).await?;
             println!("deleted {job_id}");
         }
+        JobCommand::Diff { job_id, repair_sql, show, json } => {
+            let r = client.call("DescribeMigrateJobDiff", &json!({"JobId": job_id})).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_diff(&r, show);
+            }
+            if let Some(path) = repair_sql {
+                let text: String = r["RepairSql"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(|s| format!("{s}\n"))
+                    .collect();
+                std::fs::write(&path, text)?;
+                eprintln!("repair SQL written to {}", path.display());
+            }
+            if r["Checked"] != true {
+                bail!("job {job_id} has no consistency check yet (create it with a ConsistencyType of 2, 3 or 4)");
+            }
+            if r["Consistent"] != true {
+                std::process::exit(1);
+            }
+        }
     }
     Ok(())
+}
+
+fn print_diff(r: &Value, show: usize) {
+    if r["Checked"] != true {
+        return;
+    }
+    println!(
+        "consistency check ({}) {} .. {}",
+        r["Mode"].as_str().unwrap_or("-"),
+        r["StartTime"].as_str().unwrap_or(""),
+        r["EndTime"].as_str().unwrap_or("")
+    );
+    for t in r["Tables"].as_array().into_iter().flatten() {
+        let name = format!("`{}`.`{}`", t["Database"].as_str().unwrap_or(""), t["Table"].as_str().unwrap_or(""));
+        if t["Consistent"] == true {
+            println!("{name}: equal ({} rows)", t["SourceRows"]);
+            continue;
+        }
+        println!("{name}: DIFFERENT: source {} rows, destination {} rows", t["SourceRows"], t["DestinationRows"]);
+        for (what, count, rows) in [
+            ("missing on the destination", "MissingCount", "Missing"),
+            ("extra on the destination", "ExtraCount", "Extra"),
+            ("different", "DifferentCount", "Different"),
+        ] {
+            let n = t[count].as_u64().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let shown: Vec<String> = t[rows]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .take(show)
+                .map(|row| {
+                    let key = row["Key"].as_str().unwrap_or("").to_string();
+                    let cols: Vec<&str> =
+                        row["Columns"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    if cols.is_empty() { key } else { format!("{key} [{}]", cols.join(", ")) }
+                })
+                .collect();
+            let more = if n as usize > shown.len() {
+                format!(" and {} more", n as usize - shown.len())
+            } else {
+                String::new()
+            };
+            println!("  {n} {what}: {}{more}", shown.join("; "));
+        }
+    }
 }

@@ -1,10 +1,11 @@
-//! `dts verify`: compares tables of two MySQL-family servers on its own, outside any job, and
-//! prints per table whether they are equal and, when not, the keys missing, extra or different
-//! on the destination. Exit status 1 when anything differs.
+//! `dts verify`: compares tables of two MySQL-family servers on its own, outside any job, with a
+//! progress bar, and prints per table whether they are equal and, when not, the keys missing,
+//! extra or different on the destination (with the differing columns); optionally writes the
+//! SQL that would repair the destination. Exit status 1 when anything differs.
 
 use anyhow::{Context, bail};
 use clap::Args;
-use dts_core::ConnectionSpec;
+use dts_core::{CompareOptions, ConnectionSpec, TableDiff};
 use mysql_async::prelude::Queryable;
 
 #[derive(Args)]
@@ -24,6 +25,16 @@ pub struct VerifyArgs {
     /// How many differing keys to print per kind and table.
     #[arg(long, default_value_t = 20)]
     show: usize,
+    /// Compare only this percentage of each table's chunks (a sample).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+    sample_percent: u8,
+    /// The source is being written and replicated: re-compare differing rows after this many
+    /// seconds (while they keep changing, up to 5 times) instead of reporting them at once.
+    #[arg(long)]
+    settle_secs: Option<u64>,
+    /// Write SQL that makes the destination equal to the source to this file.
+    #[arg(long)]
+    repair_sql: Option<std::path::PathBuf>,
 }
 
 fn spec(url: &str) -> anyhow::Result<ConnectionSpec> {
@@ -74,37 +85,45 @@ async fn expand(source: &ConnectionSpec, items: &[String]) -> anyhow::Result<Vec
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let (source, destination) = (spec(&args.source)?, spec(&args.destination)?);
     let tables = expand(&source, &args.tables).await?;
+    let options = CompareOptions {
+        chunk_rows: args.chunk_rows,
+        sample_percent: args.sample_percent,
+        settle_window: args.settle_secs.map(std::time::Duration::from_secs),
+        ..CompareOptions::default()
+    };
+    let timeout = std::time::Duration::from_secs(10);
+    let bar = indicatif::ProgressBar::new(tables.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} tables {elapsed} {msg}")
+            .expect("a valid progress template"),
+    );
     let mut inconsistent = 0;
+    let mut repair = Vec::new();
     let started = std::time::Instant::now();
-    for (i, (db, t)) in tables.iter().enumerate() {
-        eprint!("[{}/{}] `{db}`.`{t}` ... ", i + 1, tables.len());
-        let diff =
-            dts_mysql::compare_table(&source, &destination, db, t, args.chunk_rows, std::time::Duration::from_secs(10))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (db, t) in &tables {
+        bar.set_message(format!("`{db}`.`{t}`"));
+        let diff = dts_mysql::compare_table(&source, &destination, db, t, &options, timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        bar.inc(1);
         if diff.consistent() {
-            eprintln!("equal ({} rows, {} chunks)", diff.source_rows, diff.chunks);
+            bar.suspend(|| {
+                eprintln!("`{db}`.`{t}`: equal ({} rows, {} chunks)", diff.source_rows, diff.chunks_compared)
+            });
             continue;
         }
         inconsistent += 1;
-        eprintln!("DIFFERENT");
-        println!(
-            "`{db}`.`{t}`: source {} rows, destination {} rows; {} of {} chunks differ",
-            diff.source_rows, diff.destination_rows, diff.chunks_differing, diff.chunks
-        );
-        for (what, keys) in [
-            ("missing on the destination", &diff.missing),
-            ("extra on the destination", &diff.extra),
-            ("different", &diff.different),
-        ] {
-            if keys.is_empty() {
-                continue;
-            }
-            let shown: Vec<&str> = keys.iter().take(args.show).map(String::as_str).collect();
-            let more =
-                if keys.len() > args.show { format!(" and {} more", keys.len() - args.show) } else { String::new() };
-            println!("  {} {what}: {}{more}", keys.len(), shown.join("; "));
+        bar.suspend(|| print_diff(&diff, args.show));
+        if args.repair_sql.is_some() {
+            repair.extend(
+                dts_mysql::repair_sql(&source, &diff, usize::MAX, timeout).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
         }
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &args.repair_sql {
+        let text: String = repair.iter().map(|s| format!("{s}\n")).collect();
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("{} repair statement(s) written to {}", repair.len(), path.display());
     }
     eprintln!(
         "{} table(s) compared in {:.1} s, {inconsistent} inconsistent",
@@ -115,4 +134,35 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// A table's differences, as `dts verify` and `dts job diff` print them.
+pub fn print_diff(diff: &TableDiff, show: usize) {
+    println!(
+        "`{}`.`{}`: DIFFERENT: source {} rows, destination {} rows; {} of {} compared chunks differ",
+        diff.database, diff.table, diff.source_rows, diff.destination_rows, diff.chunks_differing, diff.chunks_compared
+    );
+    for (what, count, rows) in [
+        ("missing on the destination", diff.missing_count, &diff.missing),
+        ("extra on the destination", diff.extra_count, &diff.extra),
+        ("different", diff.different_count, &diff.different),
+    ] {
+        if count == 0 {
+            continue;
+        }
+        let shown: Vec<String> = rows
+            .iter()
+            .take(show)
+            .map(|r| if r.columns.is_empty() { r.key.clone() } else { format!("{} [{}]", r.key, r.columns.join(", ")) })
+            .collect();
+        let more = if count as usize > shown.len() {
+            format!(" and {} more", count as usize - shown.len())
+        } else {
+            String::new()
+        };
+        println!("  {count} {what}: {}{more}", shown.join("; "));
+    }
+    if !diff.unsettled.is_empty() {
+        println!("  {} still changing (not compared): {}", diff.unsettled.len(), diff.unsettled.join("; "));
+    }
 }

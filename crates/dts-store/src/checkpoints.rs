@@ -9,6 +9,9 @@ use crate::{Store, StoreError};
 /// The `ErrorInfo` log of a job that ended because an operator stopped it (not a failure).
 pub const STOPPED_ON_REQUEST: &str = "the job was stopped on request";
 
+/// The last consistency report of a job (JSON of `dts_core::ConsistencyReport`).
+pub const CONSISTENCY_REPORT_KEY: &str = "consistency/report";
+
 /// Where CompleteMigrateJob records its `CompleteMode` for the engine.
 pub const COMPLETE_MODE_KEY: &str = "incremental/complete_mode";
 
@@ -41,9 +44,13 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Forgets a job's checkpoints (a fresh start).
+    /// Forgets a job's checkpoints (a fresh start); the last consistency report stays, for
+    /// `ConsistencyType` 4 (re-check what was inconsistent) and `dts job diff`.
     pub fn clear_checkpoints(&self, job_id: &str) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM job_checkpoints WHERE job_id = ?1", [job_id])?;
+        self.conn().execute(
+            "DELETE FROM job_checkpoints WHERE job_id = ?1 AND substr(key, 1, 12) != 'consistency/'",
+            [job_id],
+        )?;
         Ok(())
     }
 }

@@ -191,7 +191,7 @@ impl Store {
     /// Stores a new job in status 1 and returns it.
     pub fn insert_job(&self, new: NewJob) -> Result<JobRecord, StoreError> {
         let job_id = new.job_id.clone().unwrap_or_else(new_job_id);
-        let detail = JobDetail::plan_stages(new.spec.stages());
+        let detail = JobDetail::for_spec(&new.spec);
         let now = now_string();
         let conn = self.conn();
         conn.execute(

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-pub use checkpoints::{COMPLETE_MODE_KEY, STOPPED_ON_REQUEST};
+pub use checkpoints::{COMPLETE_MODE_KEY, CONSISTENCY_REPORT_KEY, STOPPED_ON_REQUEST};
 pub use cipher::SecretCipher;
 pub use error::StoreError;
 pub use instances::DtsInstance;

@@ -259,7 +259,7 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
         job.apply(JobEvent::CheckRequested)?;
         job.check = CheckState::starting();
         job.errors.clear();
-        job.detail = dts_core::JobDetail::plan_stages(stages);
+        job.detail = dts_core::JobDetail::for_spec(&job.spec);
         Ok(())
     });
     if let Some(status) = refused {

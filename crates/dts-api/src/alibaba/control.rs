@@ -66,7 +66,7 @@ pub fn start_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
             caller.ctx.store.clear_checkpoints(&id).map_err(|e| store_error(e, &id))?;
             update(caller, &id, |j| {
                 transition(j, JobEvent::Started)?;
-                j.detail = dts_core::JobDetail::plan_stages(j.spec.stages());
+                j.detail = dts_core::JobDetail::for_spec(&j.spec);
                 j.errors.clear();
                 j.end_time.clear();
                 j.start_time = now_string();
@@ -135,7 +135,7 @@ pub fn reset_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     update(caller, &id, |j| {
         transition(j, JobEvent::Reset)?;
         j.check = dts_store::CheckState::unavailable();
-        j.detail = dts_core::JobDetail::plan_stages(j.spec.stages());
+        j.detail = dts_core::JobDetail::for_spec(&j.spec);
         j.errors.clear();
         Ok(())
     })?;

@@ -345,7 +345,7 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         store.set_job_passwords(job, src_password.as_deref(), dst_password.as_deref());
         transition(job, JobEvent::Modified)?;
         job.check = CheckState::unavailable();
-        job.detail = dts_core::JobDetail::plan_stages(job.spec.stages());
+        job.detail = dts_core::JobDetail::for_spec(&job.spec);
         Ok(())
     })?;
     Ok(json!({}))
@@ -463,7 +463,7 @@ pub fn start_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiErr
     caller.ctx.store.clear_checkpoints(id).map_err(|e| store_error(e, id))?;
     update(caller, id, |job| {
         transition(job, JobEvent::Started)?;
-        job.detail = dts_core::JobDetail::plan_stages(job.spec.stages());
+        job.detail = dts_core::JobDetail::for_spec(&job.spec);
         job.errors.clear();
         job.end_time.clear();
         job.start_time = now_string();
@@ -508,6 +508,45 @@ pub fn complete_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, Api
     Ok(json!({}))
 }
 
+fn diff_rows(rows: &[dts_core::DiffRow]) -> Vec<Value> {
+    rows.iter().map(|r| json!({ "Key": r.key, "Columns": r.columns, "Predicate": r.predicate })).collect()
+}
+
+/// `DescribeMigrateJobDiff` (a dts extension, not a Tencent action): the job's last consistency
+/// report, per table the rows missing, extra and different on the destination, and repair SQL.
+pub fn describe_migrate_job_diff(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiError> {
+    let id = job_id(p);
+    caller.ctx.store.account_job(caller.account_id, id).map_err(|e| store_error(e, id))?;
+    let raw = caller.ctx.store.checkpoint(id, dts_store::CONSISTENCY_REPORT_KEY).map_err(|e| store_error(e, id))?;
+    let Some(report) = raw.and_then(|j| serde_json::from_str::<dts_core::ConsistencyReport>(&j).ok()) else {
+        return Ok(json!({ "Checked": false, "Consistent": false, "Tables": [], "RepairSql": [] }));
+    };
+    let tables: Vec<Value> = report
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "Database": t.database, "Table": t.table, "Consistent": t.consistent(),
+                "Comparison": serde_json::to_value(t.comparison).unwrap_or(Value::Null),
+                "SourceRows": t.source_rows, "DestinationRows": t.destination_rows,
+                "Chunks": t.chunks, "ChunksCompared": t.chunks_compared, "ChunksDiffering": t.chunks_differing,
+                "MissingCount": t.missing_count, "ExtraCount": t.extra_count, "DifferentCount": t.different_count,
+                "Missing": diff_rows(&t.missing), "Extra": diff_rows(&t.extra), "Different": diff_rows(&t.different),
+                "Unsettled": t.unsettled,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "Checked": true,
+        "Consistent": report.consistent(),
+        "Mode": report.mode,
+        "StartTime": report.started,
+        "EndTime": report.finished,
+        "Tables": tables,
+        "RepairSql": report.repair_sql,
+    }))
+}
+
 /// The schema of an action, `None` for an unknown action.
 pub fn schema(action: &str) -> Option<&'static [super::params::Field]> {
     Some(match action {
@@ -519,7 +558,8 @@ pub fn schema(action: &str) -> Option<&'static [super::params::Field]> {
         | "CreateMigrateCheckJob"
         | "DescribeMigrateCheckJob"
         | "StartMigrateJob"
-        | "StopMigrateJob" => &models::JOB_ID_ONLY,
+        | "StopMigrateJob"
+        | "DescribeMigrateJobDiff" => &models::JOB_ID_ONLY,
         _ => return None,
     })
 }
@@ -536,6 +576,7 @@ pub fn dispatch(caller: &Caller<'_>, action: &str, p: &Value) -> Result<Value, A
         "StartMigrateJob" => start_migrate_job(caller, p),
         "StopMigrateJob" => stop_migrate_job(caller, p),
         "CompleteMigrateJob" => complete_migrate_job(caller, p),
+        "DescribeMigrateJobDiff" => describe_migrate_job_diff(caller, p),
         _ => Err(ApiError::new("InvalidAction", format!("The action `{action}` is not supported."))),
     }
 }
