@@ -113,7 +113,12 @@ def incremental(c):
     step("poll until ReadyComplete (8): full load done, binlog replication caught up")
     job = wait_status(c, job_id, 8, timeout=120, passing=(4, 7))
     ids = [s.StepId for s in job.Detail.StepInfo]
-    check(ids[-1] == "IncrementalMigration", "the last step should be IncrementalMigration: %s" % ids)
+    # ConsistencyType 4 with no earlier report checks every table: a step after the data steps,
+    # run (and passed) before ReadyComplete is reported.
+    check(ids[-2:] == ["IncrementalMigration", "ConsistencyCheck"],
+          "the steps should end with IncrementalMigration, ConsistencyCheck: %s" % ids)
+    check_step = job.Detail.StepInfo[-1]
+    check(check_step.Status == 1, "the consistency check before ReadyComplete should have passed: %s" % check_step)
     check(job.Detail.SecondsBehindMaster is not None and job.Detail.SecondsBehindMaster <= 1,
           "a ReadyComplete job is at most 1 s behind: %s" % job.Detail)
     wait_file = os.environ.get("WAIT_FILE")
