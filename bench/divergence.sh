@@ -79,7 +79,7 @@ inject 0
 t0=$(now); verify --repair-sql "$WORK/repair.sql" > "$WORK/verify.0" 2>"$WORK/verify.0.err" || true
 t_idle=$(echo "$(now) - $t0" | bc)
 found 0 "$WORK/verify.0"; report 0 "source idle" "$t_idle"
-mariadb -h127.0.0.1 -P"$DST" -uroot -e "SET sql_log_bin = 0; SOURCE $WORK/repair.sql"
+mariadb -h127.0.0.1 -P"$DST" -uroot < "$WORK/repair.sql"
 if verify >/dev/null 2>&1; then echo "  repair SQL ($(wc -l < "$WORK/repair.sql") statements): tables equal again"
 else echo "  repair SQL left differences"; exit 1; fi
 

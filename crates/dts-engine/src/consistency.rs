@@ -35,9 +35,9 @@ fn shuffled(job_id: &str, mut tables: Vec<(String, String)>) -> Vec<(String, Str
     tables
 }
 
-/// `percent` of `n`, at least one when the percentage is not 0.
+/// `percent` of `n`, rounded, at least one when the percentage is not 0.
 fn share(n: usize, percent: u8) -> usize {
-    if percent == 0 { 0 } else { (n * usize::from(percent)).div_ceil(100).max(1).min(n) }
+    if percent == 0 { 0 } else { ((n * usize::from(percent) + 50) / 100).max(1).min(n) }
 }
 
 /// The tables to compare and how.

@@ -19,6 +19,8 @@ use crate::literal::LiteralKind;
 pub struct ColumnInfo {
     pub name: String,
     pub kind: LiteralKind,
+    /// `IS_NULLABLE`: digests need a NULL flag only for these.
+    pub nullable: bool,
 }
 
 /// What the load needs to know about one table.
@@ -52,9 +54,9 @@ pub struct Chunk {
 impl TableLayout {
     /// Reads columns, key and size of `db.table` on the source.
     pub async fn read(source: &mut Session, database: &str, table: &str) -> Result<TableLayout, ConnectorError> {
-        let cols: Vec<(String, String, String)> = source
+        let cols: Vec<(String, String, String, String)> = source
             .exec(
-                "SELECT COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS \
+                "SELECT COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 vec![database.to_string(), table.to_string()],
                 "reading table columns",
@@ -64,12 +66,13 @@ impl TableLayout {
         // `DEFAULT_GENERATED` (an expression default such as CURRENT_TIMESTAMP) is ordinary data.
         let columns = cols
             .into_iter()
-            .filter(|(_, _, extra)| {
+            .filter(|(_, _, extra, _)| {
                 let extra = extra.to_ascii_uppercase();
                 !(extra.contains("VIRTUAL GENERATED") || extra.contains("STORED GENERATED"))
             })
-            .map(|(name, data_type, _)| ColumnInfo {
+            .map(|(name, data_type, _, nullable)| ColumnInfo {
                 name,
+                nullable: nullable.eq_ignore_ascii_case("YES"),
                 kind: match data_type.to_ascii_lowercase().as_str() {
                     "json" => LiteralKind::Json,
                     "float" => LiteralKind::Float,
@@ -224,8 +227,8 @@ mod tests {
             estimated_rows: 10,
         };
         let cols = vec![
-            ColumnInfo { name: "id".into(), kind: LiteralKind::Bytes },
-            ColumnInfo { name: "f".into(), kind: LiteralKind::Float },
+            ColumnInfo { name: "id".into(), kind: LiteralKind::Bytes, nullable: false },
+            ColumnInfo { name: "f".into(), kind: LiteralKind::Float, nullable: true },
         ];
         assert_eq!(
             c.select_sql(&cols),

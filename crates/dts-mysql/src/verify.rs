@@ -1,7 +1,7 @@
 //! Data comparison between a source and a destination table, pushed down to both servers: per
-//! key-range chunk a row count and an order-independent digest of the rows (BIT_XOR and SUM of
-//! each row's CRC32 over its column values and NULL flags: one cheap hash per row, 64 bits per
-//! chunk); only chunks whose digests differ are drilled down to per-row MD5 digests, to name the
+//! key-range chunk a row count and an order-independent digest of the rows (BIT_XOR of each
+//! row's CRC32 over its column values and NULL flags, plus their SUM for keyless tables: one
+//! cheap hash per row); only chunks whose digests differ are drilled down to per-row MD5 digests, to name the
 //! keys missing on the destination, extra on it, or different (and which columns differ).
 //! Little network, little memory.
 //!
@@ -23,11 +23,29 @@ use crate::definition::{qualified, quote_ident};
 use crate::literal::LiteralKind;
 
 /// A row's text for the chunk digests: the columns' values joined by 0x1F (FLOAT widened to
-/// DOUBLE so that all its digits count), followed by one NULL flag per column (NULL vs '').
+/// DOUBLE so that all its digits count), followed by a NULL flag per nullable column (CONCAT_WS
+/// skips NULLs, so the flags tell NULL from '' and say which column was NULL).
 fn row_text_expr(layout: &TableLayout) -> String {
     let values: Vec<String> = layout.columns.iter().map(value_expr).collect();
-    let nulls: Vec<String> = layout.columns.iter().map(|c| format!("ISNULL({})", quote_ident(&c.name))).collect();
+    let nulls: Vec<String> =
+        layout.columns.iter().filter(|c| c.nullable).map(|c| format!("ISNULL({})", quote_ident(&c.name))).collect();
+    if nulls.is_empty() {
+        return format!("CONCAT_WS(0x1F, {})", values.join(", "));
+    }
     format!("CONCAT_WS(0x1F, {}, CONCAT({}))", values.join(", "), nulls.join(", "))
+}
+
+/// A chunk's digest: COUNT, and the BIT_XOR of the rows' CRC32. A keyed table has no two equal
+/// rows, so only a collision of the differences could cancel out (2^-32 per differing chunk);
+/// a keyless one may hold duplicates, which cancel in a XOR: their SUM is added (it costs a
+/// second CRC32 per row, so it is not paid for keyed tables).
+fn chunk_digest_sql(layout: &TableLayout, keyed: bool, scan: &str) -> String {
+    let crc = format!("CRC32({})", row_text_expr(layout));
+    if keyed {
+        format!("SELECT COUNT(*), IFNULL(BIT_XOR({crc}), 0){scan}")
+    } else {
+        format!("SELECT COUNT(*), CONCAT(IFNULL(BIT_XOR({crc}), 0), ':', IFNULL(SUM({crc}), 0)){scan}")
+    }
 }
 
 fn value_expr(c: &crate::chunk::ColumnInfo) -> String {
@@ -230,14 +248,12 @@ pub async fn compare_table(
     if chunks.is_empty() && !all.is_empty() {
         chunks.push(&all[all.len() / 2]);
     }
-    let row_crc = format!("CRC32({})", row_text_expr(&layout));
     let drill = |scan: &str| format!("SELECT {}, {}, {}{scan}", id.key, id.row_digest, id.key_hex);
     // Differing keys per chunk (by chunk index in `chunks`).
     let mut pending: Vec<(usize, BTreeMap<String, Pending>)> = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let scan = chunk.scan_clause();
-        let digest_sql =
-            format!("SELECT COUNT(*), CONCAT(IFNULL(BIT_XOR({row_crc}), 0), ':', IFNULL(SUM({row_crc}), 0)){scan}");
+        let digest_sql = chunk_digest_sql(&layout, keyed, &scan);
         let ((sc, sd), (dc, dd)) =
             tokio::try_join!(chunk_digest(&mut src, &digest_sql), chunk_digest(&mut dst, &digest_sql))?;
         diff.chunks_compared += 1;

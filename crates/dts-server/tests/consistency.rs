@@ -135,3 +135,41 @@ async fn a_live_check_reports_no_false_difference_and_the_final_check_finds_and_
         assert_eq!(a.map(|r| r.1), b.map(|r| r.1), "{t} after the repair SQL");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_check_compares_the_requested_fractions_of_tables_and_rows() {
+    let (src, dst) = tokio::join!(source(), MariaDb::start());
+    let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
+    let endpoint =
+        |db: &MariaDb| serde_json::json!({"Ip": "127.0.0.1", "Port": db.port(), "User": "root", "Password": ""});
+    let mut dst_info = endpoint(&dst);
+    dst_info["Region"] = "ap-guangzhou".into();
+    let request = serde_json::json!({
+        "JobName": "sampled",
+        "MigrateOption": {"RunMode": 1, "MigrateType": 2, "MigrateObject": 2, "ConsistencyType": 3,
+            "ConsistencyParams": {"TablesSelectAll": 34, "TablesSelectCount": 34, "SelectRowsPerTable": 50}},
+        "SrcDatabaseType": "mariadb", "SrcAccessType": "extranet", "SrcInfo": endpoint(&src),
+        "DstDatabaseType": "mariadb", "DstAccessType": "cdb", "DstInfo": dst_info,
+        "DatabaseInfo": "[{\"Database\": \"cc\"}]",
+    });
+    let file = server.data_dir().join("create.json");
+    std::fs::write(&file, request.to_string()).unwrap();
+    let job = server.cli_ok(&["job", "create", "--request", file.to_str().unwrap()]).trim().to_string();
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
+    let done = server.wait_status(&job, 9).await;
+    assert_eq!(check_step(&done)["Status"], 1, "{done}");
+    let diff: serde_json::Value = serde_json::from_str(&server.cli_ok(&["job", "diff", &job, "--json"])).unwrap();
+    assert_eq!(diff["Mode"], "sampled", "{diff}");
+    let tables = diff["Tables"].as_array().unwrap();
+    // 3 tables: 34% of them (one) compared on half of its rows, 34% (one more) by row count.
+    assert_eq!(tables.len(), 2, "{diff}");
+    let sample = tables.iter().find(|t| t["Comparison"]["sample"]["percent"] == 50).unwrap_or_else(|| panic!("{diff}"));
+    let count = tables.iter().find(|t| t["Comparison"] == "count").unwrap_or_else(|| panic!("{diff}"));
+    assert_ne!(sample["Table"], count["Table"]);
+    if sample["Table"] == "a" {
+        // 20,000 rows in 10,000-row chunks: one of the two chunks, about half of the rows.
+        let rows = sample["SourceRows"].as_u64().unwrap();
+        assert!((5_000..=15_000).contains(&rows), "{sample}");
+    }
+}
