@@ -169,6 +169,30 @@ pub trait ReplicationObserver: Send + Sync {
     /// After each applied transaction and when the stream is idle (`caught_up`).
     fn progress(&self, seconds_behind: i64, bytes_behind: u64, caught_up: bool);
     fn completion(&self) -> Completion;
+    /// Two-way synchronization: where both directions meet to settle conflicts.
+    fn arbiter(&self) -> Option<&dyn ConflictArbiter> {
+        None
+    }
+}
+
+/// Two-way synchronization's conflict rule, shared by both directions of an instance: the later
+/// commit wins. Each direction's reader reports the changes applications made on its source;
+/// an applier that finds a destination row changed by the destination's own application asks
+/// when that change was committed, and applies the incoming change only if it is later (a tie
+/// goes to the change coming from the server whose address sorts first, the same answer on
+/// both sides, so both converge).
+pub trait ConflictArbiter: Send + Sync {
+    /// An application changed `row` (`db.table:key`) on `server` (`host:port`) at `commit_ts`.
+    fn local_change(&self, server: &str, row: &str, commit_ts: u32);
+    /// When an application last changed `row` on `server`, if a reader has seen it.
+    fn local_commit_time(&self, server: &str, row: &str) -> Option<u32>;
+    /// The reader of `server` has read everything that server logged so far (its stream is idle).
+    fn reader_idle(&self, server: &str);
+    /// Whether the reader of `server` was idle at some moment after `since`: then every change
+    /// made on `server` before `since` has been reported.
+    fn reader_idle_since(&self, server: &str, since: std::time::Instant) -> bool;
+    /// A conflict was found and settled (`incoming_won`).
+    fn conflict(&self, incoming_won: bool);
 }
 
 /// Applies the source's changes from a position until completed.

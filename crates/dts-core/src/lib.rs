@@ -17,8 +17,9 @@ pub mod status;
 
 pub use check::{CheckItem, CheckOutcome, CheckReport};
 pub use connector::{
-    ChangeReplicator, Checker, Checkpoints, Completion, ConnectionSpec, ConsistencyChecker, FullLoader, LoadSummary,
-    MigrationPlan, ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase, StructureSummary,
+    ChangeReplicator, Checker, Checkpoints, Completion, ConflictArbiter, ConnectionSpec, ConsistencyChecker,
+    FullLoader, LoadSummary, MigrationPlan, ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase,
+    StructureSummary,
 };
 pub use consistency::{CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, TableDiff};
 pub use error::{ConnectorError, ErrorClass};

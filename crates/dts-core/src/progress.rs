@@ -60,6 +60,9 @@ pub struct JobDetail {
     pub current_step_progress: i64,
     pub seconds_behind_master: i64,
     pub master_slave_distance: i64,
+    /// Two-way synchronization: conflicts settled by the later-commit rule.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 impl JobDetail {

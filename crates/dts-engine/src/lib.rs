@@ -10,6 +10,7 @@
 mod consistency;
 mod error;
 mod plan;
+mod two_way;
 mod worker;
 
 pub use error::EngineError;

@@ -5,13 +5,14 @@
 //! so connectors never wait for the store.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
 use dts_core::{
-    CONSISTENCY_STEP, ChangeReplicator, CheckScope, Completion, MigrationPlan, ReplicationObserver, StepStatus,
+    CONSISTENCY_STEP, ChangeReplicator, CheckScope, Completion, ConflictArbiter, MigrationPlan, ReplicationObserver,
+    StepStatus,
 };
 use dts_core::{
     CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::resolve_plan;
+use crate::two_way::LocalChanges;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ pub struct Engine {
     running: Mutex<HashMap<String, CancellationToken>>,
     /// Per running incremental job: 0 replicate, 1 complete waitForSync, 2 complete immediately.
     completions: Mutex<HashMap<String, Arc<AtomicU8>>>,
+    /// Two-way instances (by loop guard): the local changes both directions report.
+    two_way: Mutex<HashMap<u32, Arc<LocalChanges>>>,
 }
 
 /// Where a job without a full load records the source position it started replicating from.
@@ -86,6 +90,7 @@ impl Engine {
             config,
             running: Mutex::new(HashMap::new()),
             completions: Mutex::new(HashMap::new()),
+            two_way: Mutex::new(HashMap::new()),
         })
     }
 
@@ -366,7 +371,14 @@ impl Engine {
                 Ok(())
             })
         };
-        start_step("Prepare");
+        // A job that replicated already (resumed after a suspension, a restart or a crash) goes
+        // straight back to replication: its structure and full load are complete.
+        let replicating = stages.incremental
+            && (matches!(self.store.checkpoint(id, dts_mysql::POSITION_KEY), Ok(Some(_)))
+                || matches!(job.status, JobStatus::ReadyComplete | JobStatus::Completing));
+        if !replicating {
+            start_step("Prepare");
+        }
         let plan = match resolve_plan(&self.store, job, &self.registry) {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(format!("[Prepare] {e}")),
@@ -382,7 +394,7 @@ impl Engine {
         let with_data = stages.full_data || stages.incremental;
         let check = stages.full_data && CheckScope::of(job.spec.options.consistency_type, None).is_some();
         let phase = if with_data { StructurePhase::BeforeData } else { StructurePhase::All };
-        if stages.structure && !load_started {
+        if stages.structure && !load_started && !replicating {
             start_step("StructureMigration");
             let structure = self
                 .drive(id, token, "StructureMigration", |p| async move {
@@ -395,7 +407,7 @@ impl Engine {
                 Err(outcome) => return outcome,
             }
         }
-        if stages.full_data {
+        if stages.full_data && !replicating {
             start_step("FullDataMigration");
             let checkpoints = StoreCheckpoints { store: &self.store, job_id: id };
             let checkpoints = &checkpoints;
@@ -453,6 +465,10 @@ impl Engine {
                 lag_secs: self.config.ready_lag_secs,
                 hold,
                 ready: ready.clone(),
+                local_changes: job.spec.loop_guard.map(|guard| {
+                    self.two_way.lock().unwrap_or_else(|e| e.into_inner()).entry(guard).or_default().clone()
+                }),
+                conflicts: AtomicU64::new(job.detail.conflicts),
             };
             let (checkpoints, observer, start) =
                 (&StoreCheckpoints { store: &self.store, job_id: id }, &observer, &start);
@@ -586,6 +602,36 @@ struct JobObserver<'a> {
     /// Caught up is not ReadyComplete yet: `ready` is notified instead (a check runs first).
     hold: bool,
     ready: Arc<tokio::sync::Notify>,
+    /// Two-way: the instance's registry of local changes (both directions share it).
+    local_changes: Option<Arc<LocalChanges>>,
+    /// Conflicts this job settled (shown in the job's detail).
+    conflicts: AtomicU64,
+}
+
+impl ConflictArbiter for JobObserver<'_> {
+    fn local_change(&self, server: &str, row: &str, commit_ts: u32) {
+        if let Some(c) = &self.local_changes {
+            c.record(server, row, commit_ts);
+        }
+    }
+
+    fn local_commit_time(&self, server: &str, row: &str) -> Option<u32> {
+        self.local_changes.as_ref().and_then(|c| c.commit_time(server, row))
+    }
+
+    fn reader_idle(&self, server: &str) {
+        if let Some(c) = &self.local_changes {
+            c.mark_idle(server);
+        }
+    }
+
+    fn reader_idle_since(&self, server: &str, since: std::time::Instant) -> bool {
+        self.local_changes.as_ref().is_some_and(|c| c.idle_since(server, since))
+    }
+
+    fn conflict(&self, _incoming_won: bool) {
+        self.conflicts.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl ReplicationObserver for JobObserver<'_> {
@@ -603,6 +649,7 @@ impl ReplicationObserver for JobObserver<'_> {
             j.detail.seconds_behind_master = seconds_behind;
             j.detail.master_slave_distance = (bytes_behind / (1024 * 1024)) as i64;
             j.detail.set_step_progress(if ready { 100 } else { 99 });
+            j.detail.conflicts = self.conflicts.load(Ordering::Relaxed);
             if first_ready && j.status == JobStatus::Running && !self.hold {
                 j.apply(JobEvent::CaughtUp)?;
                 tracing::info!(job_id = %j.job_id, "destination caught up: ReadyComplete");
@@ -621,6 +668,10 @@ impl ReplicationObserver for JobObserver<'_> {
             2 => Completion::Immediately,
             _ => Completion::None,
         }
+    }
+
+    fn arbiter(&self) -> Option<&dyn ConflictArbiter> {
+        self.local_changes.as_ref().map(|_| self as &dyn ConflictArbiter)
     }
 }
 

@@ -16,6 +16,7 @@ mod apply;
 mod catalog;
 mod checker;
 mod chunk;
+mod conflict;
 mod connection;
 mod definition;
 mod full_load;
@@ -25,6 +26,7 @@ mod literal;
 mod replication;
 mod snapshot;
 mod structure;
+mod two_way_watch;
 mod verify;
 mod version;
 

@@ -24,7 +24,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dts_core::{
-    BinlogPosition, Checkpoints, Completion, ConnectorError, ErrorClass, MigrationPlan, ReplicationObserver,
+    BinlogPosition, Checkpoints, Completion, ConflictArbiter, ConnectorError, ErrorClass, MigrationPlan,
+    ReplicationObserver,
 };
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
@@ -34,6 +35,7 @@ use mysql_async::{BinlogStreamRequest, OptsBuilder};
 use crate::MySqlConnector;
 use crate::apply::{ApplyLayout, RowChange, statements};
 use crate::catalog::Catalog;
+use crate::conflict;
 use crate::connection::{Session, Side, connect, text_column};
 
 pub const POSITION_KEY: &str = "incremental/position";
@@ -126,6 +128,8 @@ async fn open_applier(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Ses
 struct Transaction {
     groups: Vec<((String, String), Vec<RowChange>)>,
     rows: u64,
+    /// Source time (seconds) of its latest row event: its commit time, for two-way conflicts.
+    timestamp: u32,
 }
 
 impl Transaction {
@@ -140,6 +144,8 @@ impl Transaction {
 
 struct Applier {
     dst: Session,
+    /// Two-way synchronization: (source `host:port`, destination `host:port`).
+    two_way: Option<(String, String)>,
     layouts: HashMap<(String, String), ApplyLayout>,
     /// Whole source transactions applied in one destination transaction, not yet committed.
     open: Option<OpenBatch>,
@@ -178,15 +184,20 @@ impl Applier {
     }
 
     /// Executes row changes inside the destination transaction (opening it if needed), in one
-    /// round trip. Nothing is committed here.
-    async fn execute(&mut self, txn: &Transaction) -> Result<(), ConnectorError> {
+    /// round trip. Nothing is committed here. Two-way: changes that lose a conflict are dropped.
+    async fn execute(&mut self, txn: Transaction, arbiter: Option<&dyn ConflictArbiter>) -> Result<(), ConnectorError> {
         let mut sql: Vec<u8> = Vec::new();
         if !self.started && !txn.groups.is_empty() {
             sql.extend_from_slice(b"START TRANSACTION");
         }
-        for (key, changes) in &txn.groups {
-            let layout = self.layout(key).await?;
-            for statement in statements(layout, changes, STATEMENT_BYTES) {
+        for (key, mut changes) in txn.groups {
+            self.layout(&key).await?;
+            let layout = &self.layouts[&key];
+            if let (Some(arbiter), Some((from, to))) = (arbiter, &self.two_way) {
+                let crossing = conflict::Crossing { from, to, commit_ts: txn.timestamp };
+                changes = conflict::settle(&mut self.dst, layout, changes, &crossing, arbiter).await?;
+            }
+            for statement in statements(layout, &changes, STATEMENT_BYTES) {
                 if !sql.is_empty() {
                     sql.push(b';');
                 }
@@ -207,8 +218,14 @@ impl Applier {
     }
 
     /// Adds the rest of one source transaction and records it as part of the open batch.
-    async fn add(&mut self, txn: Transaction, position: BinlogPosition, timestamp: u32) -> Result<(), ConnectorError> {
-        self.execute(&txn).await?;
+    async fn add(
+        &mut self,
+        txn: Transaction,
+        position: BinlogPosition,
+        timestamp: u32,
+        arbiter: Option<&dyn ConflictArbiter>,
+    ) -> Result<(), ConnectorError> {
+        self.execute(txn, arbiter).await?;
         match &mut self.open {
             Some(batch) => {
                 batch.transactions += 1;
@@ -266,7 +283,8 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Runs replication until completed.
+/// Runs replication until completed; for two-way synchronization with the watcher of the
+/// source beside it (`two_way_watch`), reporting local changes for conflicts.
 pub async fn run(
     conn: &MySqlConnector,
     plan: &MigrationPlan,
@@ -274,10 +292,28 @@ pub async fn run(
     checkpoints: &dyn Checkpoints,
     observer: &dyn ReplicationObserver,
 ) -> Result<BinlogPosition, ConnectorError> {
-    let mut pos: BinlogPosition = match checkpoints.get(POSITION_KEY)? {
+    let pos: BinlogPosition = match checkpoints.get(POSITION_KEY)? {
         Some(json) => serde_json::from_str(&json).map_err(|e| fatal("bad replication checkpoint", e))?,
         None => start,
     };
+    let Some(arbiter) = observer.arbiter().filter(|_| plan.loop_guard.is_some()) else {
+        return replicate(conn, plan, pos, checkpoints, observer).await;
+    };
+    let server = format!("{}:{}", plan.source.host, plan.source.port);
+    let watcher = crate::two_way_watch::watch(conn, plan, pos.clone(), &server, arbiter);
+    tokio::select! {
+        r = replicate(conn, plan, pos, checkpoints, observer) => r,
+        e = watcher => Err(e),
+    }
+}
+
+async fn replicate(
+    conn: &MySqlConnector,
+    plan: &MigrationPlan,
+    mut pos: BinlogPosition,
+    checkpoints: &dyn Checkpoints,
+    observer: &dyn ReplicationObserver,
+) -> Result<BinlogPosition, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
     let catalog = Catalog::read(&mut control, &plan.selection).await?;
     let filter = Filter {
@@ -287,8 +323,18 @@ pub async fn run(
             .map(|d| (d.name.clone(), if d.whole { None } else { Some(d.tables.iter().cloned().collect()) }))
             .collect(),
     };
-    let mut applier =
-        Applier { dst: open_applier(conn, plan).await?, layouts: HashMap::new(), open: None, started: false };
+    let mut applier = Applier {
+        dst: open_applier(conn, plan).await?,
+        two_way: None,
+        layouts: HashMap::new(),
+        open: None,
+        started: false,
+    };
+    let arbiter = observer.arbiter().filter(|_| plan.loop_guard.is_some());
+    let source_addr = format!("{}:{}", plan.source.host, plan.source.port);
+    if arbiter.is_some() {
+        applier.two_way = Some((source_addr.clone(), format!("{}:{}", plan.destination.host, plan.destination.port)));
+    }
     let server_id = 1_000_000 + (now_secs() % 1_000_000) as u32;
     let opts = OptsBuilder::default()
         .ip_or_hostname(plan.source.host.clone())
@@ -408,6 +454,7 @@ pub async fn run(
                 if echoed || !filter.table(&key.0, &key.1) {
                     continue;
                 }
+                txn.timestamp = header.timestamp();
                 for row in rows.rows(tme) {
                     let (before, after) = row.map_err(|e| fatal("cannot decode a binlog row", e))?;
                     let before = before.map(|r| r.unwrap().into_iter().map(Some).collect::<Vec<_>>());
@@ -427,13 +474,13 @@ pub async fn run(
                 // A large source transaction goes to the destination in slices (still one
                 // destination transaction, committed only after its XID): memory stays bounded.
                 if txn.rows >= PARTIAL_ROWS {
-                    applier.execute(&std::mem::take(&mut txn)).await?;
+                    applier.execute(std::mem::take(&mut txn), arbiter).await?;
                 }
             }
             Some(EventData::XidEvent(_)) => {
                 let after =
                     BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
-                applier.add(std::mem::take(&mut txn), after, header.timestamp()).await?;
+                applier.add(std::mem::take(&mut txn), after, header.timestamp(), arbiter).await?;
             }
             Some(EventData::QueryEvent(q)) => {
                 let sql = q.query();
@@ -444,7 +491,7 @@ pub async fn run(
                 let after =
                     BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
                 if trimmed.eq_ignore_ascii_case("COMMIT") {
-                    applier.add(std::mem::take(&mut txn), after, header.timestamp()).await?;
+                    applier.add(std::mem::take(&mut txn), after, header.timestamp(), arbiter).await?;
                     continue;
                 }
                 // A DDL statement ends any transaction: what is open commits first, then the

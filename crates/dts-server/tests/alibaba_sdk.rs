@@ -223,7 +223,45 @@ async fn two_way_synchronization_converges_under_writes_on_both_sides_and_echoes
     assert!(applied_a > 0 && applied_b > 0, "both directions should have applied changes");
     assert_eq!((echo_a, echo_b), (0, 0), "changes came back to the side that made them");
 
-    std::fs::write(&phase, "stop").unwrap();
+    // Conflicts: both directions paused, the same rows changed on both sides, 1.2 s apart; after
+    // the resume both sides hold the later change (rows 900-909: B's, rows 910-919: A's).
+    a.exec("INSERT INTO bothways.items SELECT seq, 0, 'c', 'a' FROM bothways.seq_900_to_919").await;
+    wait_equal(&a, &b, &tables, Duration::from_secs(30), &server).await;
+    std::fs::write(&phase, "suspend").unwrap();
+    script.wait_line("SUSPENDED", Duration::from_secs(60), &server).await;
+    tokio::join!(
+        a.exec("UPDATE bothways.items SET v = 1 WHERE id BETWEEN 900 AND 909"),
+        b.exec("UPDATE bothways.items SET v = 3 WHERE id BETWEEN 910 AND 919"),
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::join!(
+        b.exec("UPDATE bothways.items SET v = 2 WHERE id BETWEEN 900 AND 909"),
+        a.exec("UPDATE bothways.items SET v = 4 WHERE id BETWEEN 910 AND 919"),
+    );
+    std::fs::write(&phase, "suspend resume").unwrap();
+    script.wait_line("RESUMED", Duration::from_secs(60), &server).await;
+    wait_equal(&a, &b, &tables, Duration::from_secs(60), &server).await;
+    for db in [&a, &b] {
+        let later: Vec<(i64, i64)> = db
+            .conn()
+            .await
+            .query("SELECT v, COUNT(*) FROM bothways.items WHERE id BETWEEN 900 AND 919 GROUP BY v ORDER BY v")
+            .await
+            .unwrap();
+        assert_eq!(later, vec![(2, 10), (4, 10)], "the later commit wins on both sides");
+    }
+    let forward_id = job_id_printed(&script.stdout());
+    let count = |id: &str| server.job(id)["Detail"]["ConflictCount"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut conflicts = count(&forward_id) + count(&reverse);
+    while conflicts < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        conflicts = count(&forward_id) + count(&reverse);
+    }
+    println!("conflicts settled: {conflicts}");
+    assert!(conflicts >= 20, "each of the 20 rows conflicted in at least one direction: {conflicts}");
+
+    std::fs::write(&phase, "suspend resume stop").unwrap();
     script.wait_line("STOPPED", Duration::from_secs(60), &server).await;
     script.finish(&server).await;
     assert_eq!(checksum(&a, "bothways.items").await, checksum(&b, "bothways.items").await);

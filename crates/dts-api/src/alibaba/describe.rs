@@ -137,6 +137,7 @@ fn job_json(job: &JobRecord, instance: Option<&DtsInstance>, direction: Directio
         "DataInitializationStatus": step_status(job, "FullDataMigration", false),
         "DataSynchronizationStatus": step_status(job, "IncrementalMigration", caught_up && behind == 0),
         "Performance": { "Rps": "0", "Flow": "0" },
+        "ConflictCount": job.detail.conflicts,
         "RetryState": {},
         "TagList": tags,
         "ResourceGroupId": "",

@@ -186,6 +186,7 @@ fn detail_json(d: &JobDetail) -> Value {
         "CurrentStepProgress": d.current_step_progress.to_string(),
         "MasterSlaveDistance": d.master_slave_distance,
         "SecondsBehindMaster": d.seconds_behind_master,
+        "ConflictCount": d.conflicts,
         "StepInfo": d.steps.iter().map(|s| json!({
             "StepNo": s.step_no,
             "StepName": s.name,

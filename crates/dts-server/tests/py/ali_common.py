@@ -350,6 +350,24 @@ def check_no_password(raw, what):
             check(secret not in text, "%s must not return the %s value anywhere: %s" % (what, var, text))
 
 
+def wait_phase_or(*words, timeout=None):
+    """Waits until PHASE_FILE contains one of `words`; returns the first one found."""
+    path = env("PHASE_FILE")
+    timeout = timeout or float(os.environ.get("PHASE_TIMEOUT", "300"))
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                text = f.read()
+            for word in words:
+                if word in text:
+                    return word
+        except FileNotFoundError:
+            pass
+        check(time.time() < deadline, "PHASE_FILE %s said none of %r within %s s" % (path, words, timeout))
+        time.sleep(0.2)
+
+
 def wait_phase(word, timeout=None):
     """Waits until the file named by PHASE_FILE contains `word` (the Rust test writes it)."""
     path = env("PHASE_FILE")

@@ -11,14 +11,15 @@ MODE:
              `suspend` -> SuspendDtsJob, Suspending, prints SUSPENDED; `resume` -> StartDtsJob,
              Synchronizing, prints RESUMED; `stop` -> StopDtsJob, Finished, prints STOPPED
   twoway     two-way sync: forward SRC -> DST, then reverse DST -> SRC on the same instance, both
-             Synchronizing; prints JOB_ID=..., READY; on `stop` stops both and prints STOPPED
+             Synchronizing; prints JOB_ID=..., READY; on `suspend` suspends both (SUSPENDED), on
+             `resume` resumes both (RESUMED); on `stop` stops both and prints STOPPED
 """
 
 import json
 import os
 
 from ali_common import (Api, ApiError, Failure, check, check_no_password, check_success, create_instance, db_list, describe_detail,
-                        endpoints, env, find_job, run, step, wait_phase, wait_precheck, wait_status)
+                        endpoints, env, find_job, run, step, wait_phase, wait_phase_or, wait_precheck, wait_status)
 
 JOB_NAME = "ali-migration"
 RENAMED = "ali-migration-renamed"
@@ -189,6 +190,22 @@ def twoway(api):
     check_no_password(raw, "DescribeDtsJobs(SYNC)")
     announce("READY")
 
+    # The test may pause both directions (to stage conflicting writes on both sides) and resume.
+    if wait_phase_or("suspend", "stop") == "suspend":
+        step("SuspendDtsJob both directions")
+        for direction in ("Forward", "Reverse"):
+            simple(api, "SuspendDtsJob", DtsJobId=forward_id, DtsInstanceId=instance_id,
+                   SynchronizationDirection=direction)
+        for direction in ("Forward", "Reverse"):
+            wait_status(api, forward_id, "Suspending", timeout=60, passing=("Synchronizing",), direction=direction)
+        announce("SUSPENDED")
+        wait_phase("resume")
+        step("StartDtsJob resumes both directions")
+        for direction in ("Forward", "Reverse"):
+            start(api, forward_id, instance_id, direction=direction)
+        for direction in ("Forward", "Reverse"):
+            wait_status(api, forward_id, "Synchronizing", timeout=60, passing=("Suspending",), direction=direction)
+        announce("RESUMED")
     wait_phase("stop")
     step("StopDtsJob both directions")
     for direction in ("Forward", "Reverse"):
