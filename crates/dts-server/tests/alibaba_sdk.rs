@@ -266,3 +266,51 @@ async fn two_way_synchronization_converges_under_writes_on_both_sides_and_echoes
     script.finish(&server).await;
     assert_eq!(checksum(&a, "bothways.items").await, checksum(&b, "bothways.items").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_created_through_the_tencent_dialect_is_listed_renamed_suspended_and_resumed_through_the_alibaba_one() {
+    let (src, dst, python) = tokio::join!(MariaDb::start(), MariaDb::start(), python());
+    let server = server().await;
+    create_database(&src, "crossing").await;
+    let job = server
+        .cli_ok(&[
+            "job",
+            "create",
+            "--name",
+            "made-by-tencent",
+            "--migrate-type",
+            "3",
+            "--source",
+            &format!("mysql://root@127.0.0.1:{}", src.port()),
+            "--destination",
+            &format!("mysql://root@127.0.0.1:{}", dst.port()),
+            "--objects",
+            "crossing",
+        ])
+        .trim()
+        .to_string();
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
+    server.wait_status(&job, 8).await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").unwrap();
+    let env = with(
+        script_env(&server, &src, &dst, "crossing", "tea"),
+        &[("MODE", "tencent-job"), ("JOB_ID", &job), ("PHASE_FILE", phase.to_str().expect("utf-8 path"))],
+    );
+    let mut script = Running::start(&python, "ali_lifecycle.py", &env);
+    script.wait_line("SUSPENDED", Duration::from_secs(60), &server).await;
+    assert_eq!(server.job(&job)["Status"], 13, "the Tencent view of a suspended job");
+    write_rows(&src, "crossing.items", 500, 20, 'a', Duration::from_millis(5)).await;
+    std::fs::write(&phase, "resume").unwrap();
+    script.wait_line("RESUMED", Duration::from_secs(60), &server).await;
+    script.finish(&server).await;
+    let shown = server.job(&job);
+    assert_eq!(shown["JobName"], "renamed-through-alibaba", "{shown}");
+    server.wait_status(&job, 8).await;
+    server.cli_ok(&["job", "complete", &job]);
+    server.wait_status(&job, 9).await;
+    for t in ["crossing.items", "crossing.events"] {
+        assert_eq!(checksum(&src, t).await, checksum(&dst, t).await, "{t} after resume and completion");
+    }
+}

@@ -10,6 +10,8 @@ MODE:
   sync       one-way sync to Synchronizing; prints JOB_ID=... and READY, then follows PHASE_FILE:
              `suspend` -> SuspendDtsJob, Suspending, prints SUSPENDED; `resume` -> StartDtsJob,
              Synchronizing, prints RESUMED; `stop` -> StopDtsJob, Finished, prints STOPPED
+  tencent-job  JOB_ID: a MigrateType 3 job made through the Tencent dialect, replicating: listed,
+             renamed, suspended (prints SUSPENDED), resumed on `resume` in PHASE_FILE (RESUMED)
   twoway     two-way sync: forward SRC -> DST, then reverse DST -> SRC on the same instance, both
              Synchronizing; prints JOB_ID=..., READY; on `suspend` suspends both (SUSPENDED), on
              `resume` resumes both (RESUMED); on `stop` stops both and prints STOPPED
@@ -215,6 +217,27 @@ def twoway(api):
     announce("STOPPED")
 
 
+def tencent_job(api):
+    """A job created through the Tencent dialect (JOB_ID, MigrateType 3, replicating), seen and
+    driven through the Alibaba one with the same key."""
+    job_id = env("JOB_ID")
+    step("DescribeDtsJobs(MIGRATION) lists the Tencent job %s" % job_id)
+    job, raw = find_job(api, job_id, "MIGRATION")
+    check(job.get("Status") == "Migrating", "a replicating Tencent job is Migrating here: %s" % job)
+    check(job.get("MigrationMode", {}).get("DataSynchronization") is True, "MigrationMode: %s" % job)
+    check_no_password(raw, "DescribeDtsJobs of a Tencent job")
+    step("ModifyDtsJobName renames it")
+    simple(api, "ModifyDtsJobName", DtsJobId=job_id, DtsJobName="renamed-through-alibaba")
+    step("SuspendDtsJob, then StartDtsJob resumes it")
+    simple(api, "SuspendDtsJob", DtsJobId=job_id)
+    wait_status(api, job_id, "Suspending", timeout=60, passing=("Migrating",))
+    announce("SUSPENDED")
+    wait_phase("resume")
+    simple(api, "StartDtsJob", DtsJobId=job_id)
+    wait_status(api, job_id, "Migrating", timeout=60, passing=("Suspending",))
+    announce("RESUMED")
+
+
 def main():
     api = Api()
     mode = os.environ.get("MODE", "migration")
@@ -225,6 +248,8 @@ def main():
         sync(api)
     elif mode == "twoway":
         twoway(api)
+    elif mode == "tencent-job":
+        tencent_job(api)
     else:
         raise SystemExit("unknown MODE %r" % mode)
 
