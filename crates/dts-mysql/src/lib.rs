@@ -21,6 +21,7 @@ mod connection;
 mod definition;
 mod full_load;
 mod grants;
+mod gtid;
 mod index_deferral;
 mod literal;
 mod replication;

@@ -37,6 +37,7 @@ use crate::apply::{ApplyLayout, RowChange, statements};
 use crate::catalog::Catalog;
 use crate::conflict;
 use crate::connection::{Session, Side, connect, text_column};
+use crate::gtid::{self, GtidState};
 
 pub const POSITION_KEY: &str = "incremental/position";
 const STATEMENT_BYTES: usize = 1 << 20;
@@ -97,10 +98,20 @@ async fn master_position(control: &mut Session) -> Result<BinlogPosition, Connec
     Ok(BinlogPosition { file, offset, gtid: None })
 }
 
+/// The position now, with MariaDB's GTID state at it (where a job without a full load starts).
+async fn master_position_with_gtid(control: &mut Session) -> Result<BinlogPosition, ConnectorError> {
+    let mut pos = master_position(control).await?;
+    let sql = format!("SELECT BINLOG_GTID_POS('{}', {})", pos.file.replace('\'', "''"), pos.offset);
+    if let Ok(rows) = control.rows_raw(&sql).await {
+        pos.gtid = rows.first().and_then(|r| text_column(r, 0).ok().flatten()).filter(|g| !g.is_empty());
+    }
+    Ok(pos)
+}
+
 /// The source's binlog position now (with its GTID position where the server has one).
 pub async fn current_position(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<BinlogPosition, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
-    let pos = master_position(&mut control).await;
+    let pos = master_position_with_gtid(&mut control).await;
     control.close().await;
     pos
 }
@@ -279,6 +290,16 @@ fn binlog_file_name(raw: &[u8]) -> String {
     String::from_utf8_lossy(&raw[..cut]).into_owned()
 }
 
+fn gtid_text(state: &GtidState) -> Option<String> {
+    (!state.is_empty()).then(|| state.to_string())
+}
+
+/// Whether the source still has binlog file `file`.
+async fn has_binlog(control: &mut Session, file: &str) -> Result<bool, ConnectorError> {
+    let rows: Vec<mysql_async::Row> = control.rows("SHOW BINARY LOGS", "listing the source's binlog files").await?;
+    Ok(rows.iter().any(|r| text_column(r, 0).ok().flatten().as_deref() == Some(file)))
+}
+
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -349,8 +370,21 @@ async fn replicate(
         .query_drop("SET @mariadb_slave_capability = 4")
         .await
         .map_err(|e| transient("cannot prepare the binlog session", e))?;
-    let file = pos.file.clone();
-    let request = BinlogStreamRequest::new(server_id).with_filename(file.as_bytes()).with_pos(pos.offset);
+    let mut gtid = pos.gtid.as_deref().map(GtidState::parse).unwrap_or_default();
+    // A checkpoint whose file the source no longer has (purged, or another server after a
+    // failover) resumes from its GTID state: the server finds the position itself.
+    let by_gtid = !gtid.is_empty() && !has_binlog(&mut control, &pos.file).await?;
+    let request = if by_gtid {
+        tracing::info!(gtid = %gtid, file = %pos.file, "the checkpoint's binlog file is gone: resuming by GTID");
+        source
+            .query_drop(format!("SET @slave_connect_state = '{gtid}', @slave_gtid_strict_mode = 0"))
+            .await
+            .map_err(|e| transient("cannot set the GTID position of the binlog session", e))?;
+        pos.file.clear();
+        BinlogStreamRequest::new(server_id).with_pos(4u64)
+    } else {
+        BinlogStreamRequest::new(server_id).with_filename(pos.file.as_bytes()).with_pos(pos.offset)
+    };
     let mut stream = source
         .get_binlog_stream(request)
         .await
@@ -432,6 +466,10 @@ async fn replicate(
             Ok(Some(Ok(ev))) => ev,
         };
         let header = event.header();
+        if header.event_type_raw() == gtid::MARIADB_GTID_EVENT {
+            gtid.apply_event(event.data(), header.server_id());
+            continue;
+        }
         // Two-way synchronization: a change logged with the loop guard was written by dts's
         // other direction; its rows and DDL are dropped here (its XID still advances the position).
         let echoed = plan.loop_guard == Some(header.server_id());
@@ -443,7 +481,7 @@ async fn replicate(
                 let name = binlog_file_name(r.name_raw());
                 if header.log_pos() != 0 || name != current_file {
                     current_file = name;
-                    pos = BinlogPosition { file: current_file.clone(), offset: r.position(), gtid: None };
+                    pos = BinlogPosition { file: current_file.clone(), offset: r.position(), gtid: gtid_text(&gtid) };
                 }
             }
             Some(EventData::RowsEvent(rows)) => {
@@ -478,8 +516,11 @@ async fn replicate(
                 }
             }
             Some(EventData::XidEvent(_)) => {
-                let after =
-                    BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
+                let after = BinlogPosition {
+                    file: current_file.clone(),
+                    offset: u64::from(header.log_pos()),
+                    gtid: gtid_text(&gtid),
+                };
                 applier.add(std::mem::take(&mut txn), after, header.timestamp(), arbiter).await?;
             }
             Some(EventData::QueryEvent(q)) => {
@@ -488,8 +529,11 @@ async fn replicate(
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     continue;
                 }
-                let after =
-                    BinlogPosition { file: current_file.clone(), offset: u64::from(header.log_pos()), gtid: None };
+                let after = BinlogPosition {
+                    file: current_file.clone(),
+                    offset: u64::from(header.log_pos()),
+                    gtid: gtid_text(&gtid),
+                };
                 if trimmed.eq_ignore_ascii_case("COMMIT") {
                     applier.add(std::mem::take(&mut txn), after, header.timestamp(), arbiter).await?;
                     continue;

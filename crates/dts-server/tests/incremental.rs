@@ -145,3 +145,69 @@ async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
     let from_dst: Vec<Detail> = d.query(DETAIL).await.unwrap();
     assert_eq!(from_src, from_dst);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_resumes_by_gtid_when_the_checkpointed_binlog_file_was_purged_meanwhile() {
+    let (src, dst) = tokio::join!(MariaDb::start(), MariaDb::start());
+    src.exec(
+        "CREATE DATABASE g; CREATE TABLE g.t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO g.t SELECT seq, CONCAT('v', seq) FROM g.seq_1_to_1000;",
+    )
+    .await;
+    let mut server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
+    let job = server
+        .cli_ok(&[
+            "job",
+            "create",
+            "--name",
+            "gtid",
+            "--migrate-type",
+            "3",
+            "--source",
+            &format!("mysql://root@127.0.0.1:{}", src.port()),
+            "--destination",
+            &format!("mysql://root@127.0.0.1:{}", dst.port()),
+            "--objects",
+            "g",
+        ])
+        .trim()
+        .to_string();
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
+    server.wait_status(&job, 8).await;
+    src.exec("INSERT INTO g.t SELECT seq, 'before' FROM g.seq_2001_to_2100").await;
+    let caught_up = async {
+        for _ in 0..100 {
+            if fingerprint(&dst, "g.t").await.0 == 1100 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(caught_up.await, "the destination caught up before the kill");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill();
+
+    // While dts is down the source moves to a new binlog file and purges the one dts stopped in.
+    src.exec("FLUSH BINARY LOGS").await;
+    src.exec(
+        "INSERT INTO g.t SELECT seq, 'after' FROM g.seq_3001_to_3100; UPDATE g.t SET v = 'changed' WHERE id <= 10",
+    )
+    .await;
+    let current: Option<(String, u64, String, String)> =
+        src.conn().await.query_first("SHOW MASTER STATUS").await.unwrap();
+    let current = current.unwrap().0;
+    src.exec(&format!("PURGE BINARY LOGS TO '{current}'")).await;
+    let files: Vec<String> =
+        src.conn().await.query_map("SHOW BINARY LOGS", |(name, _size): (String, u64)| name).await.unwrap();
+    assert_eq!(files, vec![current.clone()], "only the current binlog file is left");
+
+    server.restart().await;
+    server.wait_status(&job, 8).await;
+    server.cli_ok(&["job", "complete", &job]);
+    server.wait_status(&job, 9).await;
+    assert!(server.log().contains("resuming by GTID"), "{}", server.log());
+    assert_eq!(fingerprint(&src, "g.t").await, fingerprint(&dst, "g.t").await);
+    assert_eq!(fingerprint(&dst, "g.t").await.0, 1200);
+}
