@@ -1,6 +1,6 @@
 //! `dts job ...`: the migration actions from the command line, as tables or `--json`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -249,6 +249,59 @@ fn print_job(job: &Value) {
     }
 }
 
+/// Whether a watched job will not move on its own any more.
+fn finished(job: &Value) -> bool {
+    matches!(job["Status"].as_i64().unwrap_or_default(), 1 | 4 | 5 | 9 | 10 | 13)
+}
+
+/// `dts job show --watch` on a terminal: a bar per step and an overall bar with the status and
+/// the replication lag, redrawn every second until the job stops moving.
+async fn watch_job(client: &Client, job_id: &str) -> anyhow::Result<()> {
+    let mut job = describe_one(client, job_id).await?;
+    print_job(&job);
+    let multi = indicatif::MultiProgress::new();
+    let style = |template: &str| indicatif::ProgressStyle::with_template(template).expect("a valid progress template");
+    let overall = multi.add(indicatif::ProgressBar::new(100).with_style(style("{bar:40} {pos:>3}% {msg}")));
+    let steps: Vec<indicatif::ProgressBar> = job["Detail"]["StepInfo"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|_| multi.add(indicatif::ProgressBar::new(100).with_style(style("  {bar:30} {pos:>3}% {msg}"))))
+        .collect();
+    loop {
+        let d = &job["Detail"];
+        let pct = |v: &Value| v.as_str().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0).min(100);
+        overall.set_position(pct(&d["Progress"]));
+        overall.set_message(format!(
+            "{}  behind {} s / {} MB",
+            status_name(job["Status"].as_i64().unwrap_or_default()),
+            d["SecondsBehindMaster"],
+            d["MasterSlaveDistance"]
+        ));
+        for (bar, step) in steps.iter().zip(d["StepInfo"].as_array().into_iter().flatten()) {
+            let (position, state) = match step["Status"].as_i64().unwrap_or_default() {
+                1 => (100, "done"),
+                2 => (bar.position(), "failed"),
+                3 => (pct(&d["CurrentStepProgress"]), "running"),
+                _ => (0, "not run"),
+            };
+            bar.set_position(position);
+            bar.set_message(format!("{} ({state})", step["StepName"].as_str().unwrap_or_default()));
+        }
+        if finished(&job) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        job = describe_one(client, job_id).await?;
+    }
+    overall.finish();
+    steps.iter().for_each(indicatif::ProgressBar::finish);
+    for e in job["ErrorInfo"].as_array().into_iter().flatten() {
+        println!("Error:      {}", e["ErrorLog"].as_str().unwrap_or_default());
+    }
+    Ok(())
+}
+
 async fn describe_one(client: &Client, job_id: &str) -> anyhow::Result<Value> {
     let r = client.call("DescribeMigrateJobs", &json!({"JobId": job_id})).await?;
     r["JobList"].as_array().and_then(|l| l.first()).cloned().with_context(|| format!("job {job_id} not found"))
@@ -320,18 +373,17 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
             }
             println!("{} job(s)", r["TotalCount"]);
         }
+        JobCommand::Show { job_id, watch, json } if watch && !json && std::io::stderr().is_terminal() => {
+            watch_job(&client, &job_id).await?;
+        }
         JobCommand::Show { job_id, watch, json } => loop {
             let job = describe_one(&client, &job_id).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&job)?);
             } else {
-                if watch {
-                    print!("\x1b[2J\x1b[H");
-                }
                 print_job(&job);
             }
-            let status = job["Status"].as_i64().unwrap_or_default();
-            if !watch || matches!(status, 1 | 4 | 5 | 9 | 10) {
+            if !watch || finished(&job) {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
