@@ -1,15 +1,20 @@
 //! Which databases and tables a job covers: the whole instance, or the `DatabaseInfo` list.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// Schemas that belong to the server itself and are never migrated as user data.
 pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
-/// One database of a selection; `tables: None` means every table of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One database of a selection; `tables: None` means every table of it. `rename` and
+/// `table_renames` name it and its tables on the destination (Alibaba's `DbList` "name").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseSelection {
     pub database: String,
     pub tables: Option<Vec<String>>,
+    pub rename: Option<String>,
+    pub table_renames: BTreeMap<String, String>,
 }
 
 /// The objects a job migrates.
@@ -47,6 +52,12 @@ struct Entry {
     table: Option<Vec<String>>,
     #[serde(rename = "Schema", default)]
     _schema: Option<serde_json::Value>,
+    /// dts extension: the database's name on the destination.
+    #[serde(rename = "NewDatabase", default)]
+    new_database: Option<String>,
+    /// dts extension: table → its name on the destination.
+    #[serde(rename = "NewTables", default)]
+    new_tables: BTreeMap<String, String>,
 }
 
 impl ObjectSelection {
@@ -73,12 +84,53 @@ impl ObjectSelection {
                         return Err(SelectionError::Duplicate(e.database));
                     }
                     let tables = e.table.filter(|t| !t.is_empty());
-                    out.push(DatabaseSelection { database: e.database, tables });
+                    let rename = e.new_database.filter(|n| !n.is_empty() && *n != e.database);
+                    if let Some(n) = &rename
+                        && SYSTEM_SCHEMAS.contains(&n.to_ascii_lowercase().as_str())
+                    {
+                        return Err(SelectionError::SystemSchema(n.clone()));
+                    }
+                    let table_renames =
+                        e.new_tables.into_iter().filter(|(from, to)| !to.is_empty() && from != to).collect();
+                    out.push(DatabaseSelection { database: e.database, tables, rename, table_renames });
                 }
                 Ok(Self::Databases(out))
             }
             other => Err(SelectionError::BadMigrateObject(other)),
         }
+    }
+}
+
+impl ObjectSelection {
+    fn entry(&self, database: &str) -> Option<&DatabaseSelection> {
+        match self {
+            Self::WholeInstance => None,
+            Self::Databases(list) => list.iter().find(|d| d.database == database),
+        }
+    }
+
+    /// The destination's name of a source database.
+    pub fn target_database(&self, database: &str) -> String {
+        self.entry(database).and_then(|d| d.rename.clone()).unwrap_or_else(|| database.to_string())
+    }
+
+    /// The destination's `(database, table)` of a source table.
+    pub fn target(&self, database: &str, table: &str) -> (String, String) {
+        let t = self.entry(database).and_then(|d| d.table_renames.get(table).cloned()).unwrap_or_else(|| table.into());
+        (self.target_database(database), t)
+    }
+
+    /// Whether anything is renamed on the destination.
+    pub fn renames(&self) -> bool {
+        match self {
+            Self::WholeInstance => false,
+            Self::Databases(list) => list.iter().any(|d| d.rename.is_some() || !d.table_renames.is_empty()),
+        }
+    }
+
+    /// Whether a table of a database keeps its name (its database may still be renamed).
+    pub fn table_renamed(&self, database: &str, table: &str) -> bool {
+        self.entry(database).is_some_and(|d| d.table_renames.contains_key(table))
     }
 }
 
@@ -93,10 +145,28 @@ mod tests {
         assert_eq!(
             sel,
             ObjectSelection::Databases(vec![
-                DatabaseSelection { database: "db1".into(), tables: Some(vec!["t1".into(), "t2".into()]) },
-                DatabaseSelection { database: "db2".into(), tables: None },
+                DatabaseSelection {
+                    database: "db1".into(),
+                    tables: Some(vec!["t1".into(), "t2".into()]),
+                    ..Default::default()
+                },
+                DatabaseSelection { database: "db2".into(), tables: None, ..Default::default() },
             ])
         );
+    }
+
+    #[test]
+    fn renamed_databases_and_tables_map_to_their_destination_names() {
+        let sel = ObjectSelection::parse(
+            2,
+            Some(r#"[{"Database":"a","NewDatabase":"a2","Table":["t","u"],"NewTables":{"t":"t2"}},{"Database":"b"}]"#),
+        )
+        .unwrap();
+        assert!(sel.renames());
+        assert_eq!(sel.target("a", "t"), ("a2".to_string(), "t2".to_string()));
+        assert_eq!(sel.target("a", "u"), ("a2".to_string(), "u".to_string()));
+        assert_eq!(sel.target("b", "x"), ("b".to_string(), "x".to_string()));
+        assert!(!ObjectSelection::parse(2, Some(r#"[{"Database":"b"}]"#)).unwrap().renames());
     }
 
     #[test]

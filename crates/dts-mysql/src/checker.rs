@@ -75,17 +75,18 @@ impl Checker for MySqlConnector {
             source_needs.extend([grants::REPLICATION_SLAVE, grants::REPLICATION_CLIENT]);
         }
         out.push(privileges("source_privileges", src.as_mut(), Side::Source, &source_needs, &database_names).await);
+        let target_names: Vec<String> = database_names.iter().map(|d| plan.selection.target_database(d)).collect();
         let mut destination_needs: Vec<Requirement> = grants::STRUCTURE.to_vec();
         if plan.stages.full_data || plan.stages.incremental {
             destination_needs.extend(grants::DATA);
         }
         out.push(
-            privileges("destination_privileges", dst.as_mut(), Side::Destination, &destination_needs, &database_names)
+            privileges("destination_privileges", dst.as_mut(), Side::Destination, &destination_needs, &target_names)
                 .await,
         );
 
         out.push(source_objects(catalog.as_ref()));
-        out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure).await);
+        out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await);
         if let Some(id) = plan.loop_guard {
             out.push(loop_guard(dst.as_mut(), id).await);
         }
@@ -222,9 +223,10 @@ async fn destination_tables(
     catalog: Option<&Result<Catalog, ConnectorError>>,
     dst: Option<&mut Session>,
     creates_structure: bool,
+    selection: &ObjectSelection,
 ) -> CheckItem {
     if !creates_structure {
-        return destination_present(catalog, dst).await;
+        return destination_present(catalog, dst, selection).await;
     }
     const NAME: &str = "destination_conflicts";
     const DESC: &str = "no selected table or view already exists on the destination";
@@ -235,14 +237,20 @@ async fn destination_tables(
         Some(Ok(c)) => c,
     };
     let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
-    let present = match catalog::relations(dst, &catalog.database_names()).await {
+    let targets: Vec<String> = catalog.database_names().iter().map(|d| selection.target_database(d)).collect();
+    let present = match catalog::relations(dst, &targets).await {
         Ok(p) => p,
         Err(e) => return could_not_check(NAME, DESC, expected, &e),
     };
     let present: BTreeSet<(String, String)> =
         present.into_iter().flat_map(|(db, rels)| rels.into_iter().map(move |(n, _)| (db.clone(), n))).collect();
-    let conflicts: Vec<String> =
-        catalog.relations().into_iter().filter(|r| present.contains(r)).map(|(db, t)| qualified(&db, &t)).collect();
+    let conflicts: Vec<String> = catalog
+        .relations()
+        .into_iter()
+        .map(|(db, t)| selection.target(&db, &t))
+        .filter(|r| present.contains(r))
+        .map(|(db, t)| qualified(&db, &t))
+        .collect();
     if conflicts.is_empty() {
         return CheckItem::passed(NAME, DESC);
     }
@@ -258,6 +266,7 @@ async fn destination_tables(
 async fn destination_present(
     catalog: Option<&Result<Catalog, ConnectorError>>,
     dst: Option<&mut Session>,
+    selection: &ObjectSelection,
 ) -> CheckItem {
     const NAME: &str = "destination_tables";
     const DESC: &str = "every selected table exists on the destination (the job creates no structure)";
@@ -268,14 +277,20 @@ async fn destination_present(
         Some(Ok(c)) => c,
     };
     let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
-    let present = match catalog::relations(dst, &catalog.database_names()).await {
+    let targets: Vec<String> = catalog.database_names().iter().map(|d| selection.target_database(d)).collect();
+    let present = match catalog::relations(dst, &targets).await {
         Ok(p) => p,
         Err(e) => return could_not_check(NAME, DESC, expected, &e),
     };
     let present: BTreeSet<(String, String)> =
         present.into_iter().flat_map(|(db, rels)| rels.into_iter().map(move |(n, _)| (db.clone(), n))).collect();
-    let missing: Vec<String> =
-        catalog.relations().into_iter().filter(|r| !present.contains(r)).map(|(db, t)| qualified(&db, &t)).collect();
+    let missing: Vec<String> = catalog
+        .relations()
+        .into_iter()
+        .map(|(db, t)| selection.target(&db, &t))
+        .filter(|r| !present.contains(r))
+        .map(|(db, t)| qualified(&db, &t))
+        .collect();
     if missing.is_empty() {
         return CheckItem::passed(NAME, DESC);
     }

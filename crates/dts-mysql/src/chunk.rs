@@ -33,6 +33,8 @@ pub struct TableLayout {
     pub integer_key: Option<String>,
     /// Estimated rows (information_schema), for progress and chunk sizing.
     pub estimated_rows: u64,
+    /// `(database, table)` on the destination (renamed, or the same names).
+    pub target: (String, String),
 }
 
 /// One unit of copying and of checkpointing.
@@ -107,6 +109,7 @@ impl TableLayout {
             )
             .await?;
         Ok(TableLayout {
+            target: (database.to_string(), table.to_string()),
             database: database.to_string(),
             table: table.to_string(),
             columns,
@@ -187,6 +190,11 @@ impl Chunk {
     }
 
     /// ` FROM db.table WHERE <key range>` of this chunk.
+    /// The same scan of the table's destination copy `target`.
+    pub fn scan_clause_at(&self, target: &(String, String)) -> String {
+        format!(" FROM {}{}", qualified(&target.0, &target.1), self.predicate())
+    }
+
     pub fn scan_clause(&self) -> String {
         format!(" FROM {}{}", qualified(&self.database, &self.table), self.predicate())
     }
@@ -205,9 +213,10 @@ impl Chunk {
         format!("SELECT {cols} FROM {}{}{order}", qualified(&self.database, &self.table), self.predicate())
     }
 
-    /// Clears whatever an interrupted copy of this chunk left on the destination.
-    pub fn delete_sql(&self) -> String {
-        format!("DELETE FROM {}{}", qualified(&self.database, &self.table), self.predicate())
+    /// Clears whatever an interrupted copy of this chunk left on the destination, in its
+    /// destination table `target`.
+    pub fn delete_sql(&self, target: &(String, String)) -> String {
+        format!("DELETE FROM {}{}", qualified(&target.0, &target.1), self.predicate())
     }
 }
 
@@ -234,8 +243,9 @@ mod tests {
             c.select_sql(&cols),
             "SELECT `id`, `f` * 1e0 FROM `d`.`t` WHERE `id` >= 10 AND `id` < 20 ORDER BY `id`"
         );
-        assert_eq!(c.delete_sql(), "DELETE FROM `d`.`t` WHERE `id` >= 10 AND `id` < 20");
+        assert_eq!(c.delete_sql(&("d".into(), "t".into())), "DELETE FROM `d`.`t` WHERE `id` >= 10 AND `id` < 20");
+        assert_eq!(c.delete_sql(&("d2".into(), "t2".into())), "DELETE FROM `d2`.`t2` WHERE `id` >= 10 AND `id` < 20");
         let whole = Chunk { key: None, lower: None, upper: None, ..c };
-        assert_eq!(whole.delete_sql(), "DELETE FROM `d`.`t`");
+        assert_eq!(whole.delete_sql(&("d".into(), "t".into())), "DELETE FROM `d`.`t`");
     }
 }

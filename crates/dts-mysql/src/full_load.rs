@@ -128,7 +128,7 @@ async fn open_writer(
 
 fn insert_prefix(layout: &TableLayout) -> Vec<u8> {
     let cols = layout.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-    format!("INSERT INTO {} ({cols}) VALUES ", qualified(&layout.database, &layout.table)).into_bytes()
+    format!("INSERT INTO {} ({cols}) VALUES ", qualified(&layout.target.0, &layout.target.1)).into_bytes()
 }
 
 /// A destination error while writing `chunk`: a missing table or database (the structure was
@@ -242,7 +242,7 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
         while let Some(batch) = rx.recv().await {
             match batch {
                 Batch::Begin(chunk) => {
-                    let sql = chunk.delete_sql();
+                    let sql = chunk.delete_sql(&shared.layouts[&(chunk.database.clone(), chunk.table.clone())].target);
                     if let Err(e) = writer.conn_mut().query_drop(sql.as_str()).await {
                         return Err(write_error(&writer, &e, &chunk, "clearing"));
                     }
@@ -294,7 +294,9 @@ pub async fn run(
     let mut layouts = HashMap::new();
     for db in &catalog.databases {
         for t in &db.tables {
-            layouts.insert((db.name.clone(), t.clone()), TableLayout::read(&mut control, &db.name, t).await?);
+            let mut layout = TableLayout::read(&mut control, &db.name, t).await?;
+            layout.target = plan.selection.target(&db.name, t);
+            layouts.insert((db.name.clone(), t.clone()), layout);
         }
     }
     let mut readers = Vec::with_capacity(parallel);
@@ -351,7 +353,8 @@ pub async fn run(
         let mut tables: Vec<_> = layouts.keys().cloned().collect();
         tables.sort();
         for (db, t) in tables {
-            index_deferral::defer(&mut dest_control, checkpoints, &db, &t).await?;
+            let (tdb, tt) = plan.selection.target(&db, &t);
+            index_deferral::defer(&mut dest_control, checkpoints, &tdb, &tt).await?;
         }
     }
     let shared = Shared {

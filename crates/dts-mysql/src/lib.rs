@@ -127,7 +127,16 @@ impl dts_core::ConsistencyChecker for MySqlConnector {
         table: &str,
         options: &dts_core::CompareOptions,
     ) -> Result<dts_core::TableDiff, dts_core::ConnectorError> {
-        verify::compare_table(&plan.source, &plan.destination, database, table, options, self.connect_timeout).await
+        let target = plan.selection.target(database, table);
+        verify::compare_table(
+            &plan.source,
+            &plan.destination,
+            (database, table),
+            &target,
+            options,
+            self.connect_timeout,
+        )
+        .await
     }
 
     async fn repair_sql(
@@ -136,6 +145,7 @@ impl dts_core::ConsistencyChecker for MySqlConnector {
         diff: &dts_core::TableDiff,
         limit: usize,
     ) -> Result<Vec<String>, dts_core::ConnectorError> {
-        verify::repair_sql(&plan.source, diff, limit, self.connect_timeout).await
+        let target = plan.selection.target(&diff.database, &diff.table);
+        verify::repair_sql(&plan.source, diff, &target, limit, self.connect_timeout).await
     }
 }

@@ -155,6 +155,8 @@ impl Transaction {
 
 struct Applier {
     dst: Session,
+    /// Destination names of the source's databases and tables (DbList renames).
+    selection: dts_core::ObjectSelection,
     /// Two-way synchronization: (source `host:port`, destination `host:port`).
     two_way: Option<(String, String)>,
     layouts: HashMap<(String, String), ApplyLayout>,
@@ -181,11 +183,12 @@ const BATCH_AGE: Duration = Duration::from_millis(100);
 impl Applier {
     async fn layout(&mut self, key: &(String, String)) -> Result<&ApplyLayout, ConnectorError> {
         if !self.layouts.contains_key(key) {
-            let layout = ApplyLayout::read(&mut self.dst, &key.0, &key.1).await?;
+            let (db, table) = self.selection.target(&key.0, &key.1);
+            let layout = ApplyLayout::read(&mut self.dst, &db, &table).await?;
             if layout.columns.is_empty() {
                 return Err(ConnectorError::new(
                     ErrorClass::NeedsOperator,
-                    format!("table `{}`.`{}` does not exist on the destination", key.0, key.1),
+                    format!("table `{db}`.`{table}` does not exist on the destination"),
                     "",
                 ));
             }
@@ -266,6 +269,17 @@ impl Applier {
     }
 
     async fn ddl(&mut self, schema: &str, sql: &str) -> Result<(), ConnectorError> {
+        if let Some(name) = renamed_in(&self.selection, schema, sql) {
+            return Err(ConnectorError::new(
+                ErrorClass::NeedsOperator,
+                format!(
+                    "a DDL statement names {name}, which has another name on the destination; run it there by hand \
+                     (with the destination's names) and resume the job"
+                ),
+                sql.to_string(),
+            ));
+        }
+        let schema = if schema.is_empty() { String::new() } else { self.selection.target_database(schema) };
         let use_db = if schema.is_empty() { String::new() } else { format!("USE `{}`; ", schema.replace('`', "``")) };
         let full = format!("{use_db}SET SESSION sql_mode = ''; {sql}");
         let result = self.dst.conn_mut().query_drop(full.as_bytes()).await;
@@ -277,6 +291,29 @@ impl Applier {
         self.layouts.clear();
         result.map_err(|e| self.dst.error(&e, "replaying a DDL statement"))
     }
+}
+
+/// A renamed table, or a renamed database named explicitly, that a DDL statement mentions:
+/// dts replays statements as they are (in the destination's database), so these would hit the
+/// wrong object.
+fn renamed_in(selection: &dts_core::ObjectSelection, schema: &str, sql: &str) -> Option<String> {
+    let dts_core::ObjectSelection::Databases(list) = selection else { return None };
+    let lower = sql.to_ascii_lowercase();
+    let words: std::collections::HashSet<&str> =
+        lower.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).filter(|w| !w.is_empty()).collect();
+    for d in list {
+        if d.rename.is_some() && words.contains(d.database.to_ascii_lowercase().as_str()) {
+            return Some(format!("database `{}`", d.database));
+        }
+        if d.database == schema || words.contains(d.database.to_ascii_lowercase().as_str()) {
+            for t in d.table_renames.keys() {
+                if words.contains(t.to_ascii_lowercase().as_str()) {
+                    return Some(format!("table `{}`.`{t}`", d.database));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The file name of a ROTATE event. The stream's first, artificial ROTATE arrives before the
@@ -346,6 +383,7 @@ async fn replicate(
     };
     let mut applier = Applier {
         dst: open_applier(conn, plan).await?,
+        selection: plan.selection.clone(),
         two_way: None,
         layouts: HashMap::new(),
         open: None,

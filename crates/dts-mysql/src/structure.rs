@@ -144,7 +144,16 @@ impl StructureMigrator for MySqlConnector {
                 return Err(e);
             }
         };
-        let mut run = Run { src, dst, progress, phase, done: 0, total: 0, summary: StructureSummary::default() };
+        let mut run = Run {
+            src,
+            dst,
+            selection: &plan.selection,
+            progress,
+            phase,
+            done: 0,
+            total: 0,
+            summary: StructureSummary::default(),
+        };
         let result = run.migrate(plan).await;
         let Run { src, dst, summary, .. } = run;
         src.close().await;
@@ -157,6 +166,8 @@ impl StructureMigrator for MySqlConnector {
 struct Run<'a> {
     src: Session,
     dst: Session,
+    /// The plan's selection: destination names of renamed databases and tables.
+    selection: &'a dts_core::ObjectSelection,
     progress: ProgressFn<'a>,
     phase: StructurePhase,
     done: u64,
@@ -272,14 +283,74 @@ impl Run<'_> {
                     "SHOW CREATE found nothing",
                 ));
             };
-            out.push(Pending { kind, db, name, definition });
+            out.push(self.to_destination(Pending { kind, db, name, definition })?);
         }
         Ok(out)
     }
 
+    /// An object as the destination will have it: in its database's destination name, a
+    /// renamed table under its new name (and foreign keys to renamed tables of its database
+    /// pointing at their new names). Views of a renamed database and triggers of a renamed table
+    /// name source objects in their bodies, which dts does not rewrite: they are refused.
+    fn to_destination(&self, mut object: Pending) -> Result<Pending, ConnectorError> {
+        let sel = self.selection;
+        if !sel.renames() {
+            return Ok(object);
+        }
+        let target_db = sel.target_database(&object.db);
+        let refuse = |what: String| {
+            Err(ConnectorError::new(
+                ErrorClass::NeedsOperator,
+                format!("{what}: leave the rename out of DbList, or create it on the destination by hand"),
+                object.definition.ddl.clone(),
+            ))
+        };
+        match object.kind {
+            Kind::View if target_db != object.db => {
+                return refuse(format!("view {} is in a renamed database", object.label()));
+            }
+            Kind::Trigger => {
+                let on_renamed = match sel {
+                    dts_core::ObjectSelection::Databases(list) => list
+                        .iter()
+                        .filter(|d| d.database == object.db)
+                        .flat_map(|d| d.table_renames.keys())
+                        .any(|t| object.definition.ddl.contains(&quote_ident(t))),
+                    dts_core::ObjectSelection::WholeInstance => false,
+                };
+                if on_renamed {
+                    return refuse(format!("trigger {} belongs to a renamed table", object.label()));
+                }
+            }
+            Kind::Table => {
+                let (_, new_name) = sel.target(&object.db, &object.name);
+                let mut ddl = object.definition.ddl.replacen(
+                    &format!("CREATE TABLE {}", quote_ident(&object.name)),
+                    &format!("CREATE TABLE {}", quote_ident(&new_name)),
+                    1,
+                );
+                if let dts_core::ObjectSelection::Databases(list) = sel {
+                    for (from, to) in
+                        list.iter().filter(|d| d.database == object.db).flat_map(|d| d.table_renames.iter())
+                    {
+                        ddl = ddl.replace(
+                            &format!("REFERENCES {} (", quote_ident(from)),
+                            &format!("REFERENCES {} (", quote_ident(to)),
+                        );
+                    }
+                }
+                object.definition.ddl = ddl;
+                object.name = new_name;
+            }
+            _ => {}
+        }
+        object.db = target_db;
+        Ok(object)
+    }
+
     /// What of the selection already exists on the destination.
     async fn destination_objects(&mut self, catalog: &Catalog) -> Result<Present, ConnectorError> {
-        let names = catalog.database_names();
+        let names: Vec<String> = catalog.database_names().iter().map(|d| self.selection.target_database(d)).collect();
         let databases: Vec<String> =
             self.dst.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", "listing databases").await?;
         let mut present = Present { databases: databases.into_iter().collect(), ..Present::default() };
@@ -300,7 +371,9 @@ impl Run<'_> {
     /// `CREATE DATABASE IF NOT EXISTS` with the source's default charset and collation; an
     /// existing database counts as skipped (its defaults do not change any table we create,
     /// since every `SHOW CREATE TABLE` names its charset).
-    async fn create_database(&mut self, db: &str, present: &BTreeSet<String>) -> Result<(), ConnectorError> {
+    async fn create_database(&mut self, source_db: &str, present: &BTreeSet<String>) -> Result<(), ConnectorError> {
+        let target = self.selection.target_database(source_db);
+        let db = target.as_str();
         if present.contains(db) {
             self.summary.skipped += 1;
             self.step();
@@ -311,7 +384,7 @@ impl Run<'_> {
             .exec(
                 "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA \
                  WHERE SCHEMA_NAME = ?",
-                vec![db.to_string()],
+                vec![source_db.to_string()],
                 "reading database defaults",
             )
             .await?;

@@ -213,21 +213,22 @@ async fn layout_and_key(
     Ok((layout, key_cols))
 }
 
-/// Compares one table as `opts` says.
+/// Compares one table as `opts` says; `target` is its `(database, table)` on the destination.
 pub async fn compare_table(
     source: &ConnectionSpec,
     destination: &ConnectionSpec,
-    database: &str,
-    table: &str,
+    (database, table): (&str, &str),
+    target: &(String, String),
     opts: &CompareOptions,
     timeout: std::time::Duration,
 ) -> Result<TableDiff, ConnectorError> {
     let (mut src, mut dst) = sessions(source, destination, timeout).await?;
-    let (layout, key_cols) = layout_and_key(&mut src, database, table).await?;
-    let name = qualified(database, table);
+    let (mut layout, key_cols) = layout_and_key(&mut src, database, table).await?;
+    layout.target = target.clone();
     if opts.count_only {
-        let sql = format!("SELECT COUNT(*), '' FROM {name}");
-        let ((sc, _), (dc, _)) = tokio::try_join!(chunk_digest(&mut src, &sql), chunk_digest(&mut dst, &sql))?;
+        let sql = format!("SELECT COUNT(*), '' FROM {}", qualified(database, table));
+        let dsql = format!("SELECT COUNT(*), '' FROM {}", qualified(&target.0, &target.1));
+        let ((sc, _), (dc, _)) = tokio::try_join!(chunk_digest(&mut src, &sql), chunk_digest(&mut dst, &dsql))?;
         let mut diff = TableDiff::new(database, table, Comparison::Count);
         (diff.source_rows, diff.destination_rows, diff.chunks, diff.chunks_compared) = (sc, dc, 1, 1);
         return Ok(diff);
@@ -252,18 +253,19 @@ pub async fn compare_table(
     // Differing keys per chunk (by chunk index in `chunks`).
     let mut pending: Vec<(usize, BTreeMap<String, Pending>)> = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
-        let scan = chunk.scan_clause();
-        let digest_sql = chunk_digest_sql(&layout, keyed, &scan);
+        let (scan, dscan) = (chunk.scan_clause(), chunk.scan_clause_at(target));
+        let (digest_sql, ddigest_sql) =
+            (chunk_digest_sql(&layout, keyed, &scan), chunk_digest_sql(&layout, keyed, &dscan));
         let ((sc, sd), (dc, dd)) =
-            tokio::try_join!(chunk_digest(&mut src, &digest_sql), chunk_digest(&mut dst, &digest_sql))?;
+            tokio::try_join!(chunk_digest(&mut src, &digest_sql), chunk_digest(&mut dst, &ddigest_sql))?;
         diff.chunks_compared += 1;
         diff.source_rows += sc;
         diff.destination_rows += dc;
         if sc == dc && sd == dd {
             continue;
         }
-        let sql = drill(&scan);
-        let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &sql), row_digests(&mut dst, &sql))?;
+        let (sql, dsql) = (drill(&scan), drill(&dscan));
+        let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &sql), row_digests(&mut dst, &dsql))?;
         let keys = classify(keyed, &s_rows, &d_rows);
         if !keys.is_empty() {
             diff.chunks_differing += 1;
@@ -278,8 +280,8 @@ pub async fn compare_table(
             tokio::time::sleep(window).await;
             let mut still = false;
             for (i, keys) in pending.iter_mut().filter(|(_, k)| !k.is_empty()) {
-                let sql = drill(&chunks[*i].scan_clause());
-                let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &sql), row_digests(&mut dst, &sql))?;
+                let (sql, dsql) = (drill(&chunks[*i].scan_clause()), drill(&chunks[*i].scan_clause_at(target)));
+                let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &sql), row_digests(&mut dst, &dsql))?;
                 let now = classify(keyed, &s_rows, &d_rows);
                 keys.retain(|k, _| now.contains_key(k));
                 for (k, p) in keys.iter_mut() {
@@ -337,10 +339,12 @@ async fn differing_columns(
 ) -> Result<(), ConnectorError> {
     let cols: Vec<String> = layout.columns.iter().map(column_hex_expr).collect();
     let name = qualified(&layout.database, &layout.table);
+    let dname = qualified(&layout.target.0, &layout.target.1);
     for row in rows.iter_mut() {
         let sql = format!("SELECT {} FROM {name} WHERE {}", cols.join(", "), row.predicate);
+        let dsql = format!("SELECT {} FROM {dname} WHERE {}", cols.join(", "), row.predicate);
         let (a, b): (Vec<Row>, Vec<Row>) =
-            tokio::try_join!(src.rows(&sql, "reading a differing row"), dst.rows(&sql, "reading a differing row"))?;
+            tokio::try_join!(src.rows(&sql, "reading a differing row"), dst.rows(&dsql, "reading a differing row"))?;
         let (Some(a), Some(b)) = (a.first(), b.first()) else { continue };
         row.columns = layout
             .columns
@@ -358,6 +362,7 @@ async fn differing_columns(
 pub async fn repair_sql(
     source: &ConnectionSpec,
     diff: &TableDiff,
+    target: &(String, String),
     limit: usize,
     timeout: std::time::Duration,
 ) -> Result<Vec<String>, ConnectorError> {
@@ -365,8 +370,9 @@ pub async fn repair_sql(
     src.query_drop("SET NAMES binary; SET SESSION time_zone = '+00:00'", "preparing a repair session").await?;
     let (layout, _) = layout_and_key(&mut src, &diff.database, &diff.table).await?;
     let name = qualified(&diff.database, &diff.table);
+    let dname = qualified(&target.0, &target.1);
     let cols: Vec<String> = layout.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let prefix = format!("REPLACE INTO {name} ({}) VALUES (", cols.join(", "));
+    let prefix = format!("REPLACE INTO {dname} ({}) VALUES (", cols.join(", "));
     let mut out = Vec::new();
     for row in diff.missing.iter().chain(diff.different.iter()) {
         if out.len() >= limit {
@@ -397,7 +403,7 @@ pub async fn repair_sql(
         if out.len() >= limit {
             break;
         }
-        out.push(format!("DELETE FROM {name} WHERE {} LIMIT 1;", row.predicate));
+        out.push(format!("DELETE FROM {dname} WHERE {} LIMIT 1;", row.predicate));
     }
     src.close().await;
     Ok(out)

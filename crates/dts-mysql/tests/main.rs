@@ -44,6 +44,7 @@ pub fn databases(list: &[(&str, Option<&[&str]>)]) -> ObjectSelection {
             .map(|(db, tables)| DatabaseSelection {
                 database: db.to_string(),
                 tables: tables.map(|t| t.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
             })
             .collect(),
     )

@@ -101,7 +101,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     for (db, t) in &tables {
         bar.set_message(format!("`{db}`.`{t}`"));
-        let diff = dts_mysql::compare_table(&source, &destination, db, t, &options, timeout)
+        let same = (db.clone(), t.clone());
+        let diff = dts_mysql::compare_table(&source, &destination, (db, t), &same, &options, timeout)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         bar.inc(1);
@@ -115,7 +116,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         bar.suspend(|| print_diff(&diff, args.show));
         if args.repair_sql.is_some() {
             repair.extend(
-                dts_mysql::repair_sql(&source, &diff, usize::MAX, timeout).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+                dts_mysql::repair_sql(&source, &diff, &same, usize::MAX, timeout)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
             );
         }
     }

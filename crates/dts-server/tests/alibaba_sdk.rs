@@ -314,3 +314,46 @@ async fn a_job_created_through_the_tencent_dialect_is_listed_renamed_suspended_a
         assert_eq!(checksum(&src, t).await, checksum(&dst, t).await, "{t} after resume and completion");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_db_list_that_renames_a_database_and_a_table_is_synchronized_under_the_new_names() {
+    let (src, dst, python) = tokio::join!(MariaDb::start(), MariaDb::start(), python());
+    let server = server().await;
+    create_database(&src, "ren").await;
+    src.exec("CREATE TABLE ren.child (id INT PRIMARY KEY, item INT, FOREIGN KEY (item) REFERENCES ren.items (id))")
+        .await;
+    src.exec("INSERT INTO ren.child VALUES (1, 1), (2, 2)").await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").unwrap();
+    let db_list = r#"{"ren": {"name": "ren_new", "all": false, "Table": {"items": {"name": "items_new", "all": true},
+        "events": {"name": "events", "all": true}, "child": {"name": "child", "all": true}}}}"#;
+    let env = with(
+        script_env(&server, &src, &dst, "ren", "tea-v2"),
+        &[("MODE", "sync"), ("DB_LIST", db_list), ("PHASE_FILE", phase.to_str().expect("utf-8 path"))],
+    );
+    let mut script = Running::start(&python, "ali_lifecycle.py", &env);
+    script.wait_line("READY", Duration::from_secs(120), &server).await;
+    write_rows(&src, "ren.items", 100, 30, 'a', Duration::from_millis(5)).await;
+    src.exec("INSERT INTO ren.events VALUES ('later', NOW(6)); UPDATE ren.child SET item = 3 WHERE id = 2").await;
+    let pairs = [("ren.items", "ren_new.items_new"), ("ren.events", "ren_new.events"), ("ren.child", "ren_new.child")];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut equal = true;
+        for (s, d) in pairs {
+            equal &= checksum(&src, s).await == checksum(&dst, d).await && checksum(&dst, d).await.is_some();
+        }
+        if equal {
+            break;
+        }
+        assert!(Instant::now() < deadline, "renamed tables did not converge; server log:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let create: Option<(String, String)> =
+        dst.conn().await.query_first("SHOW CREATE TABLE ren_new.child").await.unwrap();
+    assert!(create.unwrap().1.contains("REFERENCES `items_new` (`id`)"), "the foreign key follows the rename");
+    let old: Vec<String> = dst.conn().await.query("SHOW DATABASES LIKE 'ren'").await.unwrap();
+    assert!(old.is_empty(), "nothing is written under the source's database name");
+    std::fs::write(&phase, "suspend resume stop").unwrap();
+    script.wait_line("STOPPED", Duration::from_secs(60), &server).await;
+    script.finish(&server).await;
+}

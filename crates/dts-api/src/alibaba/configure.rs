@@ -71,33 +71,38 @@ pub fn create_dts_instance(caller: &Caller<'_>) -> Result<Value, AliError> {
     Ok(json!({ "InstanceId": instance_id, "JobId": forward }))
 }
 
-/// `DbList` (`{"db": {"name": "db", "all": true}}` or with `"Table": {"t": {"name": "t", "all": true}}`)
-/// as the `DatabaseInfo` the engine reads. Renames are refused: dts writes under source names.
+/// `DbList` (`{"db": {"name": "db2", "all": true}}` or with `"Table": {"t": {"name": "t2", "all": true}}`)
+/// as the `DatabaseInfo` the engine reads; a "name" other than its key renames the database or
+/// table on the destination (`NewDatabase` / `NewTables`).
 fn database_info(db_list: &str) -> Result<String, AliError> {
     let bad = |why: String| AliError::invalid_parameter("DbList", why);
     let v: Value = serde_json::from_str(db_list).map_err(|e| bad(format!("it is not JSON ({e})")))?;
     let dbs =
         v.as_object().filter(|m| !m.is_empty()).ok_or_else(|| bad("it must be a non-empty JSON object".into()))?;
-    let renamed = |key: &str, o: &Value| o.get("name").and_then(Value::as_str).is_some_and(|n| n != key);
+    let new_name = |key: &str, o: &Value| {
+        o.get("name").and_then(Value::as_str).filter(|n| !n.is_empty() && *n != key).map(str::to_string)
+    };
     let mut out = Vec::new();
     for (db, spec) in dbs {
-        if renamed(db, spec) {
-            return Err(bad(format!("renaming database `{db}` is not supported yet; keep \"name\" equal to the key")));
+        let mut entry = json!({ "Database": db });
+        if let Some(n) = new_name(db, spec) {
+            entry["NewDatabase"] = json!(n);
         }
         let all = spec.get("all").and_then(Value::as_bool);
         let tables = spec.get("Table").and_then(Value::as_object);
         match (all, tables) {
             (Some(false), Some(t)) if !t.is_empty() => {
-                for (table, ts) in t {
-                    if renamed(table, ts) {
-                        return Err(bad(format!("renaming table `{db}.{table}` is not supported yet")));
-                    }
+                let renames: Map<String, Value> =
+                    t.iter().filter_map(|(table, ts)| new_name(table, ts).map(|n| (table.clone(), json!(n)))).collect();
+                entry["Table"] = json!(t.keys().collect::<Vec<_>>());
+                if !renames.is_empty() {
+                    entry["NewTables"] = Value::Object(renames);
                 }
-                out.push(json!({ "Database": db, "Table": t.keys().collect::<Vec<_>>() }));
             }
             (Some(false), _) => return Err(bad(format!("database `{db}` has \"all\": false but no \"Table\""))),
-            _ => out.push(json!({ "Database": db })),
+            _ => {}
         }
+        out.push(entry);
     }
     let info = Value::Array(out).to_string();
     ObjectSelection::parse(2, Some(&info)).map_err(|e| bad(e.to_string()))?;
@@ -289,13 +294,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn db_list_becomes_database_info_and_renames_are_refused() {
+    fn db_list_becomes_database_info_with_its_renames() {
         assert_eq!(database_info(r#"{"shop":{"name":"shop","all":true}}"#).unwrap(), r#"[{"Database":"shop"}]"#);
         assert_eq!(
-            database_info(r#"{"shop":{"all":false,"Table":{"a":{"name":"a","all":true},"b":{"all":true}}}}"#).unwrap(),
-            r#"[{"Database":"shop","Table":["a","b"]}]"#
+            database_info(
+                r#"{"shop":{"name":"shop2","all":false,"Table":{"a":{"name":"a2","all":true},"b":{"all":true}}}}"#
+            )
+            .unwrap(),
+            r#"[{"Database":"shop","NewDatabase":"shop2","NewTables":{"a":"a2"},"Table":["a","b"]}]"#
         );
-        for bad in [r#"{"shop":{"name":"shop2","all":true}}"#, "{}", "[1]", r#"{"mysql":{"all":true}}"#] {
+        for bad in ["{}", "[1]", r#"{"mysql":{"all":true}}"#, r#"{"shop":{"name":"mysql","all":true}}"#] {
             let e = database_info(bad).unwrap_err();
             assert_eq!((e.code, e.dynamic.as_deref()), ("InvalidParameter", Some("DbList")), "{bad}");
         }

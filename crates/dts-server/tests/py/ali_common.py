@@ -245,6 +245,9 @@ def endpoints(reverse=False):
 
 
 def db_list(db=None):
+    """DB_LIST as given (e.g. with renames), or the whole DB_NAME under its own name."""
+    if os.environ.get("DB_LIST"):
+        return os.environ["DB_LIST"]
     db = db or env("DB_NAME")
     return json.dumps({db: {"name": db, "all": True}})
 
