@@ -50,6 +50,8 @@ pub struct MigrationPlan {
     /// Two-way synchronization: the applier writes with this `server_id`, and the reader drops
     /// every transaction the source logged with it (the other direction's writes).
     pub loop_guard: Option<u32>,
+    /// Two-way synchronization: how conflicts are settled.
+    pub conflict_policy: crate::job::ConflictPolicy,
 }
 
 /// Progress of a long step: `done` of `total` units (objects, rows, ...).

@@ -72,6 +72,35 @@ impl JobKind {
     }
 }
 
+/// Two-way synchronization: what happens when both sides changed a row before either change
+/// crossed over (Alibaba `Reserve` `{"conflictPolicy": ...}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConflictPolicy {
+    /// The change committed later wins on both sides (ties: the server whose address sorts first).
+    #[default]
+    LaterCommitWins,
+    /// The arriving change always wins.
+    Overwrite,
+    /// The destination's row is kept.
+    Ignore,
+    /// The job stops for an operator.
+    TaskFailed,
+}
+
+impl ConflictPolicy {
+    pub const NAMES: [&'static str; 4] = ["LaterCommitWins", "Overwrite", "Ignore", "TaskFailed"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "latercommitwins" => Self::LaterCommitWins,
+            "overwrite" => Self::Overwrite,
+            "ignore" => Self::Ignore,
+            "taskfailed" => Self::TaskFailed,
+            _ => return None,
+        })
+    }
+}
+
 /// Which steps a job runs. Tencent's `MigrateType` names three combinations; Alibaba's
 /// `StructureInitialization`/`DataInitialization`/`DataSynchronization` flags name any of them,
 /// e.g. the incremental-only reverse job of a two-way synchronization.
@@ -187,6 +216,9 @@ pub struct MigrationSpec {
     /// with, and whose transactions both directions' readers drop, so no change echoes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_guard: Option<u32>,
+    /// Two-way synchronization's conflict rule.
+    #[serde(default)]
+    pub conflict_policy: ConflictPolicy,
 }
 
 impl MigrationSpec {

@@ -25,8 +25,8 @@ pub use consistency::{CheckScope, CompareOptions, Comparison, ConsistencyReport,
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{
-    AccountId, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Stages,
-    Tag,
+    AccountId, ConflictPolicy, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions,
+    MigrationSpec, Stages, Tag,
 };
 pub use position::{BinlogPosition, Position};
 pub use progress::{CONSISTENCY_STEP, JobDetail, StepInfo, StepStatus};

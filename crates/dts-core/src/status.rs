@@ -16,7 +16,7 @@
 //! Suspend          7,8           -> 13 Suspended      (Alibaba SuspendDtsJob; checkpoints kept)
 //! Resume           13            -> 7 Running         (Alibaba StartDtsJob: from the checkpoints)
 //! StopRequested    13            -> 11 Stopping
-//! Reset            1,4,5,7,8,10,13 -> 1 Creating      (Alibaba ResetDtsJob: configure anew)
+//! Reset            1,4,5,7,8,9,10,13 -> 1 Creating    (Alibaba ResetDtsJob: configure anew)
 //! ```
 //! 13 is not a Tencent status: the Tencent dialect shows a suspended job as 13 all the same.
 //! Deleting is not a transition: [`JobStatus::deletable`] says when it is allowed.
@@ -109,7 +109,14 @@ impl JobStatus {
             (S::Running | S::ReadyComplete, E::Suspend) => S::Suspended,
             (S::Suspended, E::Resume) => S::Running,
             (
-                S::Creating | S::CheckPass | S::CheckNotPass | S::Running | S::ReadyComplete | S::Failed | S::Suspended,
+                S::Creating
+                | S::CheckPass
+                | S::CheckNotPass
+                | S::Running
+                | S::ReadyComplete
+                | S::Success
+                | S::Failed
+                | S::Suspended,
                 E::Reset,
             ) => S::Creating,
             (from, event) => return Err(IllegalTransition { from, event }),
@@ -187,6 +194,7 @@ mod tests {
         (S::Running, E::Reset, S::Creating),
         (S::ReadyComplete, E::Reset, S::Creating),
         (S::Failed, E::Reset, S::Creating),
+        (S::Success, E::Reset, S::Creating),
         (S::Suspended, E::Reset, S::Creating),
     ];
 
@@ -222,10 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn success_is_terminal() {
-        for event in EVENTS {
+    fn success_is_terminal_but_for_a_reset() {
+        for event in EVENTS.into_iter().filter(|e| *e != E::Reset) {
             assert!(S::Success.next(event).is_err());
         }
+        assert_eq!(S::Success.next(E::Reset), Ok(S::Creating));
     }
 
     #[test]

@@ -51,5 +51,6 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         destination: connection("destination", &spec.destination, dst_pw, registry)?,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,
+        conflict_policy: spec.conflict_policy,
     })
 }

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use dts_core::{ConflictArbiter, ConnectorError};
+use dts_core::{ConflictArbiter, ConflictPolicy, ConnectorError};
 use mysql_async::Row;
 use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
@@ -117,11 +117,22 @@ async fn contradicts(dst: &mut Session, layout: &ApplyLayout, change: &RowChange
     })
 }
 
-/// Where a change comes from and goes to (`host:port`), and when it was committed.
+/// Where a change comes from and goes to (`host:port`), when it was committed, and the rule.
 pub struct Crossing<'a> {
     pub from: &'a str,
     pub to: &'a str,
     pub commit_ts: u32,
+    pub policy: ConflictPolicy,
+}
+
+/// Whether the arriving change wins under the later-commit rule, given the destination row's
+/// last local commit time (`None`: no application change was reported, so nothing is newer).
+pub fn later_commit_wins(crossing: &Crossing<'_>, local: Option<u32>) -> bool {
+    match local {
+        None => true,
+        Some(t) if t != crossing.commit_ts => crossing.commit_ts > t,
+        Some(_) => crossing.from < crossing.to,
+    }
 }
 
 /// Keeps the changes that win under the later-commit rule; counts every conflict.
@@ -142,18 +153,27 @@ pub async fn settle(
             continue;
         }
         let ids = row_ids(layout, &change);
-        // The local change happened before now; once the other direction's reader has read
-        // everything its server logged after this moment, it has reported that change.
-        let found = std::time::Instant::now();
-        let deadline = tokio::time::Instant::now() + WAIT_FOR_LOCAL;
-        while !arbiter.reader_idle_since(crossing.to, found) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let local = ids.iter().filter_map(|id| arbiter.local_commit_time(crossing.to, id)).max();
-        let wins = match local {
-            None => true,
-            Some(t) if t != crossing.commit_ts => crossing.commit_ts > t,
-            Some(_) => crossing.from < crossing.to,
+        let (wins, local) = match crossing.policy {
+            ConflictPolicy::Overwrite => (true, None),
+            ConflictPolicy::Ignore => (false, None),
+            ConflictPolicy::TaskFailed => {
+                return Err(ConnectorError::new(
+                    dts_core::ErrorClass::NeedsOperator,
+                    format!("two-way conflict on {} (conflictPolicy TaskFailed)", ids.join(", ")),
+                    format!("a change committed at {} met a row changed on {}", crossing.commit_ts, crossing.to),
+                ));
+            }
+            ConflictPolicy::LaterCommitWins => {
+                // The local change happened before now; once the other direction's reader has read
+                // everything its server logged after this moment, it has reported that change.
+                let found = std::time::Instant::now();
+                let deadline = tokio::time::Instant::now() + WAIT_FOR_LOCAL;
+                while !arbiter.reader_idle_since(crossing.to, found) && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let local = ids.iter().filter_map(|id| arbiter.local_commit_time(crossing.to, id)).max();
+                (later_commit_wins(crossing, local), local)
+            }
         };
         arbiter.conflict(wins);
         tracing::info!(row = ?ids, incoming = crossing.commit_ts, local = ?local, incoming_wins = wins, "two-way conflict");
@@ -162,4 +182,21 @@ pub async fn settle(
         }
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_later_commit_wins_and_a_tie_goes_the_same_way_from_both_sides() {
+        let forward = |ts| Crossing { from: "a:1", to: "b:2", commit_ts: ts, policy: ConflictPolicy::default() };
+        let reverse = |ts| Crossing { from: "b:2", to: "a:1", commit_ts: ts, policy: ConflictPolicy::default() };
+        assert!(later_commit_wins(&forward(10), Some(9)));
+        assert!(!later_commit_wins(&forward(9), Some(10)));
+        assert!(later_commit_wins(&forward(9), None));
+        // Same second: A's change wins in both directions (A's address sorts first).
+        assert!(later_commit_wins(&forward(10), Some(10)));
+        assert!(!later_commit_wins(&reverse(10), Some(10)));
+    }
 }

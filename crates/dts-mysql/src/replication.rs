@@ -157,8 +157,9 @@ struct Applier {
     dst: Session,
     /// Destination names of the source's databases and tables (DbList renames).
     selection: dts_core::ObjectSelection,
-    /// Two-way synchronization: (source `host:port`, destination `host:port`).
+    /// Two-way synchronization: (source `host:port`, destination `host:port`), and the rule.
     two_way: Option<(String, String)>,
+    policy: dts_core::ConflictPolicy,
     layouts: HashMap<(String, String), ApplyLayout>,
     /// Whole source transactions applied in one destination transaction, not yet committed.
     open: Option<OpenBatch>,
@@ -208,7 +209,7 @@ impl Applier {
             self.layout(&key).await?;
             let layout = &self.layouts[&key];
             if let (Some(arbiter), Some((from, to))) = (arbiter, &self.two_way) {
-                let crossing = conflict::Crossing { from, to, commit_ts: txn.timestamp };
+                let crossing = conflict::Crossing { from, to, commit_ts: txn.timestamp, policy: self.policy };
                 changes = conflict::settle(&mut self.dst, layout, changes, &crossing, arbiter).await?;
             }
             for statement in statements(layout, &changes, STATEMENT_BYTES) {
@@ -385,6 +386,7 @@ async fn replicate(
         dst: open_applier(conn, plan).await?,
         selection: plan.selection.clone(),
         two_way: None,
+        policy: plan.conflict_policy,
         layouts: HashMap::new(),
         open: None,
         started: false,

@@ -34,6 +34,7 @@ pub fn plan(
         destination: spec(destination),
         override_root: false,
         loop_guard: None,
+        conflict_policy: Default::default(),
     }
 }
 

@@ -398,6 +398,7 @@ mod tests {
                 src_info_multi: Vec::new(),
                 stages: None,
                 loop_guard: None,
+                conflict_policy: Default::default(),
             },
             src_password: Some("s3cret-src".into()),
             dst_password: None,

@@ -2,7 +2,9 @@
 //! nothing billed) and `ConfigureDtsJob` (endpoints, `DbList`, stages; the precheck starts at
 //! once, as on the real service).
 
-use dts_core::{EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec, ObjectSelection, Stages};
+use dts_core::{
+    ConflictPolicy, EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec, ObjectSelection, Stages,
+};
 use dts_store::{CheckState, DtsInstance, NewJob, new_job_id};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -107,6 +109,23 @@ fn database_info(db_list: &str) -> Result<String, AliError> {
     let info = Value::Array(out).to_string();
     ObjectSelection::parse(2, Some(&info)).map_err(|e| bad(e.to_string()))?;
     Ok(info)
+}
+
+/// `Reserve` (a JSON object) may carry `"conflictPolicy"`: LaterCommitWins (default),
+/// Overwrite, Ignore or TaskFailed.
+fn conflict_policy(reserve: Option<&str>) -> Result<ConflictPolicy, AliError> {
+    let Some(raw) = reserve else { return Ok(ConflictPolicy::default()) };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| AliError::invalid_parameter("Reserve", format!("not JSON ({e})")))?;
+    match v.get("conflictPolicy").and_then(Value::as_str) {
+        None => Ok(ConflictPolicy::default()),
+        Some(p) => ConflictPolicy::parse(p).ok_or_else(|| {
+            AliError::invalid_parameter(
+                "Reserve",
+                format!("conflictPolicy `{p}` is not one of {}", ConflictPolicy::NAMES.join(", ")),
+            )
+        }),
+    }
 }
 
 /// One endpoint group (`SourceEndpoint*` or `DestinationEndpoint*`): the stored endpoint, its
@@ -236,6 +255,7 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
         src_info_multi: Vec::new(),
         stages: Some(stages),
         loop_guard: instance.info["LoopGuard"].as_u64().and_then(|g| u32::try_from(g).ok()),
+        conflict_policy: conflict_policy(caller.get("Reserve"))?,
     };
     let kind = if job_type == "SYNC" { JobKind::Synchronization } else { JobKind::Migration };
     let store = &caller.ctx.store;

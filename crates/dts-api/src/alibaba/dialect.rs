@@ -121,7 +121,7 @@ pub fn store_error(e: StoreError, job_id: &str) -> AliError {
         StoreError::Rejected(msg) => AliError::status_conflict(msg),
         other => {
             tracing::error!(error = %other, job_id, "metadata store failure");
-            AliError::internal()
+            AliError::unavailable()
         }
     }
 }

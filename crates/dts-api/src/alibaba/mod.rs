@@ -104,7 +104,7 @@ fn lookup_key(ctx: &ApiContext, access_key_id: &str) -> Result<dts_store::ApiKey
         Ok(None) => Err(AliError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")),
         Err(e) => {
             tracing::error!(error = %e, "cannot read API keys");
-            Err(AliError::internal())
+            Err(AliError::unavailable())
         }
     }
 }

@@ -72,6 +72,11 @@ impl AliError {
         Self::new(403, "OperationDenied.JobStatusConflict", message)
     }
 
+    /// The metadata store failed (busy, I/O): the seed's `ServiceUnavailable`, worth a retry.
+    pub fn unavailable() -> Self {
+        Self::new(500, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+    }
+
     pub fn internal() -> Self {
         Self::new(500, "InternalError", "The request processing has failed due to some unknown error.")
     }

@@ -236,6 +236,7 @@ pub fn create_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         src_info_multi: parse_src_info_multi(p, src_type, src_access),
         stages: None,
         loop_guard: None,
+        conflict_policy: Default::default(),
     };
     let job = caller
         .ctx

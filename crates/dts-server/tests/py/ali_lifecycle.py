@@ -150,6 +150,10 @@ def sync(api):
     simple(api, "StopDtsJob", DtsJobId=dts_job_id, DtsInstanceId=instance_id)
     wait_status(api, dts_job_id, "Finished", timeout=60, passing=("Synchronizing",))
     announce("STOPPED")
+    step("ResetDtsJob: back to NotStarted, ready to be configured again")
+    simple(api, "ResetDtsJob", DtsJobId=dts_job_id, DtsInstanceId=instance_id)
+    detail = describe_detail(api, dts_job_id)
+    check(detail.get("Status") == "NotStarted", "a reset task is NotStarted: %s" % detail)
 
 
 def twoway(api):
