@@ -328,6 +328,16 @@ fn binlog_file_name(raw: &[u8]) -> String {
     String::from_utf8_lossy(&raw[..cut]).into_owned()
 }
 
+/// A server id for a binlog dump connection, in `[base, base + 1,000,000)`: the source drops an
+/// older dump connection that registers with the same id, so every connection of this process
+/// gets its own (a counter) and processes differ by their start time.
+pub(crate) fn dump_server_id(base: u32) -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    base + (nanos / 1000 + n * 7919) % 1_000_000
+}
+
 fn gtid_text(state: &GtidState) -> Option<String> {
     (!state.is_empty()).then(|| state.to_string())
 }
@@ -396,7 +406,7 @@ async fn replicate(
     if arbiter.is_some() {
         applier.two_way = Some((source_addr.clone(), format!("{}:{}", plan.destination.host, plan.destination.port)));
     }
-    let server_id = 1_000_000 + (now_secs() % 1_000_000) as u32;
+    let server_id = dump_server_id(1_000_000);
     let opts = OptsBuilder::default()
         .ip_or_hostname(plan.source.host.clone())
         .tcp_port(plan.source.port)

@@ -60,7 +60,7 @@ async fn run(
         .query_drop("SET @mariadb_slave_capability = 4")
         .await
         .map_err(|e| transient("cannot prepare the watching binlog session", e))?;
-    let id = 2_000_000 + rand_id();
+    let id = crate::replication::dump_server_id(2_000_000);
     let request = BinlogStreamRequest::new(id).with_filename(from.file.as_bytes()).with_pos(from.offset);
     let mut stream =
         source.get_binlog_stream(request).await.map_err(|e| transient("cannot open the watching binlog stream", e))?;
@@ -109,10 +109,4 @@ async fn run(
             _ => {}
         }
     }
-}
-
-fn rand_id() -> u32 {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    nanos % 1_000_000
 }
