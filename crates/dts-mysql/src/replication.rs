@@ -1,6 +1,7 @@
 //! Incremental replication: the source's binlog from the full load's snapshot position, row
 //! events grouped into their transactions and applied whole inside destination transactions
-//! (group commit: many source transactions per destination commit, one round trip each), DDL of
+//! (group commit: many source transactions per destination commit, their statements sent with
+//! the COMMIT in one round trip), DDL of
 //! the selected databases replayed, the position checkpointed after every destination commit.
 //!
 //! Correctness argument: the snapshot position P is where the copied data stands (see
@@ -165,7 +166,21 @@ struct Applier {
     open: Option<OpenBatch>,
     /// Whether a destination transaction is open (also mid source transaction).
     started: bool,
+    /// Statements of the open destination transaction not sent yet.
+    buffered: Vec<u8>,
 }
+
+/// Appends a statement to a multi-statement text.
+fn push_statement(sql: &mut Vec<u8>, statement: &[u8]) {
+    if !sql.is_empty() {
+        sql.push(b';');
+    }
+    sql.extend_from_slice(statement);
+}
+
+/// Statements of an open destination transaction are sent with its COMMIT, or once they are
+/// this large (memory stays bounded; a large source transaction is sent in slices).
+const FLUSH_BYTES: usize = 4 << 20;
 
 /// Group commit: source transactions share a destination transaction (one fsync), which is
 /// committed when it holds `BATCH_TRANSACTIONS`, is `BATCH_AGE` old, or the stream goes quiet.
@@ -201,9 +216,14 @@ impl Applier {
     /// Executes row changes inside the destination transaction (opening it if needed), in one
     /// round trip. Nothing is committed here. Two-way: changes that lose a conflict are dropped.
     async fn execute(&mut self, txn: Transaction, arbiter: Option<&dyn ConflictArbiter>) -> Result<(), ConnectorError> {
-        let mut sql: Vec<u8> = Vec::new();
+        if arbiter.is_some() {
+            // Two-way: conflict checks read the destination, so earlier statements go first.
+            self.flush().await?;
+        }
+        let mut sql = std::mem::take(&mut self.buffered);
         if !self.started && !txn.groups.is_empty() {
-            sql.extend_from_slice(b"START TRANSACTION");
+            push_statement(&mut sql, b"START TRANSACTION");
+            self.started = true;
         }
         for (key, mut changes) in txn.groups {
             self.layout(&key).await?;
@@ -213,22 +233,34 @@ impl Applier {
                 changes = conflict::settle(&mut self.dst, layout, changes, &crossing, arbiter).await?;
             }
             for statement in statements(layout, &changes, STATEMENT_BYTES) {
-                if !sql.is_empty() {
-                    sql.push(b';');
-                }
-                sql.extend_from_slice(&statement);
+                push_statement(&mut sql, &statement);
             }
         }
-        if sql.is_empty() {
+        self.buffered = sql;
+        if self.buffered.len() >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the buffered statements of the open destination transaction.
+    async fn flush(&mut self) -> Result<(), ConnectorError> {
+        if self.buffered.is_empty() {
             return Ok(());
         }
+        let sql = std::mem::take(&mut self.buffered);
+        self.send(sql, "applying transactions").await
+    }
+
+    /// One round trip; on failure the destination transaction is rolled back and forgotten.
+    async fn send(&mut self, sql: Vec<u8>, doing: &str) -> Result<(), ConnectorError> {
         if let Err(e) = self.dst.conn_mut().query_drop(sql).await {
             self.open = None;
             self.started = false;
+            self.buffered.clear();
             let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
-            return Err(self.dst.error(&e, "applying a transaction"));
+            return Err(self.dst.error(&e, doing));
         }
-        self.started = true;
         Ok(())
     }
 
@@ -259,17 +291,18 @@ impl Applier {
     }
 
     /// Commits the open batch; returns its position and source commit time, now durable.
+    /// The buffered statements and the COMMIT go in one round trip.
     async fn commit(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
         let Some(batch) = self.open.take() else { return Ok(None) };
+        let mut sql = std::mem::take(&mut self.buffered);
+        push_statement(&mut sql, b"COMMIT");
+        self.send(sql, "committing applied transactions").await?;
         self.started = false;
-        if let Err(e) = self.dst.conn_mut().query_drop("COMMIT").await {
-            let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
-            return Err(self.dst.error(&e, "committing applied transactions"));
-        }
         Ok(Some((batch.position, batch.timestamp)))
     }
 
     async fn ddl(&mut self, schema: &str, sql: &str) -> Result<(), ConnectorError> {
+        self.flush().await?;
         if let Some(name) = renamed_in(&self.selection, schema, sql) {
             return Err(ConnectorError::new(
                 ErrorClass::NeedsOperator,
@@ -400,6 +433,7 @@ async fn replicate(
         layouts: HashMap::new(),
         open: None,
         started: false,
+        buffered: Vec::new(),
     };
     let arbiter = observer.arbiter().filter(|_| plan.loop_guard.is_some());
     let source_addr = format!("{}:{}", plan.source.host, plan.source.port);
