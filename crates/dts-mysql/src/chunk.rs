@@ -189,12 +189,12 @@ impl Chunk {
         if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
     }
 
-    /// ` FROM db.table WHERE <key range>` of this chunk.
     /// The same scan of the table's destination copy `target`.
     pub fn scan_clause_at(&self, target: &(String, String)) -> String {
         format!(" FROM {}{}", qualified(&target.0, &target.1), self.predicate())
     }
 
+    /// ` FROM db.table WHERE <key range>` of this chunk.
     pub fn scan_clause(&self) -> String {
         format!(" FROM {}{}", qualified(&self.database, &self.table), self.predicate())
     }
