@@ -51,7 +51,7 @@ bench_setup() { # work-dir-prefix packages...; builds dts, sets DTS, WORK, PIDS 
   local prefix=$1; shift
   ensure_packages "$@"
   cargo build --release --bin dts -q
-  DTS=$PWD/target/release/dts
+  DTS=${DTS_BIN:-$PWD/target/release/dts}
   WORK=$(mktemp -d "/tmp/$prefix-XXXX")
   PIDS=()
   trap cleanup EXIT
