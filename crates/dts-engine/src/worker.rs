@@ -69,6 +69,9 @@ pub struct Engine {
 /// Where a job without a full load records the source position it started replicating from.
 const INCREMENTAL_START_KEY: &str = "incremental/start";
 
+/// Set when a job's incremental step begins: its structure and full load are complete.
+const REPLICATING_KEY: &str = "incremental/started";
+
 /// Set once a replicating job's consistency check (before ReadyComplete) has run.
 const CHECKED_KEY: &str = "incremental/consistency_checked";
 
@@ -374,7 +377,8 @@ impl Engine {
         // A job that replicated already (resumed after a suspension, a restart or a crash) goes
         // straight back to replication: its structure and full load are complete.
         let replicating = stages.incremental
-            && (matches!(self.store.checkpoint(id, dts_mysql::POSITION_KEY), Ok(Some(_)))
+            && (matches!(self.store.checkpoint(id, REPLICATING_KEY), Ok(Some(_)))
+                || matches!(self.store.checkpoint(id, dts_mysql::POSITION_KEY), Ok(Some(_)))
                 || matches!(job.status, JobStatus::ReadyComplete | JobStatus::Completing));
         if !replicating {
             start_step("Prepare");
@@ -424,6 +428,8 @@ impl Engine {
         }
         if stages.incremental {
             start_step("IncrementalMigration");
+            // From here on a resumed job goes straight back to replication.
+            let _ = self.store.put_checkpoint(id, REPLICATING_KEY, &now_string());
             let start = if stages.full_data {
                 self.store
                     .checkpoint(id, dts_mysql::SNAPSHOT_KEY)

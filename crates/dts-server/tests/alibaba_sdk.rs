@@ -357,3 +357,42 @@ async fn a_db_list_that_renames_a_database_and_a_table_is_synchronized_under_the
     script.wait_line("STOPPED", Duration::from_secs(60), &server).await;
     script.finish(&server).await;
 }
+
+async fn item_v(db: &MariaDb) -> i64 {
+    let v: Option<i64> = db.conn().await.query_first("SELECT v FROM policy.items WHERE id = 1").await.unwrap();
+    v.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_ignore_conflict_policy_each_side_keeps_its_own_change_and_the_conflicts_are_counted() {
+    let (a, b, python) = tokio::join!(MariaDb::start(), MariaDb::start(), python());
+    let server = server().await;
+    create_database(&a, "policy").await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").unwrap();
+    let env = with(
+        script_env(&server, &a, &b, "policy", "tea"),
+        &[("MODE", "twoway"), ("CONFLICT_POLICY", "Ignore"), ("PHASE_FILE", phase.to_str().expect("utf-8 path"))],
+    );
+    let mut script = Running::start(&python, "ali_lifecycle.py", &env);
+    script.wait_line("READY", Duration::from_secs(180), &server).await;
+    let reverse = printed(&script.stdout(), "REVERSE_JOB_ID=");
+    std::fs::write(&phase, "suspend").unwrap();
+    script.wait_line("SUSPENDED", Duration::from_secs(60), &server).await;
+    a.exec("UPDATE policy.items SET v = 100 WHERE id = 1").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    b.exec("UPDATE policy.items SET v = 200 WHERE id = 1").await;
+    std::fs::write(&phase, "suspend resume").unwrap();
+    script.wait_line("RESUMED", Duration::from_secs(60), &server).await;
+    let forward = job_id_printed(&script.stdout());
+    let count = |id: &str| server.job(id)["Detail"]["ConflictCount"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(&forward) + count(&reverse) < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(count(&forward) + count(&reverse), 2, "one conflict in each direction");
+    assert_eq!((item_v(&a).await, item_v(&b).await), (100, 200), "Ignore keeps each destination's own row");
+    std::fs::write(&phase, "suspend resume stop").unwrap();
+    script.wait_line("STOPPED", Duration::from_secs(60), &server).await;
+    script.finish(&server).await;
+}

@@ -3,7 +3,7 @@ tea-v2 or core; see ali_common.py): buy an instance, configure, precheck, start,
 pause/resume/stop, delete.
 
 Environment: DTS_ENDPOINT, DTS_SECRET_ID, DTS_SECRET_KEY, SRC_PORT, SRC_USER, SRC_PASSWORD,
-DST_PORT, DST_USER, DST_PASSWORD, DB_NAME, ALI_SDK; PHASE_FILE (sync and twoway: a file the test
+DST_PORT, DST_USER, DST_PASSWORD, DB_NAME, ALI_SDK, CONFLICT_POLICY (optional, sent in Reserve); PHASE_FILE (sync and twoway: a file the test
 writes `suspend`, `resume`, `stop` into; PHASE_TIMEOUT seconds to wait for each, 300 unless told);
 MODE:
   migration  structure + full-data migration to Finished, listed, renamed, deleted (default)
@@ -39,6 +39,8 @@ def configure(api, instance_id, job_id, name, job_type, structure, data, sync, d
                   StructureInitialization=structure, DataInitialization=data, DataSynchronization=sync,
                   SynchronizationDirection=direction, DbList=db_list())
     params.update(endpoints(reverse=reverse))
+    if os.environ.get("CONFLICT_POLICY"):
+        params["Reserve"] = json.dumps({"conflictPolicy": os.environ["CONFLICT_POLICY"]})
     body = api.call("ConfigureDtsJob", **params)
     check_success(body, "ConfigureDtsJob")
     check(body.get("DtsJobId"), "ConfigureDtsJob should answer a DtsJobId: %s" % body)
