@@ -77,6 +77,45 @@ impl ApiContext {
     }
 }
 
+/// A request as received: nothing re-serialized (both dialects sign the raw bytes).
+pub struct RawRequest<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub query: &'a str,
+    pub body: &'a Bytes,
+}
+
+impl RawRequest<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Runs `change` on a job of `account` in one atomic update (another account's job is "not
+/// found"). The change's own error comes back as `Err(Ok(e))`, the store's as `Err(Err(e))`.
+fn update_account_job<E>(
+    store: &Store,
+    account: &str,
+    id: &str,
+    change: impl FnOnce(&mut dts_store::JobRecord) -> Result<(), E>,
+) -> Result<dts_store::JobRecord, Result<E, dts_store::StoreError>> {
+    let mut own = None;
+    let result = store.update_job(id, |job| {
+        if job.account_id != account {
+            return Err(dts_store::StoreError::NotFound);
+        }
+        change(job).map_err(|e| {
+            own = Some(e);
+            dts_store::StoreError::Rejected(String::new())
+        })
+    });
+    match (result, own) {
+        (Ok((job, ())), _) => Ok(job),
+        (Err(_), Some(e)) => Err(Ok(e)),
+        (Err(e), None) => Err(Err(e)),
+    }
+}
+
 /// A request id in UUID form.
 pub fn request_id() -> String {
     let mut b = [0u8; 16];
@@ -100,15 +139,9 @@ async fn api_entry(
     let ali = alibaba::recognizes(&headers, &query);
     tokio::task::spawn_blocking(move || {
         if ali {
-            alibaba::handle(
-                &ctx2,
-                alibaba::RawRequest { method: &method, headers: &headers, query: &query, body: &body },
-            )
+            alibaba::handle(&ctx2, RawRequest { method: &method, headers: &headers, query: &query, body: &body })
         } else {
-            tencent::handle(
-                &ctx2,
-                tencent::RawRequest { method: &method, headers: &headers, query: &query, body: &body },
-            )
+            tencent::handle(&ctx2, RawRequest { method: &method, headers: &headers, query: &query, body: &body })
         }
     })
     .await

@@ -225,82 +225,47 @@ async fn destination_tables(
     creates_structure: bool,
     selection: &ObjectSelection,
 ) -> CheckItem {
-    if !creates_structure {
-        return destination_present(catalog, dst, selection).await;
-    }
-    const NAME: &str = "destination_conflicts";
-    const DESC: &str = "no selected table or view already exists on the destination";
-    let expected = "no table of the selection on the destination";
+    // Creating the structure needs the names free; otherwise the tables must be there.
+    let (name, desc, expected, hint) = if creates_structure {
+        (
+            "destination_conflicts",
+            "no selected table or view already exists on the destination",
+            "no table of the selection on the destination",
+            "drop or rename these objects on the destination, or leave them out of the selection",
+        )
+    } else {
+        (
+            "destination_tables",
+            "every selected table exists on the destination (the job creates no structure)",
+            "each table of the selection on the destination",
+            "create these tables on the destination, or configure the job with structure initialization",
+        )
+    };
     let catalog = match catalog {
-        None => return not_checked(NAME, DESC, expected, Side::Source),
-        Some(Err(e)) => return could_not_check(NAME, DESC, expected, e),
+        None => return not_checked(name, desc, expected, Side::Source),
+        Some(Err(e)) => return could_not_check(name, desc, expected, e),
         Some(Ok(c)) => c,
     };
-    let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
+    let Some(dst) = dst else { return not_checked(name, desc, expected, Side::Destination) };
     let targets: Vec<String> = catalog.database_names().iter().map(|d| selection.target_database(d)).collect();
     let present = match catalog::relations(dst, &targets).await {
         Ok(p) => p,
-        Err(e) => return could_not_check(NAME, DESC, expected, &e),
+        Err(e) => return could_not_check(name, desc, expected, &e),
     };
     let present: BTreeSet<(String, String)> =
         present.into_iter().flat_map(|(db, rels)| rels.into_iter().map(move |(n, _)| (db.clone(), n))).collect();
-    let conflicts: Vec<String> = catalog
+    let wrong: Vec<String> = catalog
         .relations()
         .into_iter()
         .map(|(db, t)| selection.target(&db, &t))
-        .filter(|r| present.contains(r))
+        .filter(|r| present.contains(r) == creates_structure)
         .map(|(db, t)| qualified(&db, &t))
         .collect();
-    if conflicts.is_empty() {
-        return CheckItem::passed(NAME, DESC);
+    if wrong.is_empty() {
+        return CheckItem::passed(name, desc);
     }
-    CheckItem::failed(
-        NAME,
-        DESC,
-        expected,
-        capped(&conflicts),
-        Some("drop or rename these objects on the destination, or leave them out of the selection".into()),
-    )
-}
-
-async fn destination_present(
-    catalog: Option<&Result<Catalog, ConnectorError>>,
-    dst: Option<&mut Session>,
-    selection: &ObjectSelection,
-) -> CheckItem {
-    const NAME: &str = "destination_tables";
-    const DESC: &str = "every selected table exists on the destination (the job creates no structure)";
-    let expected = "each table of the selection on the destination";
-    let catalog = match catalog {
-        None => return not_checked(NAME, DESC, expected, Side::Source),
-        Some(Err(e)) => return could_not_check(NAME, DESC, expected, e),
-        Some(Ok(c)) => c,
-    };
-    let Some(dst) = dst else { return not_checked(NAME, DESC, expected, Side::Destination) };
-    let targets: Vec<String> = catalog.database_names().iter().map(|d| selection.target_database(d)).collect();
-    let present = match catalog::relations(dst, &targets).await {
-        Ok(p) => p,
-        Err(e) => return could_not_check(NAME, DESC, expected, &e),
-    };
-    let present: BTreeSet<(String, String)> =
-        present.into_iter().flat_map(|(db, rels)| rels.into_iter().map(move |(n, _)| (db.clone(), n))).collect();
-    let missing: Vec<String> = catalog
-        .relations()
-        .into_iter()
-        .map(|(db, t)| selection.target(&db, &t))
-        .filter(|r| !present.contains(r))
-        .map(|(db, t)| qualified(&db, &t))
-        .collect();
-    if missing.is_empty() {
-        return CheckItem::passed(NAME, DESC);
-    }
-    CheckItem::failed(
-        NAME,
-        DESC,
-        expected,
-        format!("missing: {}", capped(&missing)),
-        Some("create these tables on the destination, or configure the job with structure initialization".into()),
-    )
+    let found = if creates_structure { capped(&wrong) } else { format!("missing: {}", capped(&wrong)) };
+    CheckItem::failed(name, desc, expected, found, Some(hint.into()))
 }
 
 /// Two-way synchronization marks what dts applies with its own `server_id`, which needs the

@@ -4,7 +4,7 @@
 //! and `ModifyDtsJobName`. Each is one atomic update of the job, then a nudge to the engine.
 
 use dts_core::{JobEvent, JobStatus};
-use dts_store::{COMPLETE_MODE_KEY, JobRecord, StoreError, now_string};
+use dts_store::{COMPLETE_MODE_KEY, JobRecord, now_string};
 use serde_json::{Value, json};
 
 use super::dialect::{Caller, Direction, Target, resolve, store_error};
@@ -16,21 +16,8 @@ fn update(
     id: &str,
     change: impl FnOnce(&mut JobRecord) -> Result<(), AliError>,
 ) -> Result<JobRecord, AliError> {
-    let mut api_err = None;
-    let result = caller.ctx.store.update_job(id, |job| {
-        if job.account_id != caller.account_id {
-            return Err(StoreError::NotFound);
-        }
-        change(job).map_err(|e| {
-            api_err = Some(e);
-            StoreError::Rejected(String::new())
-        })
-    });
-    match (result, api_err) {
-        (Ok((job, ())), _) => Ok(job),
-        (Err(_), Some(e)) => Err(e),
-        (Err(e), None) => Err(store_error(e, id)),
-    }
+    crate::update_account_job(&caller.ctx.store, caller.account_id, id, change)
+        .map_err(|e| e.unwrap_or_else(|e| store_error(e, id)))
 }
 
 fn transition(job: &mut JobRecord, event: JobEvent) -> Result<(), AliError> {

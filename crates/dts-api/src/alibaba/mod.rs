@@ -15,15 +15,14 @@ pub mod signature;
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
 pub use reply::AliError;
 
-use crate::ApiContext;
+use crate::{ApiContext, RawRequest};
 use signature::Acs3Input;
 
 pub const VERSION: &str = "2020-01-01";
@@ -45,22 +44,8 @@ const RPC_COMMON: [&str; 11] = [
     "SecurityToken",
 ];
 
-/// A request as received.
-pub struct RawRequest<'a> {
-    pub method: &'a Method,
-    pub headers: &'a HeaderMap,
-    pub query: &'a str,
-    pub body: &'a Bytes,
-}
-
-impl RawRequest<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn is_form(&self) -> bool {
-        self.header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-    }
+fn is_form(req: &RawRequest<'_>) -> bool {
+    req.header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
 }
 
 /// Whether a request is in this dialect: Alibaba SDKs send `x-acs-*` headers (ACS3, and the core
@@ -124,7 +109,7 @@ fn nonce_used() -> AliError {
 
 fn authenticate_rpc_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authenticated, AliError> {
     let mut pairs = decode_pairs(req.query.as_bytes());
-    if req.is_form() {
+    if is_form(req) {
         pairs.extend(decode_pairs(req.body));
     }
     let get = |k: &str| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
@@ -181,7 +166,7 @@ fn authenticate_acs3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) 
         return Err(nonce_used());
     }
     let mut params: BTreeMap<String, String> = query.into_iter().collect();
-    if req.is_form() {
+    if is_form(req) {
         params.extend(decode_pairs(req.body));
     }
     Ok(Authenticated { account_id: key.account_id, action: action.into(), version: version.into(), params })

@@ -264,22 +264,8 @@ fn update(
     id: &str,
     change: impl FnOnce(&mut JobRecord) -> Result<(), ApiError>,
 ) -> Result<JobRecord, ApiError> {
-    let store = &caller.ctx.store;
-    let mut api_err = None;
-    let result = store.update_job(id, |job| {
-        if job.account_id != caller.account_id {
-            return Err(StoreError::NotFound);
-        }
-        change(job).map_err(|e| {
-            api_err = Some(e);
-            StoreError::Rejected(String::new())
-        })
-    });
-    match (result, api_err) {
-        (Ok((job, ())), _) => Ok(job),
-        (Err(_), Some(e)) => Err(e),
-        (Err(e), None) => Err(store_error(e, id)),
-    }
+    crate::update_account_job(&caller.ctx.store, caller.account_id, id, change)
+        .map_err(|e| e.unwrap_or_else(|e| store_error(e, id)))
 }
 
 fn transition(job: &mut JobRecord, event: JobEvent) -> Result<(), ApiError> {

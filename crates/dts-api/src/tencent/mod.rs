@@ -11,15 +11,14 @@ mod models;
 mod params;
 pub mod signature;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::Response;
 use serde_json::Value;
 
 pub use error::ApiError;
 pub use params::{unflatten, validate};
 
-use crate::ApiContext;
+use crate::{ApiContext, RawRequest};
 use actions::Caller;
 use signature::{Tc3Input, V1Method};
 
@@ -41,20 +40,6 @@ const V1_COMMON: [&str; 11] = [
     "RequestClient",
     "Token",
 ];
-
-/// A request as received: nothing re-serialized.
-pub struct RawRequest<'a> {
-    pub method: &'a Method,
-    pub headers: &'a HeaderMap,
-    pub query: &'a str,
-    pub body: &'a Bytes,
-}
-
-impl RawRequest<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
 
 /// Who signed, and what they asked for.
 struct Authenticated {
