@@ -34,7 +34,18 @@ pub async fn watch(
     server: &str,
     arbiter: &dyn ConflictArbiter,
 ) -> ConnectorError {
-    match run(conn, plan, from, server, arbiter).await {
+    let e = match run(conn, plan, from.clone(), server, arbiter).await {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // The job's own reader may have resumed elsewhere (by GTID); the watcher only needs changes
+    // from now on, so a start it cannot open falls back to the source's current position.
+    tracing::warn!(server, summary = %e.summary, detail = %e.detail, "watcher restarts at the source's current position");
+    let now = match crate::replication::current_position(conn, plan).await {
+        Ok(p) => p,
+        Err(e2) => return e2,
+    };
+    match run(conn, plan, BinlogPosition { gtid: None, ..now }, server, arbiter).await {
         Ok(never) => match never {},
         Err(e) => e,
     }
