@@ -60,11 +60,12 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   t_dts=$(echo "$(now) - $t0" | bc); v_dts=$(verdict)
   rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
+  cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' /proc/$DPID/stat)
   lock_us=$(grep -o 'lock_held_micros=[0-9]*' "$LOG" | head -1 | cut -d= -f2)
   idx_ms=$(grep -o 'millis=[0-9]*' "$LOG" | cut -d= -f2 | paste -sd+ | bc 2>/dev/null || echo 0)
   kill $DPID
-  DTS_LINES+=("$(printf '  dts MigrateType 2, config %-12s: %6.1f s  (%s), peak RSS %s MiB, read lock held %s us, key builds %s ms; ratio vs mydumper+myloader %.2f, vs mariadb-dump %.2f' \
-    "$(basename "$cfg")" "$t_dts" "$v_dts" "$((rss_kib / 1024))" "${lock_us:-?}" "${idx_ms:-0}" "$(echo "$t_dts / $t_my" | bc -l)" "$(echo "$t_dts / $t_dump" | bc -l)")")
+  DTS_LINES+=("$(printf '  dts MigrateType 2, config %-12s: %6.1f s  (%s), peak RSS %s MiB, CPU %s s, read lock held %s us, key builds %s ms; ratio vs mydumper+myloader %.2f, vs mariadb-dump %.2f' \
+    "$(basename "$cfg")" "$t_dts" "$v_dts" "$((rss_kib / 1024))" "$cpu_s" "${lock_us:-?}" "${idx_ms:-0}" "$(echo "$t_dts / $t_my" | bc -l)" "$(echo "$t_dts / $t_dump" | bc -l)")")
   done
   printf '\nround %s (%s x %s rows)\n' "$round" "$TABLES" "$SIZE"
   printf '  mydumper -t 2 -r 100000 + myloader -t 2 -e : %6.1f s  (%s)\n' "$t_my" "$v_my"

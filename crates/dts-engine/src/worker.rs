@@ -18,7 +18,7 @@ use dts_core::{
     CheckItem, CheckReport, Checker, Checkpoints, ConnectorError, ErrorClass, FullLoader, InstanceRegistry, JobEvent,
     JobStatus, StructureMigrator, StructurePhase,
 };
-use dts_mysql::{FullLoadSettings, MySqlConnector};
+use dts_mysql::{FullLoadSettings, MySqlConnector, ReplicationSettings};
 use dts_store::{
     COMPLETE_MODE_KEY, CheckState, JobError, JobRecord, STOPPED_ON_REQUEST, Store, StoreError, now_string,
 };
@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub retry_budget: Duration,
     /// Full-load tuning.
     pub full_load: FullLoadSettings,
+    /// Replication tuning (parallel apply lanes).
+    pub replication: ReplicationSettings,
     /// An incremental job is ReadyComplete once it is at most this many seconds behind.
     pub ready_lag_secs: i64,
 }
@@ -48,6 +50,7 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(500),
             retry_budget: Duration::from_secs(300),
             full_load: FullLoadSettings::default(),
+            replication: ReplicationSettings::default(),
             ready_lag_secs: 1,
         }
     }
@@ -387,7 +390,9 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(format!("[Prepare] {e}")),
         };
-        let connector = MySqlConnector::default().with_full_load_settings(self.config.full_load.clone());
+        let connector = MySqlConnector::default()
+            .with_full_load_settings(self.config.full_load.clone())
+            .with_replication_settings(self.config.replication.clone());
         let (plan, connector) = (&plan, &connector);
         // A full load that started already (a resumed job) owns the destination tables now:
         // their secondary keys may be deferred, so the structure is not compared again.

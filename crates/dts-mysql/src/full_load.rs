@@ -37,7 +37,7 @@ use crate::chunk::{Chunk, TableLayout};
 use crate::connection::{Session, Side, connect, server_code};
 use crate::definition::{qualified, quote_ident};
 use crate::index_deferral;
-use crate::literal::push_value;
+use crate::literal::{LiteralKind, push_value};
 use crate::snapshot;
 
 pub const PLAN_KEY: &str = "full_load/plan";
@@ -59,6 +59,10 @@ pub struct FullLoadSettings {
     pub write_binlog: bool,
     /// Build plain secondary keys after the data (see `index_deferral`).
     pub defer_secondary_indexes: bool,
+    /// Write rows with `LOAD DATA LOCAL INFILE` (rows streamed from memory, cheaper for the
+    /// destination to parse than INSERT) where the destination allows it (`local_infile`);
+    /// multi-row INSERTs otherwise.
+    pub load_data: bool,
 }
 
 impl Default for FullLoadSettings {
@@ -69,14 +73,26 @@ impl Default for FullLoadSettings {
             batch_bytes: 1 << 20,
             write_binlog: true,
             defer_secondary_indexes: true,
+            load_data: true,
         }
     }
 }
 
 enum Batch {
     Begin(Chunk),
-    Statement { sql: Vec<u8>, rows: u64 },
-    End { id: String, rows: u64 },
+    Statement {
+        sql: Vec<u8>,
+        rows: u64,
+    },
+    /// Rows as `LOAD DATA` text (tab-separated, backslash escapes, `\N` for NULL).
+    Rows {
+        text: Vec<u8>,
+        rows: u64,
+    },
+    End {
+        id: String,
+        rows: u64,
+    },
 }
 
 fn cp_error(e: impl std::fmt::Display) -> ConnectorError {
@@ -92,6 +108,13 @@ struct Shared<'a> {
     total_rows: u64,
     progress: ProgressFn<'a>,
     batch_bytes: usize,
+    /// Whether writers load rows with `LOAD DATA LOCAL INFILE`.
+    load_data: bool,
+    /// Chunks of each table not yet copied; the writer that copies a table's last chunk builds
+    /// its deferred secondary keys (only when writers binlog: the key DDL must reach the
+    /// destination's own replicas; otherwise they are built at the end, on a logging session).
+    early_keys: bool,
+    remaining: Mutex<HashMap<(String, String), usize>>,
 }
 
 async fn open_reader(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Session, ConnectorError> {
@@ -126,9 +149,63 @@ async fn open_writer(
     Ok(s)
 }
 
+/// Appends one field of `LOAD DATA` text: backslash, tab and newline escaped (and NUL, so the
+/// text never holds one).
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0 => b"\\0",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// The `LOAD DATA` statement of a table: binary character set (bytes stored as they are, as
+/// with the INSERT path); MySQL's JSON type goes through a variable converted to utf8mb4.
+fn load_sql(layout: &TableLayout) -> String {
+    let mut cols = Vec::new();
+    let mut sets = Vec::new();
+    for (i, c) in layout.columns.iter().enumerate() {
+        match c.kind {
+            LiteralKind::Json => {
+                cols.push(format!("@v{i}"));
+                sets.push(format!("{} = CONVERT(@v{i} USING utf8mb4)", quote_ident(&c.name)));
+            }
+            LiteralKind::Bytes | LiteralKind::Float => cols.push(quote_ident(&c.name)),
+        }
+    }
+    let set = if sets.is_empty() { String::new() } else { format!(" SET {}", sets.join(", ")) };
+    format!(
+        "LOAD DATA LOCAL INFILE 'dts-rows' INTO TABLE {} CHARACTER SET binary \
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){set}",
+        qualified(&layout.target.0, &layout.target.1),
+        cols.join(", ")
+    )
+}
+
 fn insert_prefix(layout: &TableLayout) -> Vec<u8> {
     let cols = layout.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
     format!("INSERT INTO {} ({cols}) VALUES ", qualified(&layout.target.0, &layout.target.1)).into_bytes()
+}
+
+/// Whether the destination accepts `LOAD DATA LOCAL INFILE`.
+async fn local_infile(writer: &mut Session) -> bool {
+    let on = matches!(
+        writer.rows_raw("SELECT @@GLOBAL.local_infile").await.as_deref(),
+        Ok([row]) if matches!(crate::connection::text_column(row, 0), Ok(Some(v)) if v == "1" || v.eq_ignore_ascii_case("on"))
+    );
+    if !on {
+        tracing::info!("the destination does not allow LOAD DATA LOCAL INFILE (local_infile): rows go as INSERTs");
+    }
+    on
 }
 
 /// A destination error while writing `chunk`: a missing table or database (the structure was
@@ -159,8 +236,14 @@ async fn read_chunk(
     layout: &TableLayout,
     tx: &mpsc::Sender<Batch>,
     batch_bytes: usize,
+    load_data: bool,
 ) -> Result<u64, ConnectorError> {
-    match stream_chunk(reader.conn_mut(), chunk, layout, tx, batch_bytes).await {
+    let streamed = if load_data {
+        stream_chunk_text(reader.conn_mut(), chunk, layout, tx, batch_bytes).await
+    } else {
+        stream_chunk(reader.conn_mut(), chunk, layout, tx, batch_bytes).await
+    };
+    match streamed {
         Ok(rows) => Ok(rows),
         Err(ReadStop::Driver(e)) => Err(reader.error(&e, &format!("reading {}", chunk.id))),
         Err(ReadStop::WriterGone) => {
@@ -216,6 +299,59 @@ async fn stream_chunk(
     Ok(total)
 }
 
+/// Streams one chunk as `LOAD DATA` text.
+async fn stream_chunk_text(
+    conn: &mut mysql_async::Conn,
+    chunk: &Chunk,
+    layout: &TableLayout,
+    tx: &mpsc::Sender<Batch>,
+    batch_bytes: usize,
+) -> Result<u64, ReadStop> {
+    let sql = chunk.select_sql(&layout.columns);
+    let mut text = Vec::with_capacity(batch_bytes + (batch_bytes >> 3));
+    let mut in_batch = 0u64;
+    let mut total = 0u64;
+    let mut result = conn.query_iter(sql.as_str()).await.map_err(ReadStop::Driver)?;
+    let Some(mut stream) = result.stream::<Row>().await.map_err(ReadStop::Driver)? else { return Ok(0) };
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(ReadStop::Driver)?;
+        for i in 0..layout.columns.len() {
+            if i > 0 {
+                text.push(b'\t');
+            }
+            match row.as_ref(i) {
+                Some(Value::Bytes(b)) => push_field(&mut text, b),
+                Some(Value::NULL) | None => text.extend_from_slice(b"\\N"),
+                Some(other) => push_field(&mut text, other.as_sql(true).trim_matches('\'').as_bytes()),
+            }
+        }
+        text.push(b'\n');
+        in_batch += 1;
+        total += 1;
+        if text.len() >= batch_bytes {
+            let full = std::mem::replace(&mut text, Vec::with_capacity(batch_bytes + (batch_bytes >> 3)));
+            tx.send(Batch::Rows { text: full, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
+            in_batch = 0;
+        }
+    }
+    drop(stream);
+    drop(result);
+    if in_batch > 0 {
+        tx.send(Batch::Rows { text, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
+    }
+    Ok(total)
+}
+
+/// Writes rows of `LOAD DATA` text into the writer's table (the text is handed to the driver
+/// as the "file" the server asks for).
+async fn load_rows(writer: &mut Session, sql: &str, text: Vec<u8>) -> Result<(), mysql_async::Error> {
+    let data = bytes::Bytes::from(text);
+    writer.conn_mut().set_infile_handler(async move {
+        Ok(Box::pin(futures::stream::once(async move { Ok(data) })) as mysql_async::InfileData)
+    });
+    writer.conn_mut().query_drop(sql).await
+}
+
 /// One reader/writer pair working through the shared queue.
 async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>) -> Result<u64, ConnectorError> {
     let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
@@ -228,7 +364,7 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
             if tx.send(Batch::Begin(chunk.clone())).await.is_err() {
                 break;
             }
-            let rows = read_chunk(&mut reader, &chunk, layout, &tx, shared.batch_bytes).await?;
+            let rows = read_chunk(&mut reader, &chunk, layout, &tx, shared.batch_bytes, shared.load_data).await?;
             if tx.send(Batch::End { id: chunk.id.clone(), rows }).await.is_err() {
                 break;
             }
@@ -248,9 +384,16 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                     }
                     current = Some(chunk);
                 }
-                Batch::Statement { sql, rows } => {
+                Batch::Statement { sql, rows } | Batch::Rows { text: sql, rows } => {
                     let len = sql.len() as u64;
-                    if let Err(e) = writer.conn_mut().query_drop(sql).await {
+                    let written = match (&current, shared.load_data) {
+                        (Some(chunk), true) => {
+                            let layout = &shared.layouts[&(chunk.database.clone(), chunk.table.clone())];
+                            load_rows(&mut writer, &load_sql(layout), sql).await
+                        }
+                        _ => writer.conn_mut().query_drop(sql).await,
+                    };
+                    if let Err(e) = written {
                         return Err(match &current {
                             Some(chunk) => write_error(&writer, &e, chunk, "writing rows of"),
                             None => writer.error(&e, "writing rows"),
@@ -262,6 +405,18 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                 }
                 Batch::End { id, rows } => {
                     shared.checkpoints.put(&format!("{DONE_PREFIX}{id}"), &rows.to_string())?;
+                    let Some(chunk) = current.take() else { continue };
+                    let table = (chunk.database.clone(), chunk.table.clone());
+                    let last = {
+                        let mut remaining = shared.remaining.lock().unwrap_or_else(|e| e.into_inner());
+                        let left = remaining.entry(table.clone()).or_insert(1);
+                        *left = left.saturating_sub(1);
+                        *left == 0
+                    };
+                    if last && shared.early_keys {
+                        let target = &shared.layouts[&table].target;
+                        index_deferral::restore(&mut writer, shared.checkpoints, &target.0, &target.1).await?;
+                    }
                 }
             }
         }
@@ -348,6 +503,7 @@ pub async fn run(
     for _ in 0..parallel {
         writers.push(open_writer(conn, plan, &settings).await?);
     }
+    let load_data = settings.load_data && local_infile(&mut writers[0]).await;
     let mut dest_control = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
     if first_attempt && settings.defer_secondary_indexes {
         let mut tables: Vec<_> = layouts.keys().cloned().collect();
@@ -357,7 +513,13 @@ pub async fn run(
             index_deferral::defer(&mut dest_control, checkpoints, &tdb, &tt).await?;
         }
     }
+    let mut remaining: HashMap<(String, String), usize> = HashMap::new();
+    for c in &todo {
+        *remaining.entry((c.database.clone(), c.table.clone())).or_default() += 1;
+    }
     let shared = Shared {
+        early_keys: settings.write_binlog,
+        remaining: Mutex::new(remaining),
         queue: Mutex::new(todo),
         layouts,
         checkpoints,
@@ -366,6 +528,7 @@ pub async fn run(
         total_rows,
         progress,
         batch_bytes: settings.batch_bytes,
+        load_data,
     };
     let results =
         futures::future::try_join_all(readers.into_iter().zip(writers).map(|(r, w)| pipeline(r, w, &shared))).await?;

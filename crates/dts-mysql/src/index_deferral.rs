@@ -86,31 +86,56 @@ pub async fn defer(
 /// Adds back every pending deferred key (those already present are skipped).
 pub async fn restore_all(dest: &mut Session, checkpoints: &dyn Checkpoints) -> Result<(), ConnectorError> {
     for (key, value) in checkpoints.scan(DEFERRED_PREFIX)? {
-        let mut record: Deferred = serde_json::from_str(&value).map_err(cp_error)?;
-        if record.restored {
-            continue;
-        }
-        let present: Vec<String> = dest
-            .exec(
-                "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                vec![record.database.clone(), record.table.clone()],
-                "listing indexes",
-            )
-            .await?;
-        let adds: Vec<String> =
-            record.keys.iter().filter(|(n, _)| !present.contains(n)).map(|(_, d)| format!("ADD {d}")).collect();
-        if !adds.is_empty() {
-            let started = std::time::Instant::now();
-            dest.query_drop(
-                &format!("ALTER TABLE {} {}", qualified(&record.database, &record.table), adds.join(", ")),
-                &format!("building the secondary keys of `{}`.`{}`", record.database, record.table),
-            )
-            .await?;
-            tracing::info!(table = %record.table, keys = adds.len(), millis = started.elapsed().as_millis() as u64, "secondary keys built");
-        }
-        record.restored = true;
-        checkpoints.put(&key, &serde_json::to_string(&record).map_err(cp_error)?)?;
+        restore_record(dest, checkpoints, &key, &value).await?;
     }
+    Ok(())
+}
+
+/// Adds back the pending deferred keys of one destination table, as soon as its last chunk is
+/// copied (the other pipelines go on loading meanwhile).
+pub async fn restore(
+    dest: &mut Session,
+    checkpoints: &dyn Checkpoints,
+    database: &str,
+    table: &str,
+) -> Result<(), ConnectorError> {
+    let key = format!("{DEFERRED_PREFIX}{database}.{table}");
+    match checkpoints.get(&key)? {
+        Some(value) => restore_record(dest, checkpoints, &key, &value).await,
+        None => Ok(()),
+    }
+}
+
+async fn restore_record(
+    dest: &mut Session,
+    checkpoints: &dyn Checkpoints,
+    key: &str,
+    value: &str,
+) -> Result<(), ConnectorError> {
+    let mut record: Deferred = serde_json::from_str(value).map_err(cp_error)?;
+    if record.restored {
+        return Ok(());
+    }
+    let present: Vec<String> = dest
+        .exec(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            vec![record.database.clone(), record.table.clone()],
+            "listing indexes",
+        )
+        .await?;
+    let adds: Vec<String> =
+        record.keys.iter().filter(|(n, _)| !present.contains(n)).map(|(_, d)| format!("ADD {d}")).collect();
+    if !adds.is_empty() {
+        let started = std::time::Instant::now();
+        dest.query_drop(
+            &format!("ALTER TABLE {} {}", qualified(&record.database, &record.table), adds.join(", ")),
+            &format!("building the secondary keys of `{}`.`{}`", record.database, record.table),
+        )
+        .await?;
+        tracing::info!(table = %record.table, keys = adds.len(), millis = started.elapsed().as_millis() as u64, "secondary keys built");
+    }
+    record.restored = true;
+    checkpoints.put(key, &serde_json::to_string(&record).map_err(cp_error)?)?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 mod accounts;
+mod applier;
 mod apply;
 mod catalog;
 mod checker;
@@ -44,6 +45,21 @@ pub use version::{Flavor, ServerVersion};
 pub struct MySqlConnector {
     connect_timeout: Duration,
     full_load: FullLoadSettings,
+    replication: ReplicationSettings,
+}
+
+/// Incremental replication tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSettings {
+    /// Destination sessions that apply independent source transactions in parallel (see
+    /// `applier`); two-way synchronization always uses one.
+    pub apply_lanes: usize,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        Self { apply_lanes: 4 }
+    }
 }
 
 impl MySqlConnector {
@@ -51,7 +67,11 @@ impl MySqlConnector {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
     pub fn new() -> Self {
-        Self { connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT, full_load: FullLoadSettings::default() }
+        Self {
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            full_load: FullLoadSettings::default(),
+            replication: ReplicationSettings::default(),
+        }
     }
 
     /// How long to wait for a server to accept a session before a `Transient` error.
@@ -72,6 +92,16 @@ impl MySqlConnector {
 
     pub fn full_load_settings(&self) -> &FullLoadSettings {
         &self.full_load
+    }
+
+    /// Replication tuning (parallel apply lanes).
+    pub fn with_replication_settings(mut self, settings: ReplicationSettings) -> Self {
+        self.replication = settings;
+        self
+    }
+
+    pub fn replication_settings(&self) -> &ReplicationSettings {
+        &self.replication
     }
 }
 

@@ -1,8 +1,7 @@
-//! Incremental replication: the source's binlog from the full load's snapshot position, row
-//! events grouped into their transactions and applied whole inside destination transactions
-//! (group commit: many source transactions per destination commit, their statements sent with
-//! the COMMIT in one round trip), DDL of
-//! the selected databases replayed, the position checkpointed after every destination commit.
+//! Incremental replication, the reading side: the source's binlog from the full load's snapshot
+//! position, row events grouped into their transactions and handed to the `applier` (parallel
+//! lanes by causality, group commit, the position checkpointed once every lane has committed),
+//! DDL of the selected databases replayed.
 //!
 //! Correctness argument: the snapshot position P is where the copied data stands (see
 //! `snapshot`); every change committed after P is in the binlog after P, so applying the binlog
@@ -25,23 +24,22 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dts_core::{
-    BinlogPosition, Checkpoints, Completion, ConflictArbiter, ConnectorError, ErrorClass, MigrationPlan,
-    ReplicationObserver,
+    BinlogPosition, Checkpoints, Completion, ConnectorError, ErrorClass, MigrationPlan, ReplicationObserver,
 };
 use futures::StreamExt;
+use mysql_async::binlog::RowsEventFlags;
 use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, OptsBuilder};
 
 use crate::MySqlConnector;
-use crate::apply::{ApplyLayout, RowChange, statements};
+use crate::applier::{Dispatcher, Transaction, TwoWay};
+use crate::apply::RowChange;
 use crate::catalog::Catalog;
-use crate::conflict;
 use crate::connection::{Session, Side, connect, text_column};
 use crate::gtid::{self, GtidState};
 
 pub const POSITION_KEY: &str = "incremental/position";
-const STATEMENT_BYTES: usize = 1 << 20;
 /// Rows of one source transaction held in memory before they are sent ahead.
 const PARTIAL_ROWS: u64 = 5_000;
 
@@ -123,7 +121,7 @@ async fn open_applier(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Ses
         "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
          SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
          SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
-         SET SESSION foreign_key_checks = 0",
+         SET SESSION foreign_key_checks = 0; SET SESSION innodb_lock_wait_timeout = 10",
         "preparing the applier session",
     )
     .await?;
@@ -135,226 +133,13 @@ async fn open_applier(conn: &MySqlConnector, plan: &MigrationPlan) -> Result<Ses
     Ok(s)
 }
 
-/// The changes of one open transaction, per table in order.
-#[derive(Default)]
-struct Transaction {
-    groups: Vec<((String, String), Vec<RowChange>)>,
-    rows: u64,
-    /// Source time (seconds) of its latest row event: its commit time, for two-way conflicts.
-    timestamp: u32,
-}
-
-impl Transaction {
-    fn push(&mut self, key: (String, String), change: RowChange) {
-        self.rows += 1;
-        match self.groups.last_mut() {
-            Some((k, changes)) if *k == key => changes.push(change),
-            _ => self.groups.push((key, vec![change])),
-        }
-    }
-}
-
-struct Applier {
-    dst: Session,
-    /// Destination names of the source's databases and tables (DbList renames).
-    selection: dts_core::ObjectSelection,
-    /// Two-way synchronization: (source `host:port`, destination `host:port`), and the rule.
-    two_way: Option<(String, String)>,
-    policy: dts_core::ConflictPolicy,
-    layouts: HashMap<(String, String), ApplyLayout>,
-    /// Whole source transactions applied in one destination transaction, not yet committed.
-    open: Option<OpenBatch>,
-    /// Whether a destination transaction is open (also mid source transaction).
-    started: bool,
-    /// Statements of the open destination transaction not sent yet.
-    buffered: Vec<u8>,
-}
-
-/// Appends a statement to a multi-statement text.
-fn push_statement(sql: &mut Vec<u8>, statement: &[u8]) {
-    if !sql.is_empty() {
-        sql.push(b';');
-    }
-    sql.extend_from_slice(statement);
-}
-
-/// Statements of an open destination transaction are sent with its COMMIT, or once they are
-/// this large (memory stays bounded; a large source transaction is sent in slices).
-const FLUSH_BYTES: usize = 4 << 20;
-
-/// Group commit: source transactions share a destination transaction (one fsync), which is
-/// committed when it holds `BATCH_TRANSACTIONS`, is `BATCH_AGE` old, or the stream goes quiet.
-struct OpenBatch {
-    since: std::time::Instant,
-    transactions: u32,
-    /// The position after the last source transaction in the batch.
-    position: BinlogPosition,
-    /// Source commit time (seconds) of that transaction.
-    timestamp: u32,
-}
-
-const BATCH_TRANSACTIONS: u32 = 1000;
-const BATCH_AGE: Duration = Duration::from_millis(100);
-
-impl Applier {
-    async fn layout(&mut self, key: &(String, String)) -> Result<&ApplyLayout, ConnectorError> {
-        if !self.layouts.contains_key(key) {
-            let (db, table) = self.selection.target(&key.0, &key.1);
-            let layout = ApplyLayout::read(&mut self.dst, &db, &table).await?;
-            if layout.columns.is_empty() {
-                return Err(ConnectorError::new(
-                    ErrorClass::NeedsOperator,
-                    format!("table `{db}`.`{table}` does not exist on the destination"),
-                    "",
-                ));
-            }
-            self.layouts.insert(key.clone(), layout);
-        }
-        Ok(&self.layouts[key])
-    }
-
-    /// Executes row changes inside the destination transaction (opening it if needed), in one
-    /// round trip. Nothing is committed here. Two-way: changes that lose a conflict are dropped.
-    async fn execute(&mut self, txn: Transaction, arbiter: Option<&dyn ConflictArbiter>) -> Result<(), ConnectorError> {
-        if arbiter.is_some() {
-            // Two-way: conflict checks read the destination, so earlier statements go first.
-            self.flush().await?;
-        }
-        let mut sql = std::mem::take(&mut self.buffered);
-        if !self.started && !txn.groups.is_empty() {
-            push_statement(&mut sql, b"START TRANSACTION");
-            self.started = true;
-        }
-        for (key, mut changes) in txn.groups {
-            self.layout(&key).await?;
-            let layout = &self.layouts[&key];
-            if let (Some(arbiter), Some((from, to))) = (arbiter, &self.two_way) {
-                let crossing = conflict::Crossing { from, to, commit_ts: txn.timestamp, policy: self.policy };
-                changes = conflict::settle(&mut self.dst, layout, changes, &crossing, arbiter).await?;
-            }
-            for statement in statements(layout, &changes, STATEMENT_BYTES) {
-                push_statement(&mut sql, &statement);
-            }
-        }
-        self.buffered = sql;
-        if self.buffered.len() >= FLUSH_BYTES {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    /// Sends the buffered statements of the open destination transaction.
-    async fn flush(&mut self) -> Result<(), ConnectorError> {
-        if self.buffered.is_empty() {
-            return Ok(());
-        }
-        let sql = std::mem::take(&mut self.buffered);
-        self.send(sql, "applying transactions").await
-    }
-
-    /// One round trip; on failure the destination transaction is rolled back and forgotten.
-    async fn send(&mut self, sql: Vec<u8>, doing: &str) -> Result<(), ConnectorError> {
-        if let Err(e) = self.dst.conn_mut().query_drop(sql).await {
-            self.open = None;
-            self.started = false;
-            self.buffered.clear();
-            let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;
-            return Err(self.dst.error(&e, doing));
-        }
-        Ok(())
-    }
-
-    /// Adds the rest of one source transaction and records it as part of the open batch.
-    async fn add(
-        &mut self,
-        txn: Transaction,
-        position: BinlogPosition,
-        timestamp: u32,
-        arbiter: Option<&dyn ConflictArbiter>,
-    ) -> Result<(), ConnectorError> {
-        self.execute(txn, arbiter).await?;
-        match &mut self.open {
-            Some(batch) => {
-                batch.transactions += 1;
-                batch.position = position;
-                batch.timestamp = timestamp;
-            }
-            None => {
-                self.open = Some(OpenBatch { since: std::time::Instant::now(), transactions: 1, position, timestamp })
-            }
-        }
-        Ok(())
-    }
-
-    fn due(&self) -> bool {
-        self.open.as_ref().is_some_and(|b| b.transactions >= BATCH_TRANSACTIONS || b.since.elapsed() >= BATCH_AGE)
-    }
-
-    /// Commits the open batch; returns its position and source commit time, now durable.
-    /// The buffered statements and the COMMIT go in one round trip.
-    async fn commit(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
-        let Some(batch) = self.open.take() else { return Ok(None) };
-        let mut sql = std::mem::take(&mut self.buffered);
-        push_statement(&mut sql, b"COMMIT");
-        self.send(sql, "committing applied transactions").await?;
-        self.started = false;
-        Ok(Some((batch.position, batch.timestamp)))
-    }
-
-    async fn ddl(&mut self, schema: &str, sql: &str) -> Result<(), ConnectorError> {
-        self.flush().await?;
-        if let Some(name) = renamed_in(&self.selection, schema, sql) {
-            return Err(ConnectorError::new(
-                ErrorClass::NeedsOperator,
-                format!(
-                    "a DDL statement names {name}, which has another name on the destination; run it there by hand \
-                     (with the destination's names) and resume the job"
-                ),
-                sql.to_string(),
-            ));
-        }
-        let schema = if schema.is_empty() { String::new() } else { self.selection.target_database(schema) };
-        let use_db = if schema.is_empty() { String::new() } else { format!("USE `{}`; ", schema.replace('`', "``")) };
-        let full = format!("{use_db}SET SESSION sql_mode = ''; {sql}");
-        let result = self.dst.conn_mut().query_drop(full.as_bytes()).await;
-        let _ = self
-            .dst
-            .conn_mut()
-            .query_drop("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'")
-            .await;
-        self.layouts.clear();
-        result.map_err(|e| self.dst.error(&e, "replaying a DDL statement"))
-    }
-}
-
-/// A renamed table, or a renamed database named explicitly, that a DDL statement mentions:
-/// dts replays statements as they are (in the destination's database), so these would hit the
-/// wrong object.
-fn renamed_in(selection: &dts_core::ObjectSelection, schema: &str, sql: &str) -> Option<String> {
-    let dts_core::ObjectSelection::Databases(list) = selection else { return None };
-    let lower = sql.to_ascii_lowercase();
-    let words: std::collections::HashSet<&str> =
-        lower.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).filter(|w| !w.is_empty()).collect();
-    for d in list {
-        if d.rename.is_some() && words.contains(d.database.to_ascii_lowercase().as_str()) {
-            return Some(format!("database `{}`", d.database));
-        }
-        if d.database == schema || words.contains(d.database.to_ascii_lowercase().as_str()) {
-            for t in d.table_renames.keys() {
-                if words.contains(t.to_ascii_lowercase().as_str()) {
-                    return Some(format!("table `{}`.`{t}`", d.database));
-                }
-            }
-        }
-    }
-    None
-}
-
 /// The file name of a ROTATE event. The stream's first, artificial ROTATE arrives before the
-/// format description, so its name still carries the 4 checksum bytes: the name is cut after the
-/// 6-digit sequence number that follows its last dot.
+/// format description, so its name may still carry the 4 checksum bytes: the name is cut after
+/// the 6-digit sequence number that follows its last dot. The dot is looked for before the last
+/// 4 bytes (a checksum byte may itself be a dot); the sequence number is longer than that.
 fn binlog_file_name(raw: &[u8]) -> String {
-    let cut = raw.iter().rposition(|&b| b == b'.').map_or(raw.len(), |dot| {
+    let head = &raw[..raw.len().saturating_sub(4)];
+    let cut = head.iter().rposition(|&b| b == b'.').map_or(raw.len(), |dot| {
         let digits = raw[dot + 1..].iter().take(6).take_while(|b| b.is_ascii_digit()).count();
         dot + 1 + digits
     });
@@ -381,6 +166,48 @@ async fn has_binlog(control: &mut Session, file: &str) -> Result<bool, Connector
     Ok(rows.iter().any(|r| text_column(r, 0).ok().flatten().as_deref() == Some(file)))
 }
 
+/// Opens a binlog stream on the source at `pos`. A position whose file the source no longer
+/// has (purged, another server after a failover, a name damaged by an older dts) opens at its
+/// GTID state instead when it has one: the server finds the position itself, and `pos.file`
+/// is cleared (the stream's first ROTATE names the file).
+pub(crate) async fn open_stream(
+    plan: &MigrationPlan,
+    control: &mut Session,
+    pos: &mut BinlogPosition,
+    server_id: u32,
+    doing: &str,
+) -> Result<mysql_async::BinlogStream, ConnectorError> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(plan.source.host.clone())
+        .tcp_port(plan.source.port)
+        .user(Some(plan.source.user.clone()))
+        .pass(Some(plan.source.password.clone()))
+        .prefer_socket(false);
+    let mut source = mysql_async::Conn::new(opts).await.map_err(|e| {
+        transient(format!("cannot connect to source {}:{} for {doing}", plan.source.host, plan.source.port), e)
+    })?;
+    source
+        .query_drop("SET @mariadb_slave_capability = 4")
+        .await
+        .map_err(|e| transient("cannot prepare a binlog session", e))?;
+    let gtid = pos.gtid.as_deref().map(GtidState::parse).unwrap_or_default();
+    let request = if !gtid.is_empty() && !has_binlog(control, &pos.file).await? {
+        tracing::info!(gtid = %gtid, file = %pos.file, doing, "the position's binlog file is gone: opening by GTID");
+        source
+            .query_drop(format!("SET @slave_connect_state = '{gtid}', @slave_gtid_strict_mode = 0"))
+            .await
+            .map_err(|e| transient("cannot set the GTID position of a binlog session", e))?;
+        pos.file.clear();
+        BinlogStreamRequest::new(server_id).with_pos(4u64)
+    } else {
+        BinlogStreamRequest::new(server_id).with_filename(pos.file.as_bytes()).with_pos(pos.offset)
+    };
+    source
+        .get_binlog_stream(request)
+        .await
+        .map_err(|e| transient(format!("cannot open the binlog stream for {doing}"), e))
+}
+
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -398,13 +225,34 @@ pub async fn run(
         Some(json) => serde_json::from_str(&json).map_err(|e| fatal("bad replication checkpoint", e))?,
         None => start,
     };
-    let Some(arbiter) = observer.arbiter().filter(|_| plan.loop_guard.is_some()) else {
-        return replicate(conn, plan, pos, checkpoints, observer).await;
+    let arbiter = observer.arbiter().filter(|_| plan.loop_guard.is_some());
+    // Two-way: one lane (conflict checks read the destination on the applying session).
+    let lanes = if arbiter.is_some() { 1 } else { conn.replication_settings().apply_lanes.max(1) };
+    let control = open_applier(conn, plan).await?;
+    let mut sessions = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        sessions.push(open_applier(conn, plan).await?);
+    }
+    let two_way = arbiter.map(|arbiter| TwoWay {
+        from: format!("{}:{}", plan.source.host, plan.source.port),
+        to: format!("{}:{}", plan.destination.host, plan.destination.port),
+        policy: plan.conflict_policy,
+        arbiter,
+    });
+    let (mut dispatcher, lane_loops) = Dispatcher::new(control, sessions, two_way, plan.selection.clone(), checkpoints);
+    let lanes = futures::future::join_all(lane_loops);
+    let reader = replicate(conn, plan, pos.clone(), &mut dispatcher, observer);
+    let Some(arbiter) = arbiter else {
+        return tokio::select! {
+            r = reader => r,
+            _ = lanes => Err(fatal("the apply lanes stopped", "all lanes ended")),
+        };
     };
     let server = format!("{}:{}", plan.source.host, plan.source.port);
-    let watcher = crate::two_way_watch::watch(conn, plan, pos.clone(), &server, arbiter);
+    let watcher = crate::two_way_watch::watch(conn, plan, pos, &server, arbiter);
     tokio::select! {
-        r = replicate(conn, plan, pos, checkpoints, observer) => r,
+        r = reader => r,
+        _ = lanes => Err(fatal("the apply lanes stopped", "all lanes ended")),
         e = watcher => Err(e),
     }
 }
@@ -413,7 +261,7 @@ async fn replicate(
     conn: &MySqlConnector,
     plan: &MigrationPlan,
     mut pos: BinlogPosition,
-    checkpoints: &dyn Checkpoints,
+    applier: &mut Dispatcher<'_>,
     observer: &dyn ReplicationObserver,
 ) -> Result<BinlogPosition, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
@@ -425,54 +273,8 @@ async fn replicate(
             .map(|d| (d.name.clone(), if d.whole { None } else { Some(d.tables.iter().cloned().collect()) }))
             .collect(),
     };
-    let mut applier = Applier {
-        dst: open_applier(conn, plan).await?,
-        selection: plan.selection.clone(),
-        two_way: None,
-        policy: plan.conflict_policy,
-        layouts: HashMap::new(),
-        open: None,
-        started: false,
-        buffered: Vec::new(),
-    };
-    let arbiter = observer.arbiter().filter(|_| plan.loop_guard.is_some());
-    let source_addr = format!("{}:{}", plan.source.host, plan.source.port);
-    if arbiter.is_some() {
-        applier.two_way = Some((source_addr.clone(), format!("{}:{}", plan.destination.host, plan.destination.port)));
-    }
-    let server_id = dump_server_id(1_000_000);
-    let opts = OptsBuilder::default()
-        .ip_or_hostname(plan.source.host.clone())
-        .tcp_port(plan.source.port)
-        .user(Some(plan.source.user.clone()))
-        .pass(Some(plan.source.password.clone()))
-        .prefer_socket(false);
-    let mut source = mysql_async::Conn::new(opts).await.map_err(|e| {
-        transient(format!("cannot connect to source {}:{} for the binlog", plan.source.host, plan.source.port), e)
-    })?;
-    source
-        .query_drop("SET @mariadb_slave_capability = 4")
-        .await
-        .map_err(|e| transient("cannot prepare the binlog session", e))?;
     let mut gtid = pos.gtid.as_deref().map(GtidState::parse).unwrap_or_default();
-    // A checkpoint whose file the source no longer has (purged, or another server after a
-    // failover) resumes from its GTID state: the server finds the position itself.
-    let by_gtid = !gtid.is_empty() && !has_binlog(&mut control, &pos.file).await?;
-    let request = if by_gtid {
-        tracing::info!(gtid = %gtid, file = %pos.file, "the checkpoint's binlog file is gone: resuming by GTID");
-        source
-            .query_drop(format!("SET @slave_connect_state = '{gtid}', @slave_gtid_strict_mode = 0"))
-            .await
-            .map_err(|e| transient("cannot set the GTID position of the binlog session", e))?;
-        pos.file.clear();
-        BinlogStreamRequest::new(server_id).with_pos(4u64)
-    } else {
-        BinlogStreamRequest::new(server_id).with_filename(pos.file.as_bytes()).with_pos(pos.offset)
-    };
-    let mut stream = source
-        .get_binlog_stream(request)
-        .await
-        .map_err(|e| transient("cannot open the binlog stream on the source", e))?;
+    let mut stream = open_stream(plan, &mut control, &mut pos, dump_server_id(1_000_000), "replication").await?;
     tracing::info!(position = %pos, "replication starts");
 
     let mut current_file = pos.file.clone();
@@ -480,12 +282,11 @@ async fn replicate(
     let mut target: Option<BinlogPosition> = None;
     let mut last_distance_check = std::time::Instant::now();
     let mut bytes_behind = 0u64;
-    // Commits the open batch and checkpoints its position.
-    macro_rules! commit {
-        () => {
-            if let Some((committed, timestamp)) = applier.commit().await? {
+    // A position the lanes made durable (and checkpointed): the job's progress.
+    macro_rules! durable {
+        ($step:expr) => {
+            if let Some((committed, timestamp)) = $step {
                 pos = committed;
-                checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
                 if last_distance_check.elapsed() > Duration::from_secs(2) {
                     last_distance_check = std::time::Instant::now();
                     if let Ok(m) = master_position(&mut control).await {
@@ -499,11 +300,9 @@ async fn replicate(
     }
     loop {
         match observer.completion() {
-            Completion::Immediately if txn.groups.is_empty() => {
-                if let Some((committed, _)) = applier.commit().await? {
-                    checkpoints
-                        .put(POSITION_KEY, &serde_json::to_string(&committed).map_err(|e| fatal("checkpoint", e))?)?;
-                    return Ok(committed);
+            Completion::Immediately if txn.groups.is_empty() && !applier.mid_transaction() => {
+                if let Some((committed, _)) = applier.barrier().await? {
+                    pos = committed;
                 }
                 return Ok(pos);
             }
@@ -516,24 +315,29 @@ async fn replicate(
         }
         if let Some(t) = &target
             && txn.groups.is_empty()
+            && !applier.busy()
             && position_after(&pos, t)
         {
             return Ok(pos);
         }
         if applier.due() {
-            commit!();
+            durable!(applier.commit().await?);
         }
-        let wait = if applier.open.is_some() { Duration::from_millis(10) } else { Duration::from_secs(1) };
+        let wait = if applier.busy() { Duration::from_millis(10) } else { Duration::from_secs(1) };
         let event = match tokio::time::timeout(wait, stream.next()).await {
-            Err(_) if applier.open.is_some() => {
-                commit!();
+            Err(_) if applier.has_open_batch() && !applier.mid_transaction() => {
+                durable!(applier.commit().await?);
+                continue;
+            }
+            Err(_) if applier.in_flight() => {
+                durable!(applier.settle().await?);
                 continue;
             }
             Err(_) => {
                 observer.progress(0, 0, true);
                 if let Some(t) = &target
                     && txn.groups.is_empty()
-                    && !applier.started
+                    && !applier.busy()
                 {
                     // The stream is idle and everything read is committed: when the source has
                     // not moved past the target, what remains before it are events that carry no
@@ -576,6 +380,8 @@ async fn replicate(
                 if echoed || !filter.table(&key.0, &key.1) {
                     continue;
                 }
+                // The source session's foreign_key_checks: with them on, the source cascaded.
+                let fk_checks = !rows.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS);
                 txn.timestamp = header.timestamp();
                 for row in rows.rows(tme) {
                     let (before, after) = row.map_err(|e| fatal("cannot decode a binlog row", e))?;
@@ -591,12 +397,12 @@ async fn replicate(
                         (_, Some(b), Some(a)) => RowChange::Update { before: b, after: a },
                         _ => continue,
                     };
-                    txn.push(key.clone(), change);
+                    txn.push(key.clone(), fk_checks, change);
                 }
                 // A large source transaction goes to the destination in slices (still one
                 // destination transaction, committed only after its XID): memory stays bounded.
                 if txn.rows >= PARTIAL_ROWS {
-                    applier.execute(std::mem::take(&mut txn), arbiter).await?;
+                    durable!(applier.slice(std::mem::take(&mut txn)).await?);
                 }
             }
             Some(EventData::XidEvent(_)) => {
@@ -605,7 +411,7 @@ async fn replicate(
                     offset: u64::from(header.log_pos()),
                     gtid: gtid_text(&gtid),
                 };
-                applier.add(std::mem::take(&mut txn), after, header.timestamp(), arbiter).await?;
+                durable!(applier.add(std::mem::take(&mut txn), after, header.timestamp()).await?);
             }
             Some(EventData::QueryEvent(q)) => {
                 let sql = q.query();
@@ -619,18 +425,20 @@ async fn replicate(
                     gtid: gtid_text(&gtid),
                 };
                 if trimmed.eq_ignore_ascii_case("COMMIT") {
-                    applier.add(std::mem::take(&mut txn), after, header.timestamp(), arbiter).await?;
+                    durable!(applier.add(std::mem::take(&mut txn), after, header.timestamp()).await?);
                     continue;
                 }
-                // A DDL statement ends any transaction: what is open commits first, then the
-                // statement runs, then its position is checkpointed (a crash in between replays it).
-                commit!();
+                // A DDL statement ends any transaction: everything dispatched commits first, then
+                // the statement runs, then its position is checkpointed (a crash in between
+                // replays it).
                 if !echoed && filter.ddl(&q.schema(), trimmed) {
                     tracing::info!(schema = %q.schema(), "replaying DDL");
-                    applier.ddl(&q.schema(), trimmed).await?;
+                    durable!(applier.ddl(&q.schema(), trimmed).await?);
+                } else {
+                    durable!(applier.barrier().await?);
                 }
                 pos = after;
-                checkpoints.put(POSITION_KEY, &serde_json::to_string(&pos).map_err(|e| fatal("checkpoint", e))?)?;
+                applier.checkpoint(&pos)?;
             }
             _ => {}
         }
@@ -646,5 +454,9 @@ mod tests {
         assert_eq!(binlog_file_name(b"binlog.000002"), "binlog.000002");
         assert_eq!(binlog_file_name(b"binlog.000001\x12\x34\x56\x78"), "binlog.000001");
         assert_eq!(binlog_file_name(b"mysql-bin.000010789a"), "mysql-bin.000010");
+        // A checksum byte that is a dot.
+        assert_eq!(binlog_file_name(b"binlog.000001\x12\x2e\x56\x78"), "binlog.000001");
+        assert_eq!(binlog_file_name(b"binlog.000001\x2e\x31\x32\x33"), "binlog.000001");
+        assert_eq!(binlog_file_name(b"my.bin.000003"), "my.bin.000003");
     }
 }

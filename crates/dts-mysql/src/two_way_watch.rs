@@ -11,8 +11,6 @@ use std::time::Duration;
 use dts_core::{BinlogPosition, ConflictArbiter, ConnectorError, ErrorClass, MigrationPlan};
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
-use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStreamRequest, OptsBuilder};
 
 use crate::MySqlConnector;
 use crate::apply::{ApplyLayout, RowChange};
@@ -38,8 +36,13 @@ pub async fn watch(
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // The job's own reader may have resumed elsewhere (by GTID); the watcher only needs changes
-    // from now on, so a start it cannot open falls back to the source's current position.
+    // Server error 1236: the source cannot serve this position.
+    if !e.detail.contains("1236") {
+        return e;
+    }
+    // A position it cannot open even by GTID (a server without GTIDs whose file is gone): the
+    // watcher goes on from the source's current position, and says so (local changes made
+    // before now are not reported to the conflict rule).
     tracing::warn!(server, summary = %e.summary, detail = %e.detail, "watcher restarts at the source's current position");
     let now = match crate::replication::current_position(conn, plan).await {
         Ok(p) => p,
@@ -59,22 +62,9 @@ async fn run(
     arbiter: &dyn ConflictArbiter,
 ) -> Result<std::convert::Infallible, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
-    let opts = OptsBuilder::default()
-        .ip_or_hostname(plan.source.host.clone())
-        .tcp_port(plan.source.port)
-        .user(Some(plan.source.user.clone()))
-        .pass(Some(plan.source.password.clone()))
-        .prefer_socket(false);
-    let mut source =
-        mysql_async::Conn::new(opts).await.map_err(|e| transient("cannot connect to the source to watch it", e))?;
-    source
-        .query_drop("SET @mariadb_slave_capability = 4")
-        .await
-        .map_err(|e| transient("cannot prepare the watching binlog session", e))?;
+    let mut from = from;
     let id = crate::replication::dump_server_id(2_000_000);
-    let request = BinlogStreamRequest::new(id).with_filename(from.file.as_bytes()).with_pos(from.offset);
-    let mut stream =
-        source.get_binlog_stream(request).await.map_err(|e| transient("cannot open the watching binlog stream", e))?;
+    let mut stream = crate::replication::open_stream(plan, &mut control, &mut from, id, "the two-way watcher").await?;
     let mut layouts: HashMap<(String, String), ApplyLayout> = HashMap::new();
     loop {
         let event = match tokio::time::timeout(IDLE, stream.next()).await {

@@ -20,6 +20,9 @@ pub struct FileConfig {
     /// Full-load tuning.
     #[serde(default)]
     pub full_load: FullLoad,
+    /// Replication tuning.
+    #[serde(default)]
+    pub replication: Replication,
     /// `[instances.<InstanceId>]` engine, host, port, user, password.
     #[serde(default)]
     pub instances: InstanceRegistry,
@@ -49,6 +52,7 @@ pub struct FullLoad {
     pub batch_bytes: usize,
     pub write_binlog: bool,
     pub defer_secondary_indexes: bool,
+    pub load_data: bool,
 }
 
 impl Default for FullLoad {
@@ -60,6 +64,7 @@ impl Default for FullLoad {
             batch_bytes: d.batch_bytes,
             write_binlog: d.write_binlog,
             defer_secondary_indexes: d.defer_secondary_indexes,
+            load_data: d.load_data,
         }
     }
 }
@@ -72,7 +77,27 @@ impl FullLoad {
             batch_bytes: self.batch_bytes.clamp(16 << 10, 64 << 20),
             write_binlog: self.write_binlog,
             defer_secondary_indexes: self.defer_secondary_indexes,
+            load_data: self.load_data,
         }
+    }
+}
+
+/// `[replication]`: destination sessions applying independent transactions in parallel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Replication {
+    pub apply_lanes: usize,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Self { apply_lanes: dts_mysql::ReplicationSettings::default().apply_lanes }
+    }
+}
+
+impl Replication {
+    pub fn settings(&self) -> dts_mysql::ReplicationSettings {
+        dts_mysql::ReplicationSettings { apply_lanes: self.apply_lanes.clamp(1, 32) }
     }
 }
 

@@ -89,7 +89,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let wake = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
-    let engine_config = EngineConfig { full_load: file.full_load.settings(), ..EngineConfig::default() };
+    let engine_config = EngineConfig {
+        full_load: file.full_load.settings(),
+        replication: file.replication.settings(),
+        ..EngineConfig::default()
+    };
     let engine = Engine::new(store.clone(), file.instances.clone(), wake.clone(), engine_config);
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
 
