@@ -111,6 +111,7 @@ def replay_and_clock():
 
 def xml_format():
     step("raw RPC v1 with Format=XML")
+    time.sleep(1.5)  # the DescribeDtsJobs calls above may have used this second's 20 requests
     query = rpc_v1_signed_query("DescribeDtsJobs", {"JobType": "MIGRATION", "PageSize": 10, "PageNumber": 1}, fmt="XML")
     status, headers, body = raw_post(query)
     text = body.decode("utf-8", "replace")
