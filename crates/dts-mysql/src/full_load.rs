@@ -3,20 +3,23 @@
 //!
 //! Flow: read the catalog and table layouts → pin the snapshot in every reader (see
 //! `snapshot`) → cut or reload the chunk plan (see `chunk`) → each pipeline takes chunks from a
-//! shared queue; its reader streams a chunk's rows into multi-row INSERT statements of about
-//! `batch_bytes` and hands them through a bounded channel to its writer, which first deletes
-//! the chunk's key range, then executes the statements, then records the chunk as done.
+//! shared queue (preferring a table no other pipeline is loading); its reader streams a chunk's
+//! rows into `LOAD DATA` batches (or multi-row INSERT statements) of about `batch_bytes` and
+//! hands them through a bounded channel to its writer, which first deletes the chunk's key
+//! range, then writes the batches, then records the chunk as done; the writer of a table's last
+//! chunk builds its deferred secondary keys.
 //!
-//! Resumption: a chunk is recorded done only after every statement of it has been executed
-//! (autocommit) on the destination, and a chunk not recorded done is deleted by key range before
+//! Resumption: a chunk is recorded done only after every batch of it has been committed on the
+//! destination, and a chunk not recorded done is deleted by key range before
 //! it is copied again; so after a crash at any point the destination ends with exactly the
 //! source's rows, and at most one chunk per pipeline is copied twice. A resumed load pins a new
 //! snapshot; the position stored by the first attempt is kept (the earliest), which is where
 //! incremental replication must start.
 //!
-//! Writers autocommit each statement and run in READ COMMITTED (no gap locks): pipelines that
-//! clear and fill neighbouring key ranges of one table never wait for each other. (A transaction
-//! per chunk was tried: concurrent chunks of one table then deadlock on InnoDB's insert locks.)
+//! Writers clear a chunk's key range in its own autocommitted statement, then write its rows in
+//! transactions of up to `COMMIT_BYTES` (one redo flush each, not one per statement), committed
+//! at the latest at the chunk's end; they run in READ COMMITTED (no gap locks), so pipelines
+//! filling neighbouring key ranges of one table never wait for each other.
 //!
 //! Memory: per pipeline at most `CHANNEL_DEPTH + 2` statements of `batch_bytes` plus one row, so
 //! it is bounded by configuration, not by table size.
@@ -68,7 +71,7 @@ pub struct FullLoadSettings {
 impl Default for FullLoadSettings {
     fn default() -> Self {
         Self {
-            parallel: 2,
+            parallel: 4,
             chunk_rows: 100_000,
             batch_bytes: 1 << 20,
             write_binlog: true,
@@ -100,7 +103,7 @@ fn cp_error(e: impl std::fmt::Display) -> ConnectorError {
 }
 
 struct Shared<'a> {
-    queue: Mutex<VecDeque<Chunk>>,
+    queue: Mutex<Queue>,
     layouts: HashMap<(String, String), TableLayout>,
     checkpoints: &'a dyn Checkpoints,
     copied_rows: AtomicU64,
@@ -352,19 +355,61 @@ async fn load_rows(writer: &mut Session, sql: &str, text: Vec<u8>) -> Result<(),
     writer.conn_mut().query_drop(sql).await
 }
 
+/// The chunks left to copy, and how many pipelines are copying each table now.
+struct Queue {
+    chunks: VecDeque<Chunk>,
+    loading: HashMap<(String, String), usize>,
+}
+
+impl Queue {
+    /// The next chunk, preferring a table no other pipeline is loading: `LOAD DATA` into a
+    /// table with an AUTO_INCREMENT column holds the table's AUTO-INC lock for the statement
+    /// (InnoDB's bulk inserts), so two pipelines on one table would take turns.
+    fn take(&mut self) -> Option<Chunk> {
+        let free = self
+            .chunks
+            .iter()
+            .position(|c| self.loading.get(&(c.database.clone(), c.table.clone())).copied().unwrap_or(0) == 0);
+        let chunk = self.chunks.remove(free.unwrap_or(0))?;
+        *self.loading.entry((chunk.database.clone(), chunk.table.clone())).or_default() += 1;
+        Some(chunk)
+    }
+
+    fn finished(&mut self, chunk: &Chunk) {
+        if let Some(n) = self.loading.get_mut(&(chunk.database.clone(), chunk.table.clone())) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Rows are committed every this many bytes (and at the end of each chunk), not per statement:
+/// one redo-log flush per commit is what bounds a writer on a disk with slow fsync.
+const COMMIT_BYTES: usize = 16 << 20;
+
+async fn commit_rows(writer: &mut Session, chunk: Option<&Chunk>) -> Result<(), ConnectorError> {
+    if let Err(e) = writer.conn_mut().query_drop("COMMIT").await {
+        return Err(match chunk {
+            Some(chunk) => write_error(writer, &e, chunk, "committing rows of"),
+            None => writer.error(&e, "committing rows"),
+        });
+    }
+    Ok(())
+}
+
 /// One reader/writer pair working through the shared queue.
 async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>) -> Result<u64, ConnectorError> {
     let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
     let read = async {
         let mut chunks = 0u64;
         loop {
-            let next = shared.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            let next = shared.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
             let Some(chunk) = next else { break };
             let layout = &shared.layouts[&(chunk.database.clone(), chunk.table.clone())];
             if tx.send(Batch::Begin(chunk.clone())).await.is_err() {
                 break;
             }
             let rows = read_chunk(&mut reader, &chunk, layout, &tx, shared.batch_bytes, shared.load_data).await?;
+            shared.queue.lock().unwrap_or_else(|e| e.into_inner()).finished(&chunk);
             if tx.send(Batch::End { id: chunk.id.clone(), rows }).await.is_err() {
                 break;
             }
@@ -375,6 +420,8 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
     };
     let write = async {
         let mut current: Option<Chunk> = None;
+        // Bytes written in the open destination transaction (0: none open).
+        let mut uncommitted = 0usize;
         while let Some(batch) = rx.recv().await {
             match batch {
                 Batch::Begin(chunk) => {
@@ -386,6 +433,12 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                 }
                 Batch::Statement { sql, rows } | Batch::Rows { text: sql, rows } => {
                     let len = sql.len() as u64;
+                    if uncommitted == 0
+                        && let Err(e) = writer.conn_mut().query_drop("START TRANSACTION").await
+                    {
+                        return Err(writer.error(&e, "writing rows"));
+                    }
+                    uncommitted += sql.len();
                     let written = match (&current, shared.load_data) {
                         (Some(chunk), true) => {
                             let layout = &shared.layouts[&(chunk.database.clone(), chunk.table.clone())];
@@ -399,11 +452,19 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                             None => writer.error(&e, "writing rows"),
                         });
                     }
+                    if uncommitted >= COMMIT_BYTES {
+                        commit_rows(&mut writer, current.as_ref()).await?;
+                        uncommitted = 0;
+                    }
                     shared.bytes.fetch_add(len, Ordering::Relaxed);
                     let done = shared.copied_rows.fetch_add(rows, Ordering::Relaxed) + rows;
                     (shared.progress)(done.min(shared.total_rows), shared.total_rows);
                 }
                 Batch::End { id, rows } => {
+                    if uncommitted > 0 {
+                        commit_rows(&mut writer, current.as_ref()).await?;
+                        uncommitted = 0;
+                    }
                     shared.checkpoints.put(&format!("{DONE_PREFIX}{id}"), &rows.to_string())?;
                     let Some(chunk) = current.take() else { continue };
                     let table = (chunk.database.clone(), chunk.table.clone());
@@ -520,7 +581,7 @@ pub async fn run(
     let shared = Shared {
         early_keys: settings.write_binlog,
         remaining: Mutex::new(remaining),
-        queue: Mutex::new(todo),
+        queue: Mutex::new(Queue { chunks: todo, loading: HashMap::new() }),
         layouts,
         checkpoints,
         copied_rows: AtomicU64::new(resumed_rows),
@@ -544,4 +605,36 @@ pub async fn run(
         lock_held_micros: snap.lock_held_micros,
         position,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(table: &str, n: u32) -> Chunk {
+        Chunk {
+            id: format!("d.{table}#{n}"),
+            database: "d".into(),
+            table: table.into(),
+            key: None,
+            lower: None,
+            upper: None,
+            estimated_rows: 1,
+        }
+    }
+
+    #[test]
+    fn pipelines_take_chunks_of_tables_nobody_else_is_loading() {
+        let chunks = [chunk("a", 1), chunk("a", 2), chunk("b", 1), chunk("b", 2)].into_iter().collect();
+        let mut q = Queue { chunks, loading: HashMap::new() };
+        let first = q.take().unwrap();
+        let second = q.take().unwrap();
+        assert_eq!((first.id.as_str(), second.id.as_str()), ("d.a#1", "d.b#1"));
+        // The first pipeline finishes its chunk and goes on with its own table.
+        q.finished(&first);
+        assert_eq!(q.take().unwrap().id, "d.a#2");
+        // Only a busy table is left: it is shared rather than left idle.
+        assert_eq!(q.take().unwrap().id, "d.b#2");
+        assert!(q.take().is_none());
+    }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 mod accounts;
 mod applier;
 mod apply;
+mod binlog_filter;
 mod catalog;
 mod checker;
 mod chunk;

@@ -20,7 +20,6 @@
 //! both readers drop row events and DDL carrying it. A change made by an application is logged
 //! with the server's own id and crosses exactly once; its applied copy never comes back.
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dts_core::{
@@ -35,6 +34,7 @@ use mysql_async::{BinlogStreamRequest, OptsBuilder};
 use crate::MySqlConnector;
 use crate::applier::{Dispatcher, Transaction, TwoWay};
 use crate::apply::RowChange;
+use crate::binlog_filter::{BinlogFilter, database_statement};
 use crate::catalog::Catalog;
 use crate::connection::{Session, Side, connect, text_column};
 use crate::gtid::{self, GtidState};
@@ -49,38 +49,6 @@ fn fatal(summary: impl Into<String>, detail: impl std::fmt::Display) -> Connecto
 
 fn transient(summary: impl Into<String>, detail: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::new(ErrorClass::Transient, summary, detail.to_string())
-}
-
-/// Which tables' changes are applied.
-struct Filter {
-    /// Database → `None` for every table, or the selected tables.
-    databases: HashMap<String, Option<HashSet<String>>>,
-}
-
-impl Filter {
-    fn table(&self, db: &str, table: &str) -> bool {
-        match self.databases.get(db) {
-            Some(None) => true,
-            Some(Some(tables)) => tables.contains(table),
-            None => false,
-        }
-    }
-
-    /// A DDL statement is replayed when its default database or a qualified name in it is
-    /// selected.
-    fn ddl(&self, schema: &str, sql: &str) -> bool {
-        let lower = sql.trim_start().to_ascii_lowercase();
-        let ddl = ["create ", "alter ", "drop ", "rename ", "truncate "].iter().any(|p| lower.starts_with(p));
-        let account = ["create user", "drop user", "alter user", "rename user", "create role", "drop role"]
-            .iter()
-            .any(|p| lower.starts_with(p));
-        ddl && !account
-            && (self.databases.contains_key(schema)
-                || self.databases.keys().any(|d| {
-                    lower.contains(&format!("`{}`.", d.to_ascii_lowercase()))
-                        || lower.contains(&format!(" {}.", d.to_ascii_lowercase()))
-                }))
-    }
 }
 
 fn position_after(a: &BinlogPosition, b: &BinlogPosition) -> bool {
@@ -266,13 +234,7 @@ async fn replicate(
 ) -> Result<BinlogPosition, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
     let catalog = Catalog::read(&mut control, &plan.selection).await?;
-    let filter = Filter {
-        databases: catalog
-            .databases
-            .iter()
-            .map(|d| (d.name.clone(), if d.whole { None } else { Some(d.tables.iter().cloned().collect()) }))
-            .collect(),
-    };
+    let filter = BinlogFilter::new(&plan.selection, &catalog);
     let mut gtid = pos.gtid.as_deref().map(GtidState::parse).unwrap_or_default();
     let mut stream = open_stream(plan, &mut control, &mut pos, dump_server_id(1_000_000), "replication").await?;
     tracing::info!(position = %pos, "replication starts");
@@ -433,7 +395,10 @@ async fn replicate(
                 // replays it).
                 if !echoed && filter.ddl(&q.schema(), trimmed) {
                     tracing::info!(schema = %q.schema(), "replaying DDL");
-                    durable!(applier.ddl(&q.schema(), trimmed).await?);
+                    // CREATE/DROP DATABASE runs without a default database (it may not exist).
+                    let schema =
+                        if database_statement(trimmed).is_some() { String::new() } else { q.schema().into_owned() };
+                    durable!(applier.ddl(&schema, trimmed).await?);
                 } else {
                     durable!(applier.barrier().await?);
                 }

@@ -438,6 +438,8 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
         }
         JobCommand::Check { job_id, no_wait, json } => {
             client.call("CreateMigrateCheckJob", &json!({"JobId": job_id})).await?;
+            // A precheck takes from milliseconds to seconds: poll often at first, then every 0.5 s.
+            let mut pause = Duration::from_millis(25);
             loop {
                 let r = client.call("DescribeMigrateCheckJob", &json!({"JobId": job_id})).await?;
                 let finished = r["Status"] == "finished";
@@ -452,7 +454,8 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
                     }
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
             }
         }
         JobCommand::Start { job_id } => {

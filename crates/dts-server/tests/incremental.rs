@@ -211,3 +211,63 @@ async fn replication_resumes_by_gtid_when_the_checkpointed_binlog_file_was_purge
     assert_eq!(fingerprint(&src, "g.t").await, fingerprint(&dst, "g.t").await);
     assert_eq!(fingerprint(&dst, "g.t").await.0, 1200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_instance_job_replicates_new_databases_table_renames_and_drops() {
+    let (src, dst) = tokio::join!(MariaDb::start(), MariaDb::start());
+    src.exec(
+        "CREATE DATABASE a; CREATE TABLE a.t1 (id INT PRIMARY KEY, v INT); INSERT INTO a.t1 VALUES (1, 1), (2, 2);
+         CREATE TABLE a.gone (id INT PRIMARY KEY); CREATE DATABASE c; CREATE TABLE c.t (id INT PRIMARY KEY);",
+    )
+    .await;
+    let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
+    // No --objects: MigrateObject 1, the whole instance.
+    let job = server
+        .cli_ok(&[
+            "job",
+            "create",
+            "--name",
+            "whole",
+            "--migrate-type",
+            "3",
+            "--source",
+            &format!("mysql://root@127.0.0.1:{}", src.port()),
+            "--destination",
+            &format!("mysql://root@127.0.0.1:{}", dst.port()),
+        ])
+        .trim()
+        .to_string();
+    server.cli_ok(&["job", "check", &job]);
+    server.cli_ok(&["job", "start", &job]);
+    server.wait_status(&job, 8).await;
+
+    src.exec(
+        "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, note VARCHAR(10));
+         INSERT INTO b.t VALUES (1, 'x'), (2, 'y');
+         RENAME TABLE a.t1 TO a.t2; INSERT INTO a.t2 VALUES (3, 3);
+         DROP TABLE a.gone; DROP DATABASE c;
+         USE b; UPDATE t SET note = 'z' WHERE id = 2; CREATE TABLE mysql.dts_not_replayed (id INT);",
+    )
+    .await;
+    server.cli_ok(&["job", "complete", &job]);
+    server.wait_status(&job, 9).await;
+
+    const OBJECTS: &str = "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1";
+    const SCHEMAS: &str = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA \
+         WHERE SCHEMA_NAME NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1";
+    let (mut s, mut d) = (src.conn().await, dst.conn().await);
+    let schemas: Vec<String> = d.query(SCHEMAS).await.unwrap();
+    assert_eq!(schemas, vec!["a".to_string(), "b".to_string()], "b created, c dropped");
+    let tables: Vec<String> = d.query(OBJECTS).await.unwrap();
+    assert_eq!(tables, s.query::<String, _>(OBJECTS).await.unwrap());
+    assert_eq!(tables, vec!["a.t2".to_string(), "b.t".to_string()]);
+    for t in ["a.t2", "b.t"] {
+        assert_eq!(fingerprint(&src, t).await, fingerprint(&dst, t).await, "{t}");
+    }
+    let system: Vec<String> = d
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME = 'dts_not_replayed'")
+        .await
+        .unwrap();
+    assert!(system.is_empty(), "DDL in a system schema is not replayed");
+}
