@@ -272,23 +272,7 @@ async fn a_job_created_through_the_tencent_dialect_is_listed_renamed_suspended_a
     let (src, dst, python) = tokio::join!(MariaDb::start(), MariaDb::start(), python());
     let server = server().await;
     create_database(&src, "crossing").await;
-    let job = server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "made-by-tencent",
-            "--migrate-type",
-            "3",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-            "--objects",
-            "crossing",
-        ])
-        .trim()
-        .to_string();
+    let job = server.create_mysql_job("made-by-tencent", 3, src.port(), dst.port(), Some("crossing"), &[]);
     server.cli_ok(&["job", "check", &job]);
     server.cli_ok(&["job", "start", &job]);
     server.wait_status(&job, 8).await;

@@ -24,25 +24,14 @@ async fn source() -> MariaDb {
 }
 
 fn create(server: &DtsServer, src: &MariaDb, dst: &MariaDb, migrate_type: &str) -> String {
-    server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "checked",
-            "--migrate-type",
-            migrate_type,
-            "--consistency-type",
-            "2",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-            "--objects",
-            "cc",
-        ])
-        .trim()
-        .to_string()
+    server.create_mysql_job(
+        "checked",
+        migrate_type.parse().unwrap(),
+        src.port(),
+        dst.port(),
+        Some("cc"),
+        &["--consistency-type", "2"],
+    )
 }
 
 fn check_step(job: &serde_json::Value) -> serde_json::Value {

@@ -36,23 +36,7 @@ fn config() -> String {
 }
 
 fn create_job(server: &DtsServer, src: &MariaDb, dst: &MariaDb) -> String {
-    let job = server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "bulk",
-            "--migrate-type",
-            "2",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-            "--objects",
-            "bulk",
-        ])
-        .trim()
-        .to_string();
+    let job = server.create_mysql_job("bulk", 2, src.port(), dst.port(), Some("bulk"), &[]);
     server.cli_ok(&["job", "check", &job]);
     job
 }

@@ -60,23 +60,7 @@ async fn write_changes(src: &MariaDb, round: u64) {
 async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
     let (mut src, dst) = tokio::join!(source(), MariaDb::start());
     let mut server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
-    let job = server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "incr",
-            "--migrate-type",
-            "3",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-            "--objects",
-            "app",
-        ])
-        .trim()
-        .to_string();
+    let job = server.create_mysql_job("incr", 3, src.port(), dst.port(), Some("app"), &[]);
     server.cli_ok(&["job", "check", &job]);
     server.cli_ok(&["job", "start", &job]);
     // Writes during the full load are picked up from the snapshot position.
@@ -155,23 +139,7 @@ async fn replication_resumes_by_gtid_when_the_checkpointed_binlog_file_was_purge
     )
     .await;
     let mut server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
-    let job = server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "gtid",
-            "--migrate-type",
-            "3",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-            "--objects",
-            "g",
-        ])
-        .trim()
-        .to_string();
+    let job = server.create_mysql_job("gtid", 3, src.port(), dst.port(), Some("g"), &[]);
     server.cli_ok(&["job", "check", &job]);
     server.cli_ok(&["job", "start", &job]);
     server.wait_status(&job, 8).await;
@@ -222,21 +190,7 @@ async fn a_whole_instance_job_replicates_new_databases_table_renames_and_drops()
     .await;
     let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
     // No --objects: MigrateObject 1, the whole instance.
-    let job = server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "whole",
-            "--migrate-type",
-            "3",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-        ])
-        .trim()
-        .to_string();
+    let job = server.create_mysql_job("whole", 3, src.port(), dst.port(), None, &[]);
     server.cli_ok(&["job", "check", &job]);
     server.cli_ok(&["job", "start", &job]);
     server.wait_status(&job, 8).await;

@@ -113,23 +113,7 @@ async fn parallel_lanes_keep_every_row_in_source_order_and_repeat_cascading_fore
     let options =
         DtsServerOptions { config_toml: Some("[replication]\napply_lanes = 4\n".into()), ..Default::default() };
     let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), options).await;
-    let job = server
-        .cli_ok(&[
-            "job",
-            "create",
-            "--name",
-            "lanes",
-            "--migrate-type",
-            "3",
-            "--source",
-            &format!("mysql://root@127.0.0.1:{}", src.port()),
-            "--destination",
-            &format!("mysql://root@127.0.0.1:{}", dst.port()),
-            "--objects",
-            "app",
-        ])
-        .trim()
-        .to_string();
+    let job = server.create_mysql_job("lanes", 3, src.port(), dst.port(), Some("app"), &[]);
     server.cli_ok(&["job", "check", &job]);
     server.cli_ok(&["job", "start", &job]);
     server.wait_status(&job, 8).await;

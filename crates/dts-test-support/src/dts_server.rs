@@ -226,6 +226,42 @@ impl DtsServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `dts job create` of a MySQL-family job between two loopback servers (as root), with
+    /// `--objects objects` (`None`: the whole instance) and any `extra` arguments; returns the
+    /// job id.
+    pub fn create_mysql_job(
+        &self,
+        name: &str,
+        migrate_type: u8,
+        source_port: u16,
+        destination_port: u16,
+        objects: Option<&str>,
+        extra: &[&str],
+    ) -> String {
+        let (migrate_type, source, destination) = (
+            migrate_type.to_string(),
+            format!("mysql://root@127.0.0.1:{source_port}"),
+            format!("mysql://root@127.0.0.1:{destination_port}"),
+        );
+        let mut args = vec![
+            "job",
+            "create",
+            "--name",
+            name,
+            "--migrate-type",
+            &migrate_type,
+            "--source",
+            &source,
+            "--destination",
+            &destination,
+        ];
+        if let Some(objects) = objects {
+            args.extend(["--objects", objects]);
+        }
+        args.extend_from_slice(extra);
+        self.cli_ok(&args).trim().to_string()
+    }
+
     /// `MigrateJobInfo` of a job, through `dts job show --json`.
     pub fn job(&self, job_id: &str) -> serde_json::Value {
         serde_json::from_str(&self.cli_ok(&["job", "show", job_id, "--json"])).expect("dts job show --json prints JSON")
