@@ -171,15 +171,16 @@ impl Lane<'_> {
         use mysql_async::prelude::Queryable;
         let mut attempt = 0;
         loop {
-            let text = match (&self.sent, attempt) {
+            // A retry sends the whole rolled-back transaction; the first attempt only `sql`.
+            let retry = match (&self.sent, attempt) {
                 (Some(prev), 1..) if !prev.is_empty() => {
                     let mut t = prev.clone();
                     push_statement(&mut t, &sql);
-                    t
+                    Some(t)
                 }
-                _ => sql.clone(),
+                _ => None,
             };
-            match self.dst.conn_mut().query_drop(text).await {
+            match self.dst.conn_mut().query_drop(retry.as_deref().unwrap_or(&sql)).await {
                 Ok(()) => break,
                 Err(e) => {
                     let _ = self.dst.conn_mut().query_drop("ROLLBACK").await;

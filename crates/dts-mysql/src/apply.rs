@@ -294,34 +294,18 @@ pub fn statements(layout: &ApplyLayout, changes: &[RowChange], max_bytes: usize)
             RowChange::Insert(row) => upsert(&mut pending, &mut out, row),
             RowChange::Update { before, after } if layout.key.is_empty() => {
                 flush(&mut pending, &mut out);
-                let mut s = format!("UPDATE {} SET ", qualified(&layout.database, &layout.table)).into_bytes();
-                let mut first = true;
-                for (i, col) in layout.columns.iter().enumerate().filter(|(_, c)| !c.generated) {
-                    if !first {
-                        s.push(b',');
-                    }
-                    first = false;
-                    s.extend_from_slice(quote_ident(&col.name).as_bytes());
-                    s.push(b'=');
-                    push_binlog_value(&mut s, col, after.get(i).and_then(Option::as_ref));
-                }
-                where_row(&mut s, layout, before);
-                out.push(s);
+                out.push(update_row(layout, before, after));
             }
             RowChange::Update { before, after } => {
                 if key_changed(layout, before, after) {
                     flush(&mut pending, &mut out);
-                    let mut d = format!("DELETE FROM {}", qualified(&layout.database, &layout.table)).into_bytes();
-                    where_row(&mut d, layout, before);
-                    out.push(d);
+                    out.push(delete_row(layout, before));
                 }
                 upsert(&mut pending, &mut out, after);
             }
             RowChange::Delete(row) => {
                 flush(&mut pending, &mut out);
-                let mut d = format!("DELETE FROM {}", qualified(&layout.database, &layout.table)).into_bytes();
-                where_row(&mut d, layout, row);
-                out.push(d);
+                out.push(delete_row(layout, row));
             }
         }
     }
@@ -335,26 +319,13 @@ pub fn statements(layout: &ApplyLayout, changes: &[RowChange], max_bytes: usize)
 /// usual (a re-applied update whose before-image is gone still leaves the right row). The
 /// session's checks are off again after each statement.
 pub fn cascading_statements(layout: &ApplyLayout, changes: &[RowChange]) -> Vec<Vec<u8>> {
-    let table = qualified(&layout.database, &layout.table);
     let mut out = Vec::new();
     for change in changes {
         match change {
             RowChange::Insert(_) => out.extend(statements(layout, std::slice::from_ref(change), usize::MAX)),
             RowChange::Update { before, after } => {
-                let mut s = format!("UPDATE {table} SET ").into_bytes();
-                let mut first = true;
-                for (i, col) in layout.columns.iter().enumerate().filter(|(_, c)| !c.generated) {
-                    if !first {
-                        s.push(b',');
-                    }
-                    first = false;
-                    s.extend_from_slice(quote_ident(&col.name).as_bytes());
-                    s.push(b'=');
-                    push_binlog_value(&mut s, col, after.get(i).and_then(Option::as_ref));
-                }
-                where_row(&mut s, layout, before);
                 out.push(b"SET SESSION foreign_key_checks = 1".to_vec());
-                out.push(s);
+                out.push(update_row(layout, before, after));
                 out.push(b"SET SESSION foreign_key_checks = 0".to_vec());
                 let mut r = layout.upsert_prefix.clone();
                 values_tuple(&mut r, layout, after);
@@ -362,15 +333,41 @@ pub fn cascading_statements(layout: &ApplyLayout, changes: &[RowChange]) -> Vec<
                 out.push(r);
             }
             RowChange::Delete(row) => {
-                let mut d = format!("DELETE FROM {table}").into_bytes();
-                where_row(&mut d, layout, row);
                 out.push(b"SET SESSION foreign_key_checks = 1".to_vec());
-                out.push(d);
+                out.push(delete_row(layout, row));
                 out.push(b"SET SESSION foreign_key_checks = 0".to_vec());
             }
         }
     }
     out
+}
+
+/// `UPDATE` of the row matching `before` (by key, or every column without one) to `after`.
+fn update_row(
+    layout: &ApplyLayout,
+    before: &[Option<BinlogValue<'static>>],
+    after: &[Option<BinlogValue<'static>>],
+) -> Vec<u8> {
+    let mut s = format!("UPDATE {} SET ", qualified(&layout.database, &layout.table)).into_bytes();
+    let mut first = true;
+    for (i, col) in layout.columns.iter().enumerate().filter(|(_, c)| !c.generated) {
+        if !first {
+            s.push(b',');
+        }
+        first = false;
+        s.extend_from_slice(quote_ident(&col.name).as_bytes());
+        s.push(b'=');
+        push_binlog_value(&mut s, col, after.get(i).and_then(Option::as_ref));
+    }
+    where_row(&mut s, layout, before);
+    s
+}
+
+/// `DELETE` of the row matching `row`.
+fn delete_row(layout: &ApplyLayout, row: &[Option<BinlogValue<'static>>]) -> Vec<u8> {
+    let mut d = format!("DELETE FROM {}", qualified(&layout.database, &layout.table)).into_bytes();
+    where_row(&mut d, layout, row);
+    d
 }
 
 /// Causality keys of a change: its primary key in each of its images, equal for two changes

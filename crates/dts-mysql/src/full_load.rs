@@ -40,7 +40,7 @@ use crate::chunk::{Chunk, TableLayout};
 use crate::connection::{Session, Side, connect, server_code};
 use crate::definition::{qualified, quote_ident};
 use crate::index_deferral;
-use crate::literal::{LiteralKind, push_value};
+use crate::literal::{LiteralKind, push_load_field, push_value};
 use crate::snapshot;
 
 pub const PLAN_KEY: &str = "full_load/plan";
@@ -83,13 +83,10 @@ impl Default for FullLoadSettings {
 
 enum Batch {
     Begin(Chunk),
-    Statement {
-        sql: Vec<u8>,
-        rows: u64,
-    },
-    /// Rows as `LOAD DATA` text (tab-separated, backslash escapes, `\N` for NULL).
+    /// Rows as one multi-row INSERT, or as `LOAD DATA` text (tab-separated, backslash escapes,
+    /// `\N` for NULL) when the load writes with `LOAD DATA`.
     Rows {
-        text: Vec<u8>,
+        data: Vec<u8>,
         rows: u64,
     },
     End {
@@ -150,25 +147,6 @@ async fn open_writer(
         tracing::warn!(error = %e, "cannot turn the destination binlog off for the load; it stays on");
     }
     Ok(s)
-}
-
-/// Appends one field of `LOAD DATA` text: backslash, tab and newline escaped (and NUL, so the
-/// text never holds one).
-fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            0 => b"\\0",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
 }
 
 /// The `LOAD DATA` statement of a table: binary character set (bytes stored as they are, as
@@ -241,12 +219,7 @@ async fn read_chunk(
     batch_bytes: usize,
     load_data: bool,
 ) -> Result<u64, ConnectorError> {
-    let streamed = if load_data {
-        stream_chunk_text(reader.conn_mut(), chunk, layout, tx, batch_bytes).await
-    } else {
-        stream_chunk(reader.conn_mut(), chunk, layout, tx, batch_bytes).await
-    };
-    match streamed {
+    match stream_chunk(reader.conn_mut(), chunk, layout, tx, batch_bytes, load_data).await {
         Ok(rows) => Ok(rows),
         Err(ReadStop::Driver(e)) => Err(reader.error(&e, &format!("reading {}", chunk.id))),
         Err(ReadStop::WriterGone) => {
@@ -255,92 +228,67 @@ async fn read_chunk(
     }
 }
 
+/// Streams one chunk into batches of about `batch_bytes`: `LOAD DATA` text, or INSERTs.
 async fn stream_chunk(
     conn: &mut mysql_async::Conn,
     chunk: &Chunk,
     layout: &TableLayout,
     tx: &mpsc::Sender<Batch>,
     batch_bytes: usize,
+    load_data: bool,
 ) -> Result<u64, ReadStop> {
     let sql = chunk.select_sql(&layout.columns);
-    let prefix = insert_prefix(layout);
-    let mut stmt = prefix.clone();
-    let mut in_stmt = 0u64;
-    let mut total = 0u64;
-    let mut result = conn.query_iter(sql.as_str()).await.map_err(ReadStop::Driver)?;
-    let Some(mut stream) = result.stream::<Row>().await.map_err(ReadStop::Driver)? else { return Ok(0) };
-    while let Some(row) = stream.next().await {
-        let row = row.map_err(ReadStop::Driver)?;
-        if in_stmt > 0 {
-            stmt.push(b',');
-        }
-        stmt.push(b'(');
-        for (i, col) in layout.columns.iter().enumerate() {
-            if i > 0 {
-                stmt.push(b',');
-            }
-            match row.as_ref(i) {
-                Some(Value::Bytes(b)) => push_value(&mut stmt, col.kind, Some(b)),
-                Some(Value::NULL) | None => push_value(&mut stmt, col.kind, None),
-                Some(other) => push_value(&mut stmt, col.kind, Some(other.as_sql(true).trim_matches('\'').as_bytes())),
-            }
-        }
-        stmt.push(b')');
-        in_stmt += 1;
-        total += 1;
-        if stmt.len() >= batch_bytes {
-            let full = std::mem::replace(&mut stmt, prefix.clone());
-            tx.send(Batch::Statement { sql: full, rows: in_stmt }).await.map_err(|_| ReadStop::WriterGone)?;
-            in_stmt = 0;
-        }
-    }
-    drop(stream);
-    drop(result);
-    if in_stmt > 0 {
-        tx.send(Batch::Statement { sql: stmt, rows: in_stmt }).await.map_err(|_| ReadStop::WriterGone)?;
-    }
-    Ok(total)
-}
-
-/// Streams one chunk as `LOAD DATA` text.
-async fn stream_chunk_text(
-    conn: &mut mysql_async::Conn,
-    chunk: &Chunk,
-    layout: &TableLayout,
-    tx: &mpsc::Sender<Batch>,
-    batch_bytes: usize,
-) -> Result<u64, ReadStop> {
-    let sql = chunk.select_sql(&layout.columns);
-    let mut text = Vec::with_capacity(batch_bytes + (batch_bytes >> 3));
+    let prefix = if load_data { Vec::new() } else { insert_prefix(layout) };
+    let fresh = || {
+        let mut b = Vec::with_capacity(batch_bytes + (batch_bytes >> 3));
+        b.extend_from_slice(&prefix);
+        b
+    };
+    let mut data = fresh();
     let mut in_batch = 0u64;
     let mut total = 0u64;
     let mut result = conn.query_iter(sql.as_str()).await.map_err(ReadStop::Driver)?;
     let Some(mut stream) = result.stream::<Row>().await.map_err(ReadStop::Driver)? else { return Ok(0) };
     while let Some(row) = stream.next().await {
         let row = row.map_err(ReadStop::Driver)?;
-        for i in 0..layout.columns.len() {
-            if i > 0 {
-                text.push(b'\t');
+        if !load_data {
+            if in_batch > 0 {
+                data.push(b',');
             }
-            match row.as_ref(i) {
-                Some(Value::Bytes(b)) => push_field(&mut text, b),
-                Some(Value::NULL) | None => text.extend_from_slice(b"\\N"),
-                Some(other) => push_field(&mut text, other.as_sql(true).trim_matches('\'').as_bytes()),
+            data.push(b'(');
+        }
+        for (i, col) in layout.columns.iter().enumerate() {
+            if i > 0 {
+                data.push(if load_data { b'\t' } else { b',' });
+            }
+            let other;
+            let value = match row.as_ref(i) {
+                Some(Value::Bytes(b)) => Some(b.as_slice()),
+                Some(Value::NULL) | None => None,
+                Some(v) => {
+                    other = v.as_sql(true);
+                    Some(other.trim_matches('\'').as_bytes())
+                }
+            };
+            if load_data {
+                push_load_field(&mut data, value);
+            } else {
+                push_value(&mut data, col.kind, value);
             }
         }
-        text.push(b'\n');
+        data.push(if load_data { b'\n' } else { b')' });
         in_batch += 1;
         total += 1;
-        if text.len() >= batch_bytes {
-            let full = std::mem::replace(&mut text, Vec::with_capacity(batch_bytes + (batch_bytes >> 3)));
-            tx.send(Batch::Rows { text: full, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
+        if data.len() >= batch_bytes {
+            let full = std::mem::replace(&mut data, fresh());
+            tx.send(Batch::Rows { data: full, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
             in_batch = 0;
         }
     }
     drop(stream);
     drop(result);
     if in_batch > 0 {
-        tx.send(Batch::Rows { text, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
+        tx.send(Batch::Rows { data, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
     }
     Ok(total)
 }
@@ -420,6 +368,8 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
     };
     let write = async {
         let mut current: Option<Chunk> = None;
+        // The `LOAD DATA` statement of the current chunk's table.
+        let mut load: Option<String> = None;
         // Bytes written in the open destination transaction (0: none open).
         let mut uncommitted = 0usize;
         while let Some(batch) = rx.recv().await {
@@ -429,9 +379,12 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                     if let Err(e) = writer.conn_mut().query_drop(sql.as_str()).await {
                         return Err(write_error(&writer, &e, &chunk, "clearing"));
                     }
+                    load = shared
+                        .load_data
+                        .then(|| load_sql(&shared.layouts[&(chunk.database.clone(), chunk.table.clone())]));
                     current = Some(chunk);
                 }
-                Batch::Statement { sql, rows } | Batch::Rows { text: sql, rows } => {
+                Batch::Rows { data: sql, rows } => {
                     let len = sql.len() as u64;
                     if uncommitted == 0
                         && let Err(e) = writer.conn_mut().query_drop("START TRANSACTION").await
@@ -439,12 +392,9 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                         return Err(writer.error(&e, "writing rows"));
                     }
                     uncommitted += sql.len();
-                    let written = match (&current, shared.load_data) {
-                        (Some(chunk), true) => {
-                            let layout = &shared.layouts[&(chunk.database.clone(), chunk.table.clone())];
-                            load_rows(&mut writer, &load_sql(layout), sql).await
-                        }
-                        _ => writer.conn_mut().query_drop(sql).await,
+                    let written = match &load {
+                        Some(statement) => load_rows(&mut writer, statement, sql).await,
+                        None => writer.conn_mut().query_drop(sql).await,
                     };
                     if let Err(e) = written {
                         return Err(match &current {

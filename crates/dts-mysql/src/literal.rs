@@ -1,4 +1,5 @@
-//! SQL literals for the full load's INSERT statements: the hot path of the copy.
+//! SQL literals for the full load's INSERT statements, and fields of its `LOAD DATA` text: the
+//! hot path of the copy.
 //!
 //! Rows are read with `SET NAMES binary`, so every value arrives as the column's raw bytes (no
 //! charset conversion); the writer session also uses `SET NAMES binary`, so a quoted literal is
@@ -28,6 +29,27 @@ pub fn push_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'\'');
+}
+
+/// Appends one field of `LOAD DATA` text (`None` is NULL, `\N`): backslash, tab and newline
+/// escaped, and NUL, so the text never holds one. Every type goes as its bytes: the statement
+/// reads the text as the binary character set (see `full_load::load_sql`).
+pub fn push_load_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    let Some(bytes) = value else { return out.extend_from_slice(b"\\N") };
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0 => b"\\0",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// How a column's value is written.
@@ -69,5 +91,14 @@ mod tests {
         push_value(&mut out, LiteralKind::Bytes, None);
         push_value(&mut out, LiteralKind::Json, Some(b"{}"));
         assert_eq!(out, b"NULLCONVERT('{}' USING utf8mb4)".to_vec());
+    }
+
+    #[test]
+    fn load_data_fields_escape_only_what_the_text_format_needs() {
+        let mut out = Vec::new();
+        push_load_field(&mut out, Some(b"a\tb\\c\nd\0e'f\r\xff"));
+        out.push(b'\t');
+        push_load_field(&mut out, None);
+        assert_eq!(out, b"a\\tb\\\\c\\nd\\0e'f\r\xff\t\\N".to_vec());
     }
 }
