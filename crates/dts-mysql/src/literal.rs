@@ -8,26 +8,33 @@
 //! =binary` relies on. The writer's `sql_mode` excludes `NO_BACKSLASH_ESCAPES`, so backslash
 //! escapes are the escaping scheme.
 
-/// Appends `bytes` as a quoted, escaped literal.
-pub fn push_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(bytes.len() + 2);
-    out.push(b'\'');
+/// Appends `bytes`, each byte that `escape` maps replaced by its escape sequence (the
+/// unescaped runs between them are copied whole).
+#[inline]
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], escape: impl Fn(u8) -> Option<&'static [u8]>) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            0 => b"\\0",
-            b'\'' => b"\\'",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            0x1a => b"\\Z",
-            _ => continue,
-        };
+        let Some(esc) = escape(b) else { continue };
         out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(esc);
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends `bytes` as a quoted, escaped literal.
+pub fn push_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'\'');
+    push_escaped(out, bytes, |b| match b {
+        0 => Some(b"\\0"),
+        b'\'' => Some(b"\\'"),
+        b'\\' => Some(b"\\\\"),
+        b'\n' => Some(b"\\n"),
+        b'\r' => Some(b"\\r"),
+        0x1a => Some(b"\\Z"),
+        _ => None,
+    });
     out.push(b'\'');
 }
 
@@ -36,20 +43,13 @@ pub fn push_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
 /// reads the text as the binary character set (see `full_load::load_sql`).
 pub fn push_load_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
     let Some(bytes) = value else { return out.extend_from_slice(b"\\N") };
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            0 => b"\\0",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
+    push_escaped(out, bytes, |b| match b {
+        b'\\' => Some(b"\\\\"),
+        b'\t' => Some(b"\\t"),
+        b'\n' => Some(b"\\n"),
+        0 => Some(b"\\0"),
+        _ => None,
+    });
 }
 
 /// How a column's value is written.
