@@ -12,12 +12,30 @@ use crate::error::ConnectorError;
 use crate::selection::ObjectSelection;
 
 /// Where and as whom to connect. The password's `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectionSpec {
     pub host: String,
     pub port: u16,
     pub user: String,
     pub password: String,
+    /// The database to connect to, for families that connect to one (PostgreSQL).
+    pub database: Option<String>,
+    /// Whether and how the connection is encrypted.
+    pub tls: TlsMode,
+}
+
+/// Encryption of a connection to a database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Plain TCP.
+    #[default]
+    Disabled,
+    /// Encrypted, the server's certificate not verified.
+    Required,
+    /// Encrypted, the certificate verified against `ca` (PEM text; the system roots when `None`)
+    /// and the host name checked.
+    VerifyFull { ca: Option<String> },
 }
 
 impl fmt::Debug for ConnectionSpec {
@@ -27,6 +45,8 @@ impl fmt::Debug for ConnectionSpec {
             .field("port", &self.port)
             .field("user", &self.user)
             .field("password", &"<redacted>")
+            .field("database", &self.database)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -46,29 +46,36 @@ impl fmt::Display for AccountId {
 }
 
 /// What a job does. A migration ends (by itself, or at cut-over); a synchronization replicates
-/// for as long as it lives. Both run the same steps; the kind decides how the APIs show them.
-/// The store keeps the kind in its own column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// into a database for as long as it lives; change tracking publishes the source's changes to
+/// the change bus for as long as it lives (it has no destination database, never catches up
+/// to a cut-over and never completes). The store keeps the kind in its own column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Migration,
     Synchronization,
+    ChangeTracking,
 }
 
 impl JobKind {
+    pub const ALL: [JobKind; 3] = [Self::Migration, Self::Synchronization, Self::ChangeTracking];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Migration => "migration",
             Self::Synchronization => "synchronization",
+            Self::ChangeTracking => "change_tracking",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "migration" => Some(Self::Migration),
-            "synchronization" => Some(Self::Synchronization),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the job's change stream runs until an operator stops it (no cut-over, no
+    /// deadline on retrying a source outage).
+    pub fn runs_forever(self) -> bool {
+        matches!(self, Self::Synchronization | Self::ChangeTracking)
     }
 }
 
@@ -125,23 +132,6 @@ impl Stages {
             2
         } else {
             1
-        }
-    }
-}
-
-/// Database families a connector exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatabaseFamily {
-    /// mysql, mariadb, percona (and cynosdbmysql as a destination).
-    MySql,
-}
-
-impl DatabaseFamily {
-    /// The family of a `SrcDatabaseType`/`DstDatabaseType` value, if dts supports it.
-    pub fn of(database_type: &str) -> Option<Self> {
-        match database_type {
-            "mysql" | "mariadb" | "percona" | "cynosdbmysql" => Some(Self::MySql),
-            _ => None,
         }
     }
 }

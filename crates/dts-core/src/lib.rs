@@ -4,6 +4,7 @@
 //! This crate does no I/O. The store persists these types, the engine drives them, the API
 //! dialects translate them to and from the cloud vendors' wire models.
 
+pub mod change;
 pub mod check;
 pub mod connector;
 pub mod consistency;
@@ -12,6 +13,7 @@ pub mod instance;
 pub mod job;
 pub mod position;
 pub mod progress;
+pub mod route;
 pub mod selection;
 pub mod status;
 
@@ -19,16 +21,17 @@ pub use check::{CheckItem, CheckOutcome, CheckReport};
 pub use connector::{
     ChangeReplicator, Checker, Checkpoints, Completion, ConflictArbiter, ConnectionSpec, ConsistencyChecker,
     FullLoader, LoadSummary, MigrationPlan, ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase,
-    StructureSummary,
+    StructureSummary, TlsMode,
 };
 pub use consistency::{CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, TableDiff};
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{
-    AccountId, ConflictPolicy, ConsistencyParams, DatabaseFamily, EndpointSpec, JobId, JobKind, MigrateOptions,
-    MigrationSpec, Stages, Tag,
+    AccountId, ConflictPolicy, ConsistencyParams, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Stages,
+    Tag,
 };
-pub use position::{BinlogPosition, Position};
+pub use position::{BinlogPosition, LsnPosition, Position, RedisPosition, ReplicationOffset};
 pub use progress::{CONSISTENCY_STEP, JobDetail, StepInfo, StepStatus};
+pub use route::{DatabaseFamily, DeclaredTarget, Route, RouteError, TargetKind, route};
 pub use selection::{DatabaseSelection, ObjectSelection, SelectionError};
 pub use status::{IllegalTransition, JobEvent, JobStatus};

@@ -19,6 +19,8 @@
 //! Reset            1,4,5,7,8,9,10,13 -> 1 Creating    (Alibaba ResetDtsJob: configure anew)
 //! ```
 //! 13 is not a Tencent status: the Tencent dialect shows a suspended job as 13 all the same.
+//! A change-tracking job takes none of CaughtUp, CompleteRequested and Finished: it publishes
+//! until stopped ([`JobStatus::next_for`]).
 //! Deleting is not a transition: [`JobStatus::deletable`] says when it is allowed.
 
 use serde::{Deserialize, Serialize};
@@ -124,6 +126,15 @@ impl JobStatus {
         Ok(to)
     }
 
+    /// The transition for a job of `kind`: [`JobStatus::next`], less the events the kind does
+    /// not take (a change-tracking job never catches up to a cut-over, completes or finishes).
+    pub fn next_for(self, kind: crate::JobKind, event: JobEvent) -> Result<JobStatus, IllegalTransition> {
+        if !accepts(kind, event) {
+            return Err(IllegalTransition { from: self, event });
+        }
+        self.next(event)
+    }
+
     /// `DeleteMigrateJob` is refused while a job checks, runs, stops or completes.
     pub fn deletable(self) -> bool {
         !matches!(self, Self::Checking | Self::Running | Self::ReadyComplete | Self::Stopping | Self::Completing)
@@ -138,6 +149,14 @@ impl JobStatus {
     pub fn is_active(self) -> bool {
         matches!(self, Self::Checking | Self::Running | Self::ReadyComplete | Self::Stopping | Self::Completing)
     }
+}
+
+/// Whether a job of `kind` ever takes `event`.
+pub fn accepts(kind: crate::JobKind, event: JobEvent) -> bool {
+    !matches!(
+        (kind, event),
+        (crate::JobKind::ChangeTracking, JobEvent::CaughtUp | JobEvent::CompleteRequested | JobEvent::Finished)
+    )
 }
 
 impl From<JobStatus> for i64 {
@@ -227,6 +246,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn each_kind_takes_exactly_its_events() {
+        use crate::JobKind as K;
+        const REFUSED: &[(K, JobEvent)] = &[
+            (K::ChangeTracking, E::CaughtUp),
+            (K::ChangeTracking, E::CompleteRequested),
+            (K::ChangeTracking, E::Finished),
+        ];
+        for kind in K::ALL {
+            for event in EVENTS {
+                let refused = REFUSED.contains(&(kind, event));
+                assert_eq!(accepts(kind, event), !refused, "{kind:?} {event:?}");
+                for from in JobStatus::ALL {
+                    match from.next_for(kind, event) {
+                        Ok(to) => assert_eq!(Ok(to), from.next(event), "{kind:?} {from:?} {event:?}"),
+                        Err(_) => assert!(refused || from.next(event).is_err(), "{kind:?} {from:?} {event:?}"),
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            S::Running.next_for(K::ChangeTracking, E::CaughtUp),
+            Err(IllegalTransition { from: S::Running, event: E::CaughtUp })
+        );
     }
 
     #[test]

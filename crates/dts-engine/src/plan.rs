@@ -20,6 +20,7 @@ fn connection(
                 .map_err(|_| EngineError::Plan(format!("{side} port {port} is not a TCP port")))?,
             user: e.user.clone().unwrap_or_else(|| "root".into()),
             password: password.unwrap_or_default(),
+            ..Default::default()
         });
     }
     let id = e.instance_id.as_deref().unwrap_or_default();
@@ -35,6 +36,7 @@ fn connection(
             Some(_) => password.unwrap_or_default(),
             None => password.filter(|p| !p.is_empty()).unwrap_or_else(|| inst.password.clone()),
         },
+        ..Default::default()
     })
 }
 

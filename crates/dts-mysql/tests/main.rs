@@ -18,6 +18,7 @@ pub fn spec(addr: &ServerAddr) -> ConnectionSpec {
         port: addr.port,
         user: addr.user.clone(),
         password: addr.password.clone(),
+        ..Default::default()
     }
 }
 

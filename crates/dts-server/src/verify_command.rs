@@ -48,6 +48,7 @@ fn spec(url: &str) -> anyhow::Result<ConnectionSpec> {
         port: u.port().unwrap_or(3306),
         user: if u.username().is_empty() { "root".into() } else { decode(u.username()) },
         password: decode(u.password().unwrap_or_default()),
+        ..Default::default()
     })
 }
 

@@ -3,7 +3,8 @@
 //! once, as on the real service).
 
 use dts_core::{
-    ConflictPolicy, EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec, ObjectSelection, Stages,
+    ConflictPolicy, DeclaredTarget, EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec,
+    ObjectSelection, RouteError, Stages, route,
 };
 use dts_store::{CheckState, DtsInstance, NewJob, new_job_id};
 use serde_json::{Map, Value, json};
@@ -12,17 +13,23 @@ use sha2::{Digest, Sha256};
 use super::dialect::{Caller, Direction, resolve, store_error};
 use super::reply::AliError;
 
-/// Engines of the MySQL family that dts moves, as Alibaba spells them (any case).
-const ENGINES: [(&str, &str); 2] = [("MySQL", "mysql"), ("MariaDB", "mariadb")];
 /// `*EndpointInstanceType` values accepted: `RDS` resolves through the instance registry, the
 /// others name an address (`IP` + `Port`).
 const INSTANCE_TYPES: [&str; 9] = ["RDS", "ECS", "LocalInstance", "OTHER", "EXPRESS", "CEN", "dg", "VPC", "POLARDB"];
 
+/// An `*EndpointEngineName` (any case), validated through the route table; the stored
+/// database type is the engine's Tencent name (`mysql`, `mariadb`, ...).
 fn engine(caller: &Caller<'_>, name: &str) -> Result<&'static str, AliError> {
     let v = caller.required(name)?;
-    ENGINES.iter().find(|(n, _)| n.eq_ignore_ascii_case(v)).map(|(_, t)| *t).ok_or_else(|| {
-        AliError::invalid_parameter(name, format!("`{v}` is not supported here; dts moves MySQL and MariaDB"))
-    })
+    let unsupported = || {
+        AliError::invalid_parameter(
+            name,
+            format!("`{v}` is not supported here; dts moves {}", RouteError::supported_alibaba()),
+        )
+    };
+    let entry = dts_core::route::engine_entry(v).filter(|e| e.alibaba.is_some()).ok_or_else(unsupported)?;
+    dts_core::route::check_engine(v).map_err(|_| unsupported())?;
+    entry.tencent.ok_or_else(unsupported)
 }
 
 /// The server id both directions of a two-way instance write with (3,000,000,000 and up, far
@@ -231,6 +238,8 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     let info = database_info(&db_list)?;
     let (source, src_password) = endpoint(caller, "SourceEndpoint")?;
     let (destination, dst_password) = endpoint(caller, "DestinationEndpoint")?;
+    route(&source.database_type, DeclaredTarget::Database(&destination.database_type))
+        .map_err(|e| AliError::invalid_parameter("DestinationEndpointEngineName", e.to_string()))?;
     let name = caller.get("DtsJobName").unwrap_or(&target.job_id).to_string();
     if name.chars().count() > 128 {
         return Err(AliError::invalid_parameter("DtsJobName", "it is longer than 128 characters"));

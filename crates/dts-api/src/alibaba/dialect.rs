@@ -213,11 +213,12 @@ fn load(caller: &Caller<'_>, job_id: &str) -> Result<Option<JobRecord>, AliError
     }
 }
 
-/// The Alibaba `JobType` of a job: `MIGRATION` or `SYNC`.
+/// The Alibaba `JobType` of a job: `MIGRATION`, `SYNC` or `SUBSCRIBE`.
 pub fn job_type(kind: JobKind) -> &'static str {
     match kind {
         JobKind::Migration => "MIGRATION",
         JobKind::Synchronization => "SYNC",
+        JobKind::ChangeTracking => "SUBSCRIBE",
     }
 }
 

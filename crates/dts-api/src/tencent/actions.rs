@@ -3,8 +3,8 @@
 
 use chrono::NaiveDateTime;
 use dts_core::{
-    ConsistencyParams, DatabaseFamily, EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec,
-    ObjectSelection, Tag,
+    ConsistencyParams, DeclaredTarget, EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec,
+    ObjectSelection, RouteError, Tag, route,
 };
 use dts_store::{CheckState, JobFilter, JobOrder, JobRecord, NewJob, StoreError, now_string};
 use serde_json::{Map, Value, json};
@@ -13,8 +13,6 @@ use super::error::ApiError;
 use super::models::{self, endpoint_from, job_info};
 use crate::ApiContext;
 
-const DATABASE_TYPES: [&str; 8] =
-    ["mysql", "redis", "mongodb", "postgresql", "mariadb", "percona", "sqlserver", "cynosdbmysql"];
 const ACCESS_TYPES: [&str; 7] = ["extranet", "cvm", "dcg", "vpncloud", "cdb", "ccn", "vpnselfbuild"];
 
 /// The caller: which account, and what the server knows.
@@ -134,17 +132,21 @@ fn parse_options(o: &Map<String, Value>) -> Result<MigrateOptions, ApiError> {
     })
 }
 
+fn unsupported(e: RouteError) -> ApiError {
+    ApiError::new(
+        "OperationDenied.MigrateServiceSupportError",
+        format!("Migration {e}; supported: {}.", RouteError::supported_tencent()),
+    )
+}
+
+/// A `SrcDatabaseType`/`DstDatabaseType` value: one of the documented names (the route table's
+/// Tencent names), of a family dts runs.
 fn check_database_type(field: &str, t: &str) -> Result<(), ApiError> {
-    if !DATABASE_TYPES.contains(&t) {
-        return Err(ApiError::invalid_value(field, format!("`{t}` is not one of {DATABASE_TYPES:?}")));
+    if !dts_core::route::tencent_engines().any(|n| n == t) {
+        let names: Vec<&str> = dts_core::route::tencent_engines().collect();
+        return Err(ApiError::invalid_value(field, format!("`{t}` is not one of {names:?}")));
     }
-    if DatabaseFamily::of(t).is_none() {
-        return Err(ApiError::new(
-            "OperationDenied.MigrateServiceSupportError",
-            format!("Migration of `{t}` is not supported by this dts version; supported: mysql, mariadb, percona."),
-        ));
-    }
-    Ok(())
+    dts_core::route::check_engine(t).map(|_| ()).map_err(unsupported)
 }
 
 fn check_access_type(field: &str, t: &str) -> Result<(), ApiError> {
@@ -215,6 +217,7 @@ pub fn create_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
     let dst_type = str_field(p, "DstDatabaseType").unwrap_or_default();
     check_database_type("SrcDatabaseType", src_type)?;
     check_database_type("DstDatabaseType", dst_type)?;
+    route(src_type, DeclaredTarget::Database(dst_type)).map_err(unsupported)?;
     let src_access = str_field(p, "SrcAccessType").unwrap_or_default();
     let dst_access = str_field(p, "DstAccessType").unwrap_or_default();
     check_access_type("SrcAccessType", src_access)?;
