@@ -1,4 +1,10 @@
-//! The traits a database family implements, and what the engine hands them.
+//! The traits a database family implements, and what the engine hands them: the seam between
+//! the family-agnostic engine and each family's connector.
+//!
+//! The engine runs a job's stages (precheck, structure, full load, incremental, consistency,
+//! release) by calling these traits on the connector its route picks; it never parses a
+//! family's position and never reads a family's checkpoint keys. A connector sees only its own
+//! checkpoint scope (`<family>/...`).
 //!
 //! Cancellation: the engine cancels a connector call by dropping its future (a stopped job);
 //! every method must therefore leave the destination in a state from which calling it again
@@ -6,9 +12,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 
 use crate::check::CheckReport;
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, ErrorClass};
+use crate::job::{ConflictPolicy, JobKind, Stages};
+use crate::position::Position;
+use crate::route::Route;
 use crate::selection::ObjectSelection;
 
 /// Where and as whom to connect. The password's `Debug` is redacted.
@@ -57,25 +67,88 @@ impl fmt::Display for ConnectionSpec {
     }
 }
 
+/// The change bus a change-tracking job publishes to (the bus's address is the server's
+/// `[change_bus]` configuration, not the job's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusTarget {
+    /// The subscription's name on the bus (stream / topic).
+    pub subscription: String,
+}
+
+/// Where a job's data goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A database of the job's family.
+    Database(ConnectionSpec),
+    /// The change bus (change tracking).
+    ChangeBus(BusTarget),
+}
+
 /// A resolved job: what to move, from where, to where.
 #[derive(Debug, Clone)]
 pub struct MigrationPlan {
+    pub job_id: String,
+    pub kind: JobKind,
+    pub route: Route,
     /// The steps the job runs.
-    pub stages: crate::job::Stages,
+    pub stages: Stages,
     pub selection: ObjectSelection,
     pub source: ConnectionSpec,
-    pub destination: ConnectionSpec,
+    pub target: Target,
     /// `IsOverrideRoot` = 1.
     pub override_root: bool,
     /// Two-way synchronization: the applier writes with this `server_id`, and the reader drops
     /// every transaction the source logged with it (the other direction's writes).
     pub loop_guard: Option<u32>,
     /// Two-way synchronization: how conflicts are settled.
-    pub conflict_policy: crate::job::ConflictPolicy,
+    pub conflict_policy: ConflictPolicy,
+    /// `MigrateOption.ExternParams` as given (a JSON object), for family-specific settings.
+    pub extern_params: Option<String>,
 }
 
-/// Progress of a long step: `done` of `total` units (objects, rows, ...).
+impl MigrationPlan {
+    /// The destination database; a change-tracking plan has none.
+    pub fn destination(&self) -> Result<&ConnectionSpec, ConnectorError> {
+        match &self.target {
+            Target::Database(spec) => Ok(spec),
+            Target::ChangeBus(_) => Err(ConnectorError::new(
+                ErrorClass::Fatal,
+                "this job publishes to the change bus and has no destination database",
+                "",
+            )),
+        }
+    }
+}
+
+/// Progress of a long step: `done` of `total` units (objects, rows, keys, ...).
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// How a family takes its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// A separate full load ([`FullLoader`]) pinned to a position the stream then starts at.
+    Chunked,
+    /// The snapshot arrives inside the change stream (Redis PSYNC sends an RDB, then commands):
+    /// [`ChangeReplicator::replicate`] copies it and reports its end to the observer.
+    InStream,
+    /// No snapshot: only changes.
+    None,
+}
+
+/// What a family's connector can do. The steps a job shows and runs follow from these
+/// ([`crate::progress::plan_steps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Has a structure step (schemas, tables, routines).
+    pub structure: bool,
+    pub snapshot: SnapshotMode,
+    /// Can replicate in both directions at once (loop guard, conflicts).
+    pub two_way: bool,
+    /// The change stream carries schema changes, which the stream replays.
+    pub ddl_in_stream: bool,
+    /// Has a data consistency check ([`ConsistencyChecker`]).
+    pub consistency_check: bool,
+}
 
 /// Runs every precheck of a plan against both servers.
 ///
@@ -89,7 +162,8 @@ pub trait Checker {
 ///
 /// Ordering: databases, then tables, then views (in dependency order), then routines, then
 /// triggers. Idempotent: an object that already exists on the destination with the same
-/// definition is skipped, so a re-run after a crash or a stop finishes the work.
+/// definition is skipped, so a re-run after a crash or a stop finishes the work. A family
+/// without structure ([`Capabilities::structure`] false) is never called.
 pub trait StructureMigrator {
     /// Every object of the selection ([`StructurePhase::All`]).
     fn migrate_structure(
@@ -135,19 +209,26 @@ pub struct StructureSummary {
     pub accounts: u64,
 }
 
-/// Where a full load keeps its checkpoints: which chunks are copied, the chunk plan and the
-/// snapshot position. Implemented by the engine over the metadata store.
+/// A checkpoint operation's future.
+pub type CheckpointFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ConnectorError>> + Send + 'a>>;
+
+/// A job's checkpoints as a connector sees them: keys and values in the connector's own scope
+/// (the engine prefixes every key with the family's name). Implemented by the engine over the
+/// metadata store, off the async runtime's threads.
 ///
-/// Durability: `put` returns only after the value is durable; a loader records a chunk as done
-/// only after the destination has committed every row of it.
+/// Durability: `put` resolves only after the value is durable; a connector records work as done
+/// only after the destination has committed it. Checkpoints live until the job is released
+/// (deleted, reset, started afresh, finished or failed for good): a restart or a resume keeps
+/// them, so whatever a recovery depends on (e.g. deferred key definitions) is kept.
 pub trait Checkpoints: Send + Sync {
-    fn get(&self, key: &str) -> Result<Option<String>, ConnectorError>;
-    fn put(&self, key: &str, value: &str) -> Result<(), ConnectorError>;
-    /// Every key starting with `prefix`, with its value.
-    fn scan(&self, prefix: &str) -> Result<Vec<(String, String)>, ConnectorError>;
+    fn get<'a>(&'a self, key: &'a str) -> CheckpointFuture<'a, Option<String>>;
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> CheckpointFuture<'a, ()>;
+    /// Every key starting with `prefix`, with its value, in key order.
+    fn scan<'a>(&'a self, prefix: &'a str) -> CheckpointFuture<'a, Vec<(String, String)>>;
 }
 
-/// Copies every row of the selected tables, consistent with one source position.
+/// Copies every row of the selected tables, consistent with one source position
+/// ([`SnapshotMode::Chunked`] families).
 ///
 /// Ordering: chunks in any order, rows of a chunk in key order. Idempotent per chunk: a chunk
 /// not recorded as done is deleted on the destination (by its key range) and copied again, so
@@ -162,7 +243,7 @@ pub trait FullLoader {
 }
 
 /// What a full load did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadSummary {
     pub tables: u64,
     pub chunks: u64,
@@ -170,9 +251,10 @@ pub struct LoadSummary {
     pub chunks_resumed: u64,
     pub rows: u64,
     pub bytes: u64,
-    /// How long the global read lock was held to pin the snapshot, in microseconds.
+    /// How long the source was locked to pin the snapshot, in microseconds.
     pub lock_held_micros: u64,
-    pub position: Option<crate::position::BinlogPosition>,
+    /// Where the copied data stands in the source's change log: where the stream starts.
+    pub position: Position,
 }
 
 /// What the operator asked of a replicating job.
@@ -186,11 +268,34 @@ pub enum Completion {
     Immediately,
 }
 
-/// The engine's side of a running replication: where lag goes, and whether to complete.
+/// How far a replicating job is behind its source. Families that log timestamps say how many
+/// seconds; every family says how much of its log is left in its own unit (binlog bytes, a
+/// Redis replication offset, WAL bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Seconds between now and the source commit time of the last applied change, when the
+    /// source's stream carries commit times.
+    pub seconds: Option<i64>,
+    /// Log left to read and apply, in the family's unit (`None` when unknown).
+    pub behind: Option<u64>,
+    /// Everything the source has logged so far is applied (the stream is idle).
+    pub caught_up: bool,
+}
+
+/// The engine's side of a running replication: where lag and progress go, and whether to
+/// complete. Calls are cheap and never block (the engine persists what they report on its
+/// own schedule, off the runtime's threads).
 pub trait ReplicationObserver: Send + Sync {
-    /// After each applied transaction and when the stream is idle (`caught_up`).
-    fn progress(&self, seconds_behind: i64, bytes_behind: u64, caught_up: bool);
+    /// After each applied batch and when the stream is idle.
+    fn progress(&self, lag: Lag);
     fn completion(&self) -> Completion;
+    /// `changes` more row changes (or commands) were applied at the destination.
+    fn applied(&self, _changes: u64) {}
+    /// [`SnapshotMode::InStream`]: `done` of `total` snapshot units (keys) copied so far.
+    fn snapshot_progress(&self, _done: u64, _total: u64) {}
+    /// [`SnapshotMode::InStream`]: the snapshot is complete at the destination; what follows
+    /// are changes.
+    fn snapshot_finished(&self) {}
     /// Two-way synchronization: where both directions meet to settle conflicts.
     fn arbiter(&self) -> Option<&dyn ConflictArbiter> {
         None
@@ -217,35 +322,47 @@ pub trait ConflictArbiter: Send + Sync {
     fn conflict(&self, incoming_won: bool);
 }
 
+/// How far a replication runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// Until completed ([`ReplicationObserver::completion`]) or cancelled.
+    Continuous,
+    /// [`SnapshotMode::InStream`] families in a full-data-only job: until the snapshot is
+    /// complete at the destination.
+    SnapshotOnly,
+}
+
 /// Applies the source's changes from a position until completed.
 ///
-/// Ordering: transactions in source commit order, each applied as one destination transaction.
-/// Idempotent: inserts and updates write full after-images by key (`REPLACE`), deletes by key,
-/// so re-applying a transaction applied before a crash leaves the same rows. Durability: the
-/// position after a transaction is checkpointed only after its destination commit.
+/// Ordering: transactions in source commit order, each applied as one destination transaction
+/// (changes to one row always in source order). Idempotent: re-applying what was applied before
+/// a crash leaves the same data. Durability: the connector checkpoints its stream position (in
+/// its own scope) only after the destination committed everything before it, and resumes from
+/// that checkpoint when there is one; `start` is where a stream without a checkpoint begins.
 pub trait ChangeReplicator {
     /// The source's position now: where a job without a full load starts replicating.
-    fn current_position(
-        &self,
-        plan: &MigrationPlan,
-    ) -> impl Future<Output = Result<crate::position::BinlogPosition, ConnectorError>> + Send;
+    fn current_position(&self, plan: &MigrationPlan) -> impl Future<Output = Result<Position, ConnectorError>> + Send;
 
+    /// Replicates from `start` (or the connector's own checkpoint) until completed; returns the
+    /// position the destination reached.
     fn replicate(
         &self,
         plan: &MigrationPlan,
-        start: crate::position::BinlogPosition,
+        start: Position,
+        mode: StreamMode,
         checkpoints: &dyn Checkpoints,
         observer: &dyn ReplicationObserver,
-    ) -> impl Future<Output = Result<crate::position::BinlogPosition, ConnectorError>> + Send;
+    ) -> impl Future<Output = Result<Position, ConnectorError>> + Send;
 }
 
-/// Compares the data of a plan's tables on both servers, pushed down to them.
+/// Compares the data of a plan's objects on both servers, pushed down to them.
 ///
 /// Read-only on both sides. Ordering: none (a table's chunks in any order). With
 /// `settle_window`, a key found different is compared again while its source row keeps
 /// changing, so that a running replication reports no false difference.
 pub trait ConsistencyChecker {
-    /// The base tables of the plan's selection on the source, `(database, table)`.
+    /// The compared units of the plan's selection on the source, `(database, table)` (Redis:
+    /// `(database number, "")`).
     fn tables(
         &self,
         plan: &MigrationPlan,
@@ -259,12 +376,120 @@ pub trait ConsistencyChecker {
         options: &crate::consistency::CompareOptions,
     ) -> impl Future<Output = Result<crate::consistency::TableDiff, ConnectorError>> + Send;
 
-    /// Statements that make the destination's differing rows equal the source's as they are now:
-    /// `REPLACE` of missing and different rows, `DELETE` of extra ones; at most `limit`.
+    /// Statements that make the destination's differing rows equal the source's as they are
+    /// now; at most `limit`.
     fn repair_sql(
         &self,
         plan: &MigrationPlan,
         diff: &crate::consistency::TableDiff,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<String>, ConnectorError>> + Send;
+}
+
+/// Why a job's resources are released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// The job was deleted.
+    Deleted,
+    /// The job was reset to be configured again.
+    Reset,
+    /// The job is started afresh (its earlier run's state is void).
+    FreshStart,
+    /// The job finished, failed for good or was stopped.
+    Ended,
+}
+
+impl ReleaseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Reset => "reset",
+            Self::FreshStart => "fresh_start",
+            Self::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Deleted, Self::Reset, Self::FreshStart, Self::Ended].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Releases what a job holds on servers beyond its own sessions (a PostgreSQL replication slot
+/// and publication, a source's replica settings, a MySQL destination's deferred secondary keys).
+///
+/// Called by the engine once the job's task has ended, before its checkpoints are cleared:
+/// after a delete (through either API, also of a running job), a reset, a fresh start, and when
+/// the job ended (finished, failed for good, stopped). Idempotent: a crash during a release
+/// releases again at the next start. A transient error is retried.
+pub trait Releaser {
+    fn release(
+        &self,
+        plan: &MigrationPlan,
+        reason: ReleaseReason,
+        checkpoints: &dyn Checkpoints,
+    ) -> impl Future<Output = Result<(), ConnectorError>> + Send;
+}
+
+/// Some of a source's changes, as family-neutral events in source order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeBatch {
+    pub events: Vec<crate::change::ChangeEvent>,
+    /// Where the stream resumes after this batch: set when the batch ends at a transaction
+    /// boundary (only such positions are checkpointed); `None` mid-transaction.
+    pub end: Option<Position>,
+}
+
+/// A source's change stream (change tracking reads it; the engine publishes what it yields).
+pub trait ChangeStream: Send {
+    /// The next batch of at most about `max_events` events, waiting at most `idle` for the
+    /// first: `Ok(None)` when nothing arrived meanwhile (the source is idle; the engine sends
+    /// a heartbeat). Ordering: source commit order; a re-opened stream at a batch's `end`
+    /// continues with the next event, and yields the same events (same positions) again when
+    /// opened at an earlier position.
+    fn next_batch(
+        &mut self,
+        max_events: usize,
+        idle: std::time::Duration,
+    ) -> impl Future<Output = Result<Option<ChangeBatch>, ConnectorError>> + Send;
+}
+
+/// Reads a source's changes as family-neutral events (change tracking).
+pub trait ChangeSource {
+    type Stream: ChangeStream;
+
+    /// Opens the change stream of the plan's selection at `start`.
+    fn changes(
+        &self,
+        plan: &MigrationPlan,
+        start: Position,
+    ) -> impl Future<Output = Result<Self::Stream, ConnectorError>> + Send;
+}
+
+/// Where change tracking publishes: the change bus (configured by the server, not the job).
+///
+/// `publish` resolves only once the bus has durably accepted every event of the batch, in
+/// order per key; only then does the engine checkpoint the batch's end. Re-publishing events
+/// after a crash (at-least-once) must be harmless: each event's id derives from its source
+/// position, and the bus drops or marks duplicates.
+pub trait ChangeSink: Send + Sync {
+    fn publish<'a>(
+        &'a self,
+        plan: &'a MigrationPlan,
+        batch: &'a ChangeBatch,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>>;
+
+    /// The source is alive and idle at `position` (or it is unknown): consumers see liveness.
+    fn heartbeat<'a>(
+        &'a self,
+        plan: &'a MigrationPlan,
+        position: Option<&'a Position>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>>;
+}
+
+/// A database family's connector: every stage's trait, and what it can do.
+pub trait Connector:
+    Checker + StructureMigrator + FullLoader + ChangeReplicator + ChangeSource + ConsistencyChecker + Releaser + Send + Sync
+{
+    fn capabilities(&self) -> Capabilities;
 }

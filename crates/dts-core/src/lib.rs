@@ -19,9 +19,10 @@ pub mod status;
 
 pub use check::{CheckItem, CheckOutcome, CheckReport};
 pub use connector::{
-    ChangeReplicator, Checker, Checkpoints, Completion, ConflictArbiter, ConnectionSpec, ConsistencyChecker,
-    FullLoader, LoadSummary, MigrationPlan, ProgressFn, ReplicationObserver, StructureMigrator, StructurePhase,
-    StructureSummary, TlsMode,
+    BusTarget, Capabilities, ChangeBatch, ChangeReplicator, ChangeSink, ChangeSource, ChangeStream, Checker,
+    CheckpointFuture, Checkpoints, Completion, ConflictArbiter, ConnectionSpec, Connector, ConsistencyChecker,
+    FullLoader, Lag, LoadSummary, MigrationPlan, ProgressFn, ReleaseReason, Releaser, ReplicationObserver,
+    SnapshotMode, StreamMode, StructureMigrator, StructurePhase, StructureSummary, Target, TlsMode,
 };
 pub use consistency::{CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, TableDiff};
 pub use error::{ConnectorError, ErrorClass};
@@ -31,7 +32,7 @@ pub use job::{
     Tag,
 };
 pub use position::{BinlogPosition, LsnPosition, Position, RedisPosition, ReplicationOffset};
-pub use progress::{CONSISTENCY_STEP, JobDetail, StepInfo, StepStatus};
+pub use progress::{CONSISTENCY_STEP, JobDetail, RetryState, StepInfo, StepStatus, TRACKING_STEP, plan_steps};
 pub use route::{DatabaseFamily, DeclaredTarget, Route, RouteError, TargetKind, route};
 pub use selection::{DatabaseSelection, ObjectSelection, SelectionError};
 pub use status::{IllegalTransition, JobEvent, JobStatus};

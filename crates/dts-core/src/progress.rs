@@ -63,54 +63,119 @@ pub struct JobDetail {
     /// Two-way synchronization: conflicts settled by the later-commit rule.
     #[serde(default)]
     pub conflicts: u64,
+    /// Row changes (or commands) applied by the incremental step since the job started.
+    #[serde(default)]
+    pub applied_changes: u64,
+    /// Row changes applied per second, over the last few seconds.
+    #[serde(default)]
+    pub apply_rate: u64,
+    /// Log left behind the source in the family's unit (binlog bytes, replication offset).
+    #[serde(default)]
+    pub behind: u64,
+    /// An outage being ridden out (transient errors retried), cleared when the step goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryState>,
+}
+
+/// The step id of a change-tracking job's publishing step.
+pub const TRACKING_STEP: &str = "ChangeTracking";
+
+/// The steps a job shows and runs, in order: the one pure function of (job kind, stages
+/// asked, whether a consistency check is asked, the family's capabilities). Both API dialects
+/// show these (StepInfo, Alibaba's JobCode steps) and the engine runs them.
+pub fn plan_steps(
+    kind: crate::JobKind,
+    stages: crate::Stages,
+    consistency: bool,
+    caps: &crate::connector::Capabilities,
+) -> Vec<(&'static str, &'static str)> {
+    use crate::connector::SnapshotMode;
+    let mut steps = vec![("Prepare", "preparation")];
+    if kind == crate::JobKind::ChangeTracking {
+        steps.push((TRACKING_STEP, "change tracking"));
+        return steps;
+    }
+    if stages.structure && caps.structure {
+        steps.push(("StructureMigration", "structure migration"));
+    }
+    let full = stages.full_data && caps.snapshot != SnapshotMode::None;
+    if full {
+        steps.push(("FullDataMigration", "full data migration"));
+    }
+    if stages.incremental {
+        steps.push(("IncrementalMigration", "incremental migration"));
+    }
+    if consistency && full && caps.consistency_check {
+        steps.push((CONSISTENCY_STEP, "consistency check"));
+    }
+    steps
+}
+
+/// An outage a step is riding out: transient errors retried since `since`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryState {
+    /// `yyyy-mm-dd hh:mm:ss` of the first failed attempt.
+    pub since: String,
+    pub attempts: u32,
+    /// The step retried.
+    pub step: String,
+    /// What failed (our summary, never a server's text).
+    pub error: String,
 }
 
 impl JobDetail {
-    /// The plan of a job of this `MigrateType`, every step not run yet.
+    /// The plan of a job of this `MigrateType` over a MySQL-family route, every step not run yet.
     pub fn plan(migrate_type: i64) -> Self {
-        Self::plan_stages(crate::Stages::of_migrate_type(migrate_type))
+        Self::with_steps(&plan_steps(
+            crate::JobKind::Migration,
+            crate::Stages::of_migrate_type(migrate_type),
+            false,
+            &crate::DatabaseFamily::MySql.capabilities(),
+        ))
     }
 
-    /// The plan of a job as its spec declares it: its stages, and a consistency check when its
-    /// `ConsistencyType` asks for one (after the data is there).
-    pub fn for_spec(spec: &crate::MigrationSpec) -> Self {
-        let mut d = Self::plan_stages(spec.stages());
-        if spec.stages().full_data && crate::CheckScope::of(spec.options.consistency_type, None).is_some() {
-            d.steps.push(StepInfo {
-                step_no: d.steps.len() as i64 + 1,
-                step_id: CONSISTENCY_STEP.into(),
-                name: "consistency check".into(),
-                status: StepStatus::NotRun,
-                start_time: String::new(),
-            });
-        }
-        d
+    /// The plan of a job as declared, with its family's declared capabilities (the engine
+    /// replaces it with its connector's when the job starts).
+    pub fn for_job(kind: crate::JobKind, spec: &crate::MigrationSpec) -> Self {
+        let caps = crate::DatabaseFamily::of(&spec.source.database_type)
+            .unwrap_or(crate::DatabaseFamily::MySql)
+            .capabilities();
+        let check = crate::CheckScope::of(spec.options.consistency_type, None).is_some();
+        Self::with_steps(&plan_steps(kind, spec.stages(), check, &caps))
     }
 
-    /// The plan of a job running these stages, every step not run yet.
-    pub fn plan_stages(stages: crate::Stages) -> Self {
-        let mut names = vec![("Prepare", "preparation")];
-        if stages.structure {
-            names.push(("StructureMigration", "structure migration"));
-        }
-        if stages.full_data {
-            names.push(("FullDataMigration", "full data migration"));
-        }
-        if stages.incremental {
-            names.push(("IncrementalMigration", "incremental migration"));
-        }
-        let steps = names
-            .into_iter()
+    /// A plan of these steps, every step not run yet.
+    pub fn with_steps(steps: &[(&str, &str)]) -> Self {
+        let steps = steps
+            .iter()
             .enumerate()
             .map(|(i, (id, name))| StepInfo {
                 step_no: i as i64 + 1,
-                step_id: id.into(),
-                name: name.into(),
+                step_id: (*id).into(),
+                name: (*name).into(),
                 status: StepStatus::NotRun,
                 start_time: String::new(),
             })
             .collect();
         Self { steps, ..Self::default() }
+    }
+
+    /// Replaces the steps with `steps` when they differ (the engine's connector knows best),
+    /// keeping the status of steps that stay.
+    pub fn replan(&mut self, steps: &[(&str, &str)]) {
+        let same = self.steps.len() == steps.len() && self.steps.iter().zip(steps).all(|(a, (id, _))| a.step_id == *id);
+        if same {
+            return;
+        }
+        let old = std::mem::take(&mut self.steps);
+        let mut fresh = Self::with_steps(steps).steps;
+        for s in &mut fresh {
+            if let Some(o) = old.iter().find(|o| o.step_id == s.step_id) {
+                s.status = o.status;
+                s.start_time = o.start_time.clone();
+            }
+        }
+        self.steps = fresh;
     }
 
     /// Marks step `step_no` running (and every earlier one successful).
@@ -184,6 +249,63 @@ impl JobDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::connector::{Capabilities, SnapshotMode};
+    use crate::{JobKind, Stages};
+
+    fn caps(structure: bool, snapshot: SnapshotMode, check: bool) -> Capabilities {
+        Capabilities { structure, snapshot, two_way: false, ddl_in_stream: false, consistency_check: check }
+    }
+
+    #[test]
+    fn steps_follow_kind_stages_and_capabilities() {
+        let mysql = caps(true, SnapshotMode::Chunked, true);
+        let redis = caps(false, SnapshotMode::InStream, true);
+        let stream_only = caps(false, SnapshotMode::None, false);
+        let all = Stages { structure: true, full_data: true, incremental: true };
+        let full = Stages { structure: true, full_data: true, incremental: false };
+        let structure = Stages { structure: true, full_data: false, incremental: false };
+        let incremental = Stages { structure: false, full_data: false, incremental: true };
+        let table: &[(JobKind, Stages, bool, Capabilities, &[&str])] = &[
+            (JobKind::Migration, structure, false, mysql, &["Prepare", "StructureMigration"]),
+            (JobKind::Migration, full, false, mysql, &["Prepare", "StructureMigration", "FullDataMigration"]),
+            (
+                JobKind::Migration,
+                full,
+                true,
+                mysql,
+                &["Prepare", "StructureMigration", "FullDataMigration", "ConsistencyCheck"],
+            ),
+            (
+                JobKind::Migration,
+                all,
+                true,
+                mysql,
+                &["Prepare", "StructureMigration", "FullDataMigration", "IncrementalMigration", "ConsistencyCheck"],
+            ),
+            (JobKind::Synchronization, incremental, true, mysql, &["Prepare", "IncrementalMigration"]),
+            (JobKind::Migration, full, true, redis, &["Prepare", "FullDataMigration", "ConsistencyCheck"]),
+            (JobKind::Synchronization, all, false, redis, &["Prepare", "FullDataMigration", "IncrementalMigration"]),
+            (JobKind::Migration, structure, false, redis, &["Prepare"]),
+            (JobKind::Migration, all, true, stream_only, &["Prepare", "IncrementalMigration"]),
+            (JobKind::ChangeTracking, incremental, true, mysql, &["Prepare", "ChangeTracking"]),
+            (JobKind::ChangeTracking, all, false, redis, &["Prepare", "ChangeTracking"]),
+        ];
+        for (kind, stages, check, caps, want) in table {
+            let got: Vec<&str> = plan_steps(*kind, *stages, *check, caps).into_iter().map(|(id, _)| id).collect();
+            assert_eq!(&got, want, "{kind:?} {stages:?} check={check} {caps:?}");
+        }
+    }
+
+    #[test]
+    fn a_replan_keeps_the_status_of_steps_that_stay() {
+        let mut d = JobDetail::plan(3);
+        d.begin_step(2, "2026-01-01 00:00:00");
+        d.replan(&[("Prepare", "preparation"), ("FullDataMigration", "full"), ("IncrementalMigration", "inc")]);
+        assert_eq!(d.steps.len(), 3);
+        assert_eq!(d.steps[0].status, StepStatus::Success);
+        assert_eq!(d.steps[1].status, StepStatus::NotRun);
+    }
 
     #[test]
     fn a_structure_job_has_two_steps_and_progress_follows_them() {

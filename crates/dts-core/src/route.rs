@@ -26,6 +26,35 @@ impl DatabaseFamily {
         }
     }
 
+    /// What the family's connector can do, as declared here (the API's preview of a job's
+    /// steps); each connector's `capabilities()` must equal it (tested in the family's crate).
+    pub fn capabilities(self) -> crate::connector::Capabilities {
+        use crate::connector::{Capabilities, SnapshotMode};
+        match self {
+            Self::MySql => Capabilities {
+                structure: true,
+                snapshot: SnapshotMode::Chunked,
+                two_way: true,
+                ddl_in_stream: true,
+                consistency_check: true,
+            },
+            Self::Redis => Capabilities {
+                structure: false,
+                snapshot: SnapshotMode::InStream,
+                two_way: false,
+                ddl_in_stream: false,
+                consistency_check: true,
+            },
+            Self::Postgres => Capabilities {
+                structure: true,
+                snapshot: SnapshotMode::Chunked,
+                two_way: false,
+                ddl_in_stream: false,
+                consistency_check: true,
+            },
+        }
+    }
+
     /// The family of an engine name of either dialect (`SrcDatabaseType` `mariadb`, Alibaba
     /// `MariaDB`), if dts runs that family today.
     pub fn of(engine: &str) -> Option<Self> {

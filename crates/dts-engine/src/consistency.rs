@@ -3,7 +3,7 @@
 //! shows (the step's status, ErrorInfo naming the inconsistent tables).
 //!
 //! A check of a replicating job passes a settle window to the connector, so rows still in
-//! flight are compared again instead of reported (see `dts_mysql::verify`).
+//! flight are compared again instead of reported.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,8 +13,10 @@ use dts_core::{
     CONSISTENCY_STEP, CheckScope, CompareOptions, ConnectorError, ConsistencyChecker, ConsistencyReport, MigrationPlan,
     StepStatus,
 };
-use dts_mysql::MySqlConnector;
 use dts_store::{CONSISTENCY_REPORT_KEY, JobError, JobRecord, Store, now_string};
+
+use crate::checkpoints::blocking;
+use crate::{ConnectorRegistry, Engine};
 
 /// Repair statements kept with a report, over all its tables.
 const REPAIR_LIMIT: usize = 10_000;
@@ -78,26 +80,32 @@ fn assignments(
 
 /// Runs a check and records it with the job: the report (with repair SQL), the step's status,
 /// and ErrorInfo when tables differ. `settle`: replication is running.
-pub async fn run(
-    store: &Store,
+async fn run(
+    store: &Arc<Store>,
     job: &JobRecord,
     plan: &MigrationPlan,
-    connector: &MySqlConnector,
+    connector: &impl ConsistencyChecker,
     settle: Option<Duration>,
     progress: Arc<AtomicI64>,
 ) -> Result<ConsistencyReport, ConnectorError> {
     let scope = CheckScope::of(job.spec.options.consistency_type, job.spec.options.consistency_params.as_ref())
         .unwrap_or(CheckScope::Full);
-    let id = &job.job_id;
-    let previous: Option<ConsistencyReport> =
-        store.checkpoint(id, CONSISTENCY_REPORT_KEY).ok().flatten().and_then(|j| serde_json::from_str(&j).ok());
-    let mark = |status: StepStatus| {
-        let _ = store.update_job(id, |j| {
-            j.detail.set_step_status(CONSISTENCY_STEP, status, &now_string());
+    let id = job.job_id.clone();
+    let job_id = id.clone();
+    let previous: Option<ConsistencyReport> = blocking(store, move |s| s.checkpoint(&job_id, CONSISTENCY_REPORT_KEY))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|j| serde_json::from_str(&j).ok());
+    let job_id = id.clone();
+    let _ = blocking(store, move |s| {
+        s.update_job(&job_id, |j| {
+            j.detail.set_step_status(CONSISTENCY_STEP, StepStatus::Running, &now_string());
             Ok(())
-        });
-    };
-    mark(StepStatus::Running);
+        })
+    })
+    .await;
+    let id = &id;
     let tables = connector.tables(plan).await?;
     let work = assignments(id, &scope, tables, previous.as_ref());
     let mut report = ConsistencyReport {
@@ -124,24 +132,72 @@ pub async fn run(
     let json = serde_json::to_string(&report).map_err(|e| {
         ConnectorError::new(dts_core::ErrorClass::Fatal, "cannot serialize the consistency report", e.to_string())
     })?;
-    store.put_checkpoint(id, CONSISTENCY_REPORT_KEY, &json).map_err(|e| {
+    let job_id = id.clone();
+    blocking(store, move |s| s.put_checkpoint(&job_id, CONSISTENCY_REPORT_KEY, &json)).await.map_err(|e| {
         ConnectorError::new(dts_core::ErrorClass::Fatal, "cannot store the consistency report", e.to_string())
     })?;
     let consistent = report.consistent();
     let summary = report.failure_summary();
-    let _ = store.update_job(id, |j| {
-        j.detail.set_step_status(
-            CONSISTENCY_STEP,
-            if consistent { StepStatus::Success } else { StepStatus::Failed },
-            &now_string(),
-        );
-        if !consistent {
-            j.errors.push(JobError { log: summary.clone(), help: crate::worker::HELP_DOC.into() });
-        }
-        Ok(())
-    });
+    let job_id = id.clone();
+    let _ = blocking(store, move |s| {
+        s.update_job(&job_id, |j| {
+            j.detail.set_step_status(
+                CONSISTENCY_STEP,
+                if consistent { StepStatus::Success } else { StepStatus::Failed },
+                &now_string(),
+            );
+            if !consistent {
+                j.errors.push(JobError { log: summary, help: crate::scheduler::HELP_DOC.into() });
+            }
+            Ok(())
+        })
+    })
+    .await;
     tracing::info!(job_id = %id, tables = report.tables.len(), consistent, "consistency check finished");
     Ok(report)
+}
+
+impl<R: ConnectorRegistry> Engine<R> {
+    /// Runs a consistency check; a check that cannot run is recorded on the job, not fatal to it.
+    pub(crate) async fn check_consistency(
+        &self,
+        job: &JobRecord,
+        plan: &MigrationPlan,
+        connector: &impl ConsistencyChecker,
+        settle: Option<Duration>,
+    ) {
+        let progress = Arc::new(AtomicI64::new(0));
+        let run = run(&self.store, job, plan, connector, settle, progress.clone());
+        tokio::pin!(run);
+        let mut tick = tokio::time::interval(self.config.persist_interval);
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tick.tick() => {
+                    let pct = progress.load(Ordering::Relaxed);
+                    self.update(&job.job_id, move |j| {
+                        if j.detail.step_no(CONSISTENCY_STEP) == Some(j.detail.step_now) {
+                            j.detail.set_step_progress(pct);
+                        }
+                        Ok(())
+                    })
+                    .await;
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(job_id = %job.job_id, summary = %e.summary, detail = %e.detail, "consistency check failed");
+            self.update(&job.job_id, move |j| {
+                j.detail.set_step_status(CONSISTENCY_STEP, StepStatus::Failed, &now_string());
+                j.errors.push(JobError {
+                    log: format!("[ConsistencyCheck] {}", e.summary),
+                    help: crate::scheduler::HELP_DOC.into(),
+                });
+                Ok(())
+            })
+            .await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Turns a stored job into a [`MigrationPlan`]: addresses from `Ip`/`Port` or from the instance
 //! registry (`InstanceId`), credentials from the spec, the registry and the encrypted store.
 
-use dts_core::{ConnectionSpec, EndpointSpec, InstanceRegistry, MigrationPlan, ObjectSelection};
+use dts_core::{
+    BusTarget, ConnectionSpec, DeclaredTarget, EndpointSpec, InstanceRegistry, JobKind, MigrationPlan, ObjectSelection,
+    Target,
+};
 use dts_store::{JobRecord, Store};
 
 use crate::EngineError;
@@ -40,19 +43,33 @@ fn connection(
     })
 }
 
-/// The plan of a job.
+/// The plan of a job: its route (which family runs it, and whether it writes to a database or
+/// the change bus), endpoints with credentials, selection and options.
 pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry) -> Result<MigrationPlan, EngineError> {
     let (src_pw, dst_pw) = store.job_passwords(job)?;
     let spec = &job.spec;
     let selection = ObjectSelection::parse(spec.options.migrate_object, spec.database_info.as_deref())
         .map_err(|e| EngineError::Plan(e.to_string()))?;
+    let declared = match job.kind {
+        JobKind::ChangeTracking => DeclaredTarget::ChangeBus,
+        _ => DeclaredTarget::Database(&spec.destination.database_type),
+    };
+    let route = dts_core::route(&spec.source.database_type, declared).map_err(|e| EngineError::Plan(e.to_string()))?;
+    let target = match job.kind {
+        JobKind::ChangeTracking => Target::ChangeBus(BusTarget { subscription: job.job_id.clone() }),
+        _ => Target::Database(connection("destination", &spec.destination, dst_pw, registry)?),
+    };
     Ok(MigrationPlan {
+        job_id: job.job_id.clone(),
+        kind: job.kind,
+        route,
         stages: spec.stages(),
         selection,
         source: connection("source", &spec.source, src_pw, registry)?,
-        destination: connection("destination", &spec.destination, dst_pw, registry)?,
+        target,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,
         conflict_policy: spec.conflict_policy,
+        extern_params: spec.options.extern_params.clone(),
     })
 }

@@ -35,10 +35,14 @@ use std::time::{Duration, Instant};
 use dts_core::{BinlogPosition, Checkpoints, ConflictArbiter, ConflictPolicy, ConnectorError, ErrorClass};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::apply::{ApplyLayout, RowChange, cascading_statements, causality_keys, statements};
+use crate::apply::{ApplyLayout, cascading_statements, causality_keys, statements};
+use crate::binlog::{RowChange, StatementSession};
 use crate::conflict;
 use crate::connection::Session;
-use crate::replication::POSITION_KEY;
+
+/// Where replication checkpoints the position every lane has committed (in the MySQL family's
+/// checkpoint scope).
+pub const POSITION_KEY: &str = "incremental/position";
 
 const STATEMENT_BYTES: usize = 1 << 20;
 /// A lane sends what it holds once it is this large, or as soon as it has no more work queued.
@@ -105,6 +109,7 @@ struct InFlight {
     seq: u64,
     position: BinlogPosition,
     timestamp: u32,
+    rows: u64,
     acks: Vec<oneshot::Receiver<Result<(), ConnectorError>>>,
 }
 
@@ -115,6 +120,18 @@ struct OpenBatch {
     /// The position after the last source transaction in the batch, and its commit time.
     position: BinlogPosition,
     timestamp: u32,
+    /// Row changes in the batch.
+    rows: u64,
+}
+
+/// A position every lane has committed up to (and checkpointed).
+#[derive(Debug)]
+pub struct Durable {
+    pub position: BinlogPosition,
+    /// Source commit time (seconds) of its last transaction.
+    pub timestamp: u32,
+    /// Row changes the batch that ends there applied.
+    pub rows: u64,
 }
 
 /// The reader's side of the lanes.
@@ -132,6 +149,8 @@ pub struct Dispatcher<'a> {
     in_flight: Option<InFlight>,
     /// A large source transaction is being sent in slices to lane 0.
     slicing: bool,
+    /// Rows of the sliced transaction sent so far (counted in its batch once it ends).
+    sliced_rows: u64,
     /// Destination session for table layouts and DDL.
     control: Session,
     layouts: HashMap<(String, String), Arc<ApplyLayout>>,
@@ -348,6 +367,7 @@ impl<'a> Dispatcher<'a> {
             open: None,
             in_flight: None,
             slicing: false,
+            sliced_rows: 0,
             control,
             layouts: HashMap::new(),
             tags: HashMap::new(),
@@ -389,9 +409,9 @@ impl<'a> Dispatcher<'a> {
 
     /// Checkpoints a position reached without row changes (after a DDL statement or an event
     /// outside the selection), once nothing is in flight.
-    pub fn checkpoint(&self, pos: &BinlogPosition) -> Result<(), ConnectorError> {
+    pub async fn checkpoint(&self, pos: &BinlogPosition) -> Result<(), ConnectorError> {
         let json = serde_json::to_string(pos).map_err(|e| fatal("checkpoint", e))?;
-        self.checkpoints.put(POSITION_KEY, &json)
+        self.checkpoints.put(POSITION_KEY, &json).await
     }
 
     pub fn in_flight(&self) -> bool {
@@ -442,13 +462,14 @@ impl<'a> Dispatcher<'a> {
 
     /// Sends a slice of a source transaction that is still open (too large to hold): the
     /// transaction runs alone, on lane 0.
-    pub async fn slice(&mut self, txn: Transaction) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
+    pub async fn slice(&mut self, txn: Transaction) -> Result<Option<Durable>, ConnectorError> {
         let mut durable = None;
         if !self.slicing {
             durable = self.barrier().await?;
             self.slicing = true;
         }
         let (rows, timestamp) = (txn.rows, txn.timestamp);
+        self.sliced_rows += rows;
         let (groups, _) = self.groups(txn).await?;
         self.send(0, groups, rows, timestamp).await?;
         Ok(durable)
@@ -461,8 +482,9 @@ impl<'a> Dispatcher<'a> {
         txn: Transaction,
         position: BinlogPosition,
         timestamp: u32,
-    ) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
+    ) -> Result<Option<Durable>, ConnectorError> {
         let rows = txn.rows;
+        let batch_rows = rows + std::mem::take(&mut self.sliced_rows);
         let mut keys = Vec::new();
         let (groups, alone) = self.groups(txn).await?;
         let mut durable = None;
@@ -506,8 +528,12 @@ impl<'a> Dispatcher<'a> {
                 batch.transactions += 1;
                 batch.position = position;
                 batch.timestamp = timestamp;
+                batch.rows += batch_rows;
             }
-            None => self.open = Some(OpenBatch { since: Instant::now(), transactions: 1, position, timestamp }),
+            None => {
+                self.open =
+                    Some(OpenBatch { since: Instant::now(), transactions: 1, position, timestamp, rows: batch_rows })
+            }
         }
         if self.slicing || alone {
             self.slicing = false;
@@ -520,7 +546,7 @@ impl<'a> Dispatcher<'a> {
 
     /// Sends COMMIT to the lanes for the open batch (after waiting for the batch before it).
     /// Returns a position made durable on the way.
-    pub async fn commit(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
+    pub async fn commit(&mut self) -> Result<Option<Durable>, ConnectorError> {
         let Some(batch) = self.open.take() else { return Ok(None) };
         let durable = self.settle().await?;
         let mut acks = Vec::new();
@@ -532,14 +558,20 @@ impl<'a> Dispatcher<'a> {
                 *load = 0;
             }
         }
-        self.in_flight = Some(InFlight { seq: self.seq, position: batch.position, timestamp: batch.timestamp, acks });
+        self.in_flight = Some(InFlight {
+            seq: self.seq,
+            position: batch.position,
+            timestamp: batch.timestamp,
+            rows: batch.rows,
+            acks,
+        });
         self.seq += 1;
         Ok(durable)
     }
 
     /// Waits until the batch in flight is committed on every lane, then checkpoints its
     /// position and returns it with its source commit time.
-    pub async fn settle(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
+    pub async fn settle(&mut self) -> Result<Option<Durable>, ConnectorError> {
         let Some(batch) = self.in_flight.take() else { return Ok(None) };
         for ack in batch.acks {
             ack.await.map_err(|_| fatal("an apply lane stopped", "no answer"))??;
@@ -550,42 +582,43 @@ impl<'a> Dispatcher<'a> {
             self.owners.retain(|_, (_, seq)| *seq > durable);
         }
         let json = serde_json::to_string(&batch.position).map_err(|e| fatal("checkpoint", e))?;
-        self.checkpoints.put(POSITION_KEY, &json)?;
-        Ok(Some((batch.position, batch.timestamp)))
+        self.checkpoints.put(POSITION_KEY, &json).await?;
+        Ok(Some(Durable { position: batch.position, timestamp: batch.timestamp, rows: batch.rows }))
     }
 
     /// Commits everything dispatched and waits for it: afterwards no key is held.
-    pub async fn barrier(&mut self) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
+    pub async fn barrier(&mut self) -> Result<Option<Durable>, ConnectorError> {
         let first = self.commit().await?;
         let second = self.settle().await?;
         Ok(second.or(first))
     }
 
-    /// Replays a DDL statement after a barrier; table layouts are read again afterwards.
-    pub async fn ddl(&mut self, schema: &str, sql: &str) -> Result<Option<(BinlogPosition, u32)>, ConnectorError> {
-        use mysql_async::prelude::Queryable;
+    /// Replays a DDL statement after a barrier, as the source ran it: in the session state it
+    /// was logged with (`sql_mode`, character set, default database) and as exactly one
+    /// statement (prepared, so the server parses it alone: a statement that reads differently
+    /// here can never become several). Table layouts are read again afterwards.
+    pub async fn ddl(
+        &mut self,
+        schema: &str,
+        sql: &[u8],
+        session: &StatementSession,
+    ) -> Result<Option<Durable>, ConnectorError> {
         let durable = self.barrier().await?;
-        if let Some(name) = renamed_in(&self.selection, schema, sql) {
+        let text = String::from_utf8_lossy(sql);
+        if let Some(name) = renamed_in(&self.selection, schema, &text) {
             return Err(ConnectorError::new(
                 ErrorClass::NeedsOperator,
                 format!(
                     "a DDL statement names {name}, which has another name on the destination; run it there by hand \
                      (with the destination's names) and resume the job"
                 ),
-                sql.to_string(),
+                text.into_owned(),
             ));
         }
         let schema = if schema.is_empty() { String::new() } else { self.selection.target_database(schema) };
-        let use_db = if schema.is_empty() { String::new() } else { format!("USE `{}`; ", schema.replace('`', "``")) };
-        let full = format!("{use_db}SET SESSION sql_mode = ''; {sql}");
-        let result = self.control.conn_mut().query_drop(full.as_bytes()).await;
-        let _ = self
-            .control
-            .conn_mut()
-            .query_drop("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'")
-            .await;
+        let result = crate::statement::run_logged(&mut self.control, &schema, sql, session).await;
         self.layouts.clear();
-        result.map_err(|e| self.control.error(&e, "replaying a DDL statement"))?;
+        result?;
         Ok(durable)
     }
 }

@@ -17,6 +17,7 @@ use dts_core::ConnectorError;
 use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
 
+use crate::binlog::RowChange;
 use crate::connection::Session;
 use crate::definition::{qualified, quote_ident};
 use crate::literal::push_quoted;
@@ -216,13 +217,6 @@ pub fn push_binlog_value(out: &mut Vec<u8>, col: &ApplyColumn, value: Option<&Bi
         (_, Value::UInt(u)) => out.extend_from_slice(u.to_string().as_bytes()),
         (_, other) => out.extend_from_slice(other.as_sql(false).as_bytes()),
     }
-}
-
-/// One row change of a transaction.
-pub enum RowChange {
-    Insert(Vec<Option<BinlogValue<'static>>>),
-    Update { before: Vec<Option<BinlogValue<'static>>>, after: Vec<Option<BinlogValue<'static>>> },
-    Delete(Vec<Option<BinlogValue<'static>>>),
 }
 
 fn values_tuple(out: &mut Vec<u8>, layout: &ApplyLayout, row: &[Option<BinlogValue<'static>>]) {

@@ -106,11 +106,21 @@ impl Checker for MySqlConnector {
 }
 
 async fn connectivity(out: &mut Items<'_>, plan: &MigrationPlan, side: Side, c: &MySqlConnector) -> Option<Session> {
-    let (spec, name) = match side {
-        Side::Source => (&plan.source, "source_connectivity"),
-        Side::Destination => (&plan.destination, "destination_connectivity"),
+    let name = match side {
+        Side::Source => "source_connectivity",
+        Side::Destination => "destination_connectivity",
     };
     let description = format!("dts can connect to the {side} and log in");
+    let spec = match side {
+        Side::Source => &plan.source,
+        Side::Destination => match plan.destination() {
+            Ok(spec) => spec,
+            Err(e) => {
+                out.push(CheckItem::failed(name, &description, "a destination database", e.summary, None));
+                return None;
+            }
+        },
+    };
     let expected = format!("a session on {}:{} as '{}'", spec.host, spec.port, spec.user);
     match connect(spec, side, c.connect_timeout).await {
         Ok(s) => {

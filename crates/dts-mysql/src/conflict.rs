@@ -23,7 +23,8 @@ use mysql_async::Row;
 use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
 
-use crate::apply::{ApplyLayout, RowChange, push_binlog_value};
+use crate::apply::{ApplyLayout, push_binlog_value};
+use crate::binlog::RowChange;
 use crate::connection::{Session, text_column};
 use crate::definition::{qualified, quote_ident};
 

@@ -42,16 +42,22 @@ pub struct Session {
     user: String,
 }
 
-/// Opens a session; fails with a classified error after `timeout`.
-pub async fn connect(spec: &ConnectionSpec, side: Side, timeout: Duration) -> Result<Session, ConnectorError> {
-    let opts = OptsBuilder::default()
+/// The driver options of a connection to `spec` (every session and binlog stream of the
+/// family connects with these).
+pub fn opts(spec: &ConnectionSpec) -> OptsBuilder {
+    OptsBuilder::default()
         .ip_or_hostname(spec.host.clone())
         .tcp_port(spec.port)
         .user(Some(spec.user.clone()))
         .pass(Some(spec.password.clone()))
         .prefer_socket(false)
         .stmt_cache_size(0)
-        .tcp_keepalive(Some(Duration::from_secs(30)));
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+}
+
+/// Opens a session; fails with a classified error after `timeout`.
+pub async fn connect(spec: &ConnectionSpec, side: Side, timeout: Duration) -> Result<Session, ConnectorError> {
+    let opts = opts(spec);
     let target = format!("{side} {}:{}", spec.host, spec.port);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(Session { conn, side, host: spec.host.clone(), port: spec.port, user: spec.user.clone() }),

@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dts_core::{Checkpoints, ConnectorError, ErrorClass, LoadSummary, MigrationPlan, ProgressFn};
+use dts_core::{Checkpoints, ConnectorError, ErrorClass, LoadSummary, MigrationPlan, Position, ProgressFn};
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
@@ -132,7 +132,7 @@ async fn open_writer(
     plan: &MigrationPlan,
     settings: &FullLoadSettings,
 ) -> Result<Session, ConnectorError> {
-    let mut s = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
+    let mut s = connect(plan.destination()?, Side::Destination, conn.connect_timeout()).await?;
     s.query_drop(
         "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
          SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
@@ -415,7 +415,7 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                         commit_rows(&mut writer, current.as_ref()).await?;
                         uncommitted = 0;
                     }
-                    shared.checkpoints.put(&format!("{DONE_PREFIX}{id}"), &rows.to_string())?;
+                    shared.checkpoints.put(&format!("{DONE_PREFIX}{id}"), &rows.to_string()).await?;
                     let Some(chunk) = current.take() else { continue };
                     let table = (chunk.database.clone(), chunk.table.clone());
                     let last = {
@@ -475,8 +475,9 @@ pub async fn run(
         tracing::warn!("readers hold separate snapshots: tables may correspond to slightly different instants");
     }
 
-    let first_attempt = checkpoints.get(PLAN_KEY)?.is_none();
-    let chunks: Vec<Chunk> = match checkpoints.get(PLAN_KEY)? {
+    let stored_plan = checkpoints.get(PLAN_KEY).await?;
+    let first_attempt = stored_plan.is_none();
+    let chunks: Vec<Chunk> = match stored_plan {
         Some(json) => serde_json::from_str(&json).map_err(cp_error)?,
         None => {
             let mut all = Vec::new();
@@ -485,21 +486,22 @@ pub async fn run(
             for k in keys {
                 all.extend(layouts[&k].plan(&mut readers[0], settings.chunk_rows).await?);
             }
-            checkpoints.put(PLAN_KEY, &serde_json::to_string(&all).map_err(cp_error)?)?;
+            checkpoints.put(PLAN_KEY, &serde_json::to_string(&all).map_err(cp_error)?).await?;
             all
         }
     };
     // A resumed load reports the position stored by the first attempt: the earliest snapshot,
     // where incremental replication must start for the chunks that attempt copied.
-    let position = match checkpoints.get(SNAPSHOT_KEY)? {
+    let position: Option<dts_core::BinlogPosition> = match checkpoints.get(SNAPSHOT_KEY).await? {
         Some(json) => serde_json::from_str(&json).map_err(cp_error)?,
         None => {
-            checkpoints.put(SNAPSHOT_KEY, &serde_json::to_string(&snap.position).map_err(cp_error)?)?;
+            checkpoints.put(SNAPSHOT_KEY, &serde_json::to_string(&snap.position).map_err(cp_error)?).await?;
             snap.position.clone()
         }
     };
     let done: HashSet<String> = checkpoints
-        .scan(DONE_PREFIX)?
+        .scan(DONE_PREFIX)
+        .await?
         .into_iter()
         .map(|(k, _)| k.trim_start_matches(DONE_PREFIX).to_string())
         .collect();
@@ -515,7 +517,7 @@ pub async fn run(
         writers.push(open_writer(conn, plan, &settings).await?);
     }
     let load_data = settings.load_data && local_infile(&mut writers[0]).await;
-    let mut dest_control = connect(&plan.destination, Side::Destination, conn.connect_timeout()).await?;
+    let mut dest_control = connect(plan.destination()?, Side::Destination, conn.connect_timeout()).await?;
     if first_attempt && settings.defer_secondary_indexes {
         let mut tables: Vec<_> = layouts.keys().cloned().collect();
         tables.sort();
@@ -553,7 +555,7 @@ pub async fn run(
         rows: shared.copied_rows.load(Ordering::Relaxed) - resumed_rows,
         bytes: shared.bytes.load(Ordering::Relaxed),
         lock_held_micros: snap.lock_held_micros,
-        position,
+        position: position.map_or(Position::None, Position::Binlog),
     })
 }
 

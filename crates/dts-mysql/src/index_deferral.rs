@@ -73,20 +73,35 @@ pub async fn defer(
     }
     let key = format!("{DEFERRED_PREFIX}{database}.{table}");
     let record = Deferred { database: database.into(), table: table.into(), keys, restored: false };
-    checkpoints.put(&key, &serde_json::to_string(&record).map_err(cp_error)?)?;
+    checkpoints.put(&key, &serde_json::to_string(&record).map_err(cp_error)?).await?;
     let drops = record.keys.iter().map(|(n, _)| format!("DROP KEY {}", quote_ident(n))).collect::<Vec<_>>().join(", ");
     if let Err(e) = dest.query_drop_raw(&format!("ALTER TABLE {} {drops}", qualified(database, table))).await {
         tracing::info!(database, table, error = %e, "secondary keys stay during the load");
         let kept = Deferred { restored: true, ..record };
-        checkpoints.put(&key, &serde_json::to_string(&kept).map_err(cp_error)?)?;
+        checkpoints.put(&key, &serde_json::to_string(&kept).map_err(cp_error)?).await?;
     }
     Ok(())
 }
 
 /// Adds back every pending deferred key (those already present are skipped).
 pub async fn restore_all(dest: &mut Session, checkpoints: &dyn Checkpoints) -> Result<(), ConnectorError> {
-    for (key, value) in checkpoints.scan(DEFERRED_PREFIX)? {
+    for (key, value) in checkpoints.scan(DEFERRED_PREFIX).await? {
         restore_record(dest, checkpoints, &key, &value).await?;
+    }
+    Ok(())
+}
+
+/// A job is released (deleted, reset, ended): every key it deferred is added back before its
+/// checkpoints (the only record of those keys) go. A table that no longer exists on the
+/// destination has nothing to restore.
+pub async fn release_all(dest: &mut Session, checkpoints: &dyn Checkpoints) -> Result<(), ConnectorError> {
+    for (key, value) in checkpoints.scan(DEFERRED_PREFIX).await? {
+        match restore_record(dest, checkpoints, &key, &value).await {
+            Err(e) if e.detail.contains("1146") || e.detail.contains("1049") => {
+                tracing::info!(key, "a table with deferred keys is gone from the destination; nothing to restore")
+            }
+            other => other?,
+        }
     }
     Ok(())
 }
@@ -100,7 +115,7 @@ pub async fn restore(
     table: &str,
 ) -> Result<(), ConnectorError> {
     let key = format!("{DEFERRED_PREFIX}{database}.{table}");
-    match checkpoints.get(&key)? {
+    match checkpoints.get(&key).await? {
         Some(value) => restore_record(dest, checkpoints, &key, &value).await,
         None => Ok(()),
     }
@@ -135,7 +150,7 @@ async fn restore_record(
         tracing::info!(table = %record.table, keys = adds.len(), millis = started.elapsed().as_millis() as u64, "secondary keys built");
     }
     record.restored = true;
-    checkpoints.put(key, &serde_json::to_string(&record).map_err(cp_error)?)?;
+    checkpoints.put(key, &serde_json::to_string(&record).map_err(cp_error)?).await?;
     Ok(())
 }
 

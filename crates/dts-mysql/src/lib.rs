@@ -1,5 +1,11 @@
-//! MySQL-family connector of dts (MySQL, MariaDB, Percona): the precheck ([`Checker`]) and
-//! the structure migration ([`StructureMigrator`]) over `mysql_async`.
+//! MySQL-family connector of dts (MySQL, MariaDB, Percona) over `mysql_async`: the precheck,
+//! structure migration, full load, binlog replication, consistency check and release of a job,
+//! behind the `dts_core::Connector` traits.
+//!
+//! Layers, bottom up: `connection` (sessions, error classes), `binlog` (the source's binlog as
+//! decoded events; used by replication, the two-way watcher and change tracking), then the
+//! stages. `replication` reads and dispatches to the `applier`, which writes with `apply`;
+//! `two_way_watch` reads beside it for conflicts; nothing below imports what is above it.
 //!
 //! Precheck items, in report order: `source_connectivity`, `destination_connectivity`,
 //! `version`, `source_privileges`, `destination_privileges`, `source_objects`,
@@ -14,6 +20,8 @@ use std::time::Duration;
 mod accounts;
 mod applier;
 mod apply;
+mod binlog;
+mod binlog_change;
 mod binlog_filter;
 mod catalog;
 mod checker;
@@ -28,15 +36,17 @@ mod index_deferral;
 mod literal;
 mod replication;
 mod snapshot;
+mod statement;
 mod structure;
 mod two_way_watch;
 mod verify;
 mod version;
 
+pub use binlog::{BinlogEvent, BinlogReader, RowChange, StatementSession};
+pub use binlog_change::{BinlogChangeStream, SourceColumns};
 pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
 pub use full_load::{DONE_PREFIX, FullLoadSettings, PLAN_KEY, SNAPSHOT_KEY};
-pub use replication::POSITION_KEY;
 pub use verify::{compare_table, repair_sql};
 pub use version::{Flavor, ServerVersion};
 
@@ -127,18 +137,64 @@ impl dts_core::ChangeReplicator for MySqlConnector {
     async fn current_position(
         &self,
         plan: &dts_core::MigrationPlan,
-    ) -> Result<dts_core::BinlogPosition, dts_core::ConnectorError> {
-        replication::current_position(self, plan).await
+    ) -> Result<dts_core::Position, dts_core::ConnectorError> {
+        replication::current_position(self, plan).await.map(dts_core::Position::Binlog)
     }
 
-    fn replicate(
+    async fn replicate(
         &self,
         plan: &dts_core::MigrationPlan,
-        start: dts_core::BinlogPosition,
+        start: dts_core::Position,
+        _mode: dts_core::StreamMode,
         checkpoints: &dyn dts_core::Checkpoints,
         observer: &dyn dts_core::ReplicationObserver,
-    ) -> impl std::future::Future<Output = Result<dts_core::BinlogPosition, dts_core::ConnectorError>> + Send {
-        replication::run(self, plan, start, checkpoints, observer)
+    ) -> Result<dts_core::Position, dts_core::ConnectorError> {
+        replication::run(self, plan, start, checkpoints, observer).await.map(dts_core::Position::Binlog)
+    }
+}
+
+impl dts_core::ChangeSource for MySqlConnector {
+    type Stream = binlog_change::BinlogChangeStream;
+
+    async fn changes(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        start: dts_core::Position,
+    ) -> Result<Self::Stream, dts_core::ConnectorError> {
+        binlog_change::BinlogChangeStream::open(plan, start, self.connect_timeout).await
+    }
+}
+
+impl dts_core::Releaser for MySqlConnector {
+    /// Adds back the secondary keys a full load deferred (their definitions live only in the
+    /// job's checkpoints). Nothing else outlives a job: binlog dump connections end with it.
+    async fn release(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        reason: dts_core::ReleaseReason,
+        checkpoints: &dyn dts_core::Checkpoints,
+    ) -> Result<(), dts_core::ConnectorError> {
+        let Ok(destination) = plan.destination() else { return Ok(()) };
+        if checkpoints.scan(index_deferral::DEFERRED_PREFIX).await?.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(job_id = %plan.job_id, reason = reason.as_str(), "restoring deferred secondary keys before the job's checkpoints go");
+        let mut dest = connection::connect(destination, Side::Destination, self.connect_timeout).await?;
+        let result = index_deferral::release_all(&mut dest, checkpoints).await;
+        dest.close().await;
+        result
+    }
+}
+
+impl dts_core::Connector for MySqlConnector {
+    fn capabilities(&self) -> dts_core::Capabilities {
+        dts_core::Capabilities {
+            structure: true,
+            snapshot: dts_core::SnapshotMode::Chunked,
+            two_way: true,
+            ddl_in_stream: true,
+            consistency_check: true,
+        }
     }
 }
 
@@ -161,7 +217,7 @@ impl dts_core::ConsistencyChecker for MySqlConnector {
         let target = plan.selection.target(database, table);
         verify::compare_table(
             &plan.source,
-            &plan.destination,
+            plan.destination()?,
             (database, table),
             &target,
             options,
@@ -178,5 +234,15 @@ impl dts_core::ConsistencyChecker for MySqlConnector {
     ) -> Result<Vec<String>, dts_core::ConnectorError> {
         let target = plan.selection.target(&diff.database, &diff.table);
         verify::repair_sql(&plan.source, diff, &target, limit, self.connect_timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dts_core::Connector;
+
+    #[test]
+    fn the_connector_can_do_what_the_route_table_declares_for_its_family() {
+        assert_eq!(super::MySqlConnector::default().capabilities(), dts_core::DatabaseFamily::MySql.capabilities());
     }
 }

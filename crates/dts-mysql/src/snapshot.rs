@@ -3,7 +3,7 @@
 //!
 //! Correctness argument: under `FLUSH TABLES WITH READ LOCK` no transaction can commit, so
 //! every reader's `START TRANSACTION WITH CONSISTENT SNAPSHOT` sees the same committed state,
-//! and `SHOW MASTER STATUS` taken under the same lock is the binlog position of exactly that
+//! and the binlog position (`binlog::master_position`) taken under the same lock is the binlog position of exactly that
 //! state: every change after it is in the binlog after that position, none before. The lock is
 //! held only for N+2 round trips (measured and reported). Without the RELOAD privilege the
 //! readers take their snapshots one after the other without the lock; the position is then the
@@ -62,23 +62,20 @@ pub async fn pin(control: &mut Session, readers: &mut [Session]) -> Result<Snaps
                     break;
                 }
             }
-            // MySQL 8.4 removed `SHOW MASTER STATUS` for `SHOW BINARY LOG STATUS` (8.2+).
-            let status = match first_row_text(control, "SHOW MASTER STATUS", "reading the binlog position").await {
-                Err(_) => first_row_text(control, "SHOW BINARY LOG STATUS", "reading the binlog position").await,
-                ok => ok,
-            };
+            let status = crate::binlog::master_position(control).await;
             let unlock = control.query_drop("UNLOCK TABLES", "releasing the read lock").await;
             let lock_held_micros = locked.elapsed().as_micros() as u64;
             result?;
             unlock?;
-            let position = match status?.as_slice() {
-                [Some(file), Some(pos), ..] => match pos.parse::<u64>() {
-                    Ok(offset) => {
-                        Some(BinlogPosition { file: file.clone(), offset, gtid: gtid_at(control, file, offset).await })
-                    }
-                    Err(_) => None,
-                },
-                _ => None,
+            // No binlog (log_bin OFF): the snapshot has no position.
+            let position = match status {
+                Ok(p) if !p.file.is_empty() => {
+                    let gtid = gtid_at(control, &p.file, p.offset).await;
+                    Some(BinlogPosition { gtid, ..p })
+                }
+                Ok(_) => None,
+                Err(e) if e.class == dts_core::ErrorClass::NeedsOperator => None,
+                Err(e) => return Err(e),
             };
             tracing::info!(lock_held_micros, position = ?position, "snapshot pinned under a global read lock");
             Ok(Snapshot { position, lock_held_micros, shared: true })

@@ -137,7 +137,7 @@ impl StructureMigrator for MySqlConnector {
         progress: ProgressFn<'_>,
     ) -> Result<StructureSummary, ConnectorError> {
         let src = connect(&plan.source, Side::Source, self.connect_timeout).await?;
-        let dst = match connect(&plan.destination, Side::Destination, self.connect_timeout).await {
+        let dst = match connect(plan.destination()?, Side::Destination, self.connect_timeout).await {
             Ok(d) => d,
             Err(e) => {
                 src.close().await;
@@ -243,7 +243,7 @@ impl Run<'_> {
         }
         if phase != StructurePhase::AfterData && plan.selection == dts_core::ObjectSelection::WholeInstance {
             self.summary.accounts =
-                accounts::migrate(&mut self.src, &mut self.dst, &plan.destination.user, plan.override_root).await?;
+                accounts::migrate(&mut self.src, &mut self.dst, &plan.destination()?.user, plan.override_root).await?;
         }
         Ok(())
     }

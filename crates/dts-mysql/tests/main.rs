@@ -29,13 +29,25 @@ pub fn plan(
     selection: ObjectSelection,
 ) -> MigrationPlan {
     MigrationPlan {
+        job_id: "dts-test".into(),
+        kind: dts_core::JobKind::Migration,
+        route: dts_core::route("mariadb", dts_core::DeclaredTarget::Database("mariadb")).expect("route"),
         stages: dts_core::Stages::of_migrate_type(migrate_type),
         selection,
         source: spec(source),
-        destination: spec(destination),
+        target: dts_core::Target::Database(spec(destination)),
         override_root: false,
         loop_guard: None,
         conflict_policy: Default::default(),
+        extern_params: None,
+    }
+}
+
+/// The destination of a plan, to change it.
+pub fn destination(p: &mut MigrationPlan) -> &mut ConnectionSpec {
+    match &mut p.target {
+        dts_core::Target::Database(d) => d,
+        dts_core::Target::ChangeBus(_) => panic!("a plan with a destination database"),
     }
 }
 

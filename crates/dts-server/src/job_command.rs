@@ -222,6 +222,21 @@ fn print_job(job: &Value) {
     );
     let d = &job["Detail"];
     println!("Progress:   {}% (step {} of {})", d["Progress"].as_str().unwrap_or("0"), d["StepNow"], d["StepAll"]);
+    if d["AppliedChanges"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "Applied:    {} row changes ({} /s), {} s behind",
+            d["AppliedChanges"], d["ApplyRate"], d["SecondsBehindMaster"]
+        );
+    }
+    if let Some(r) = d["RetryState"].as_object() {
+        println!(
+            "Retrying:   {} since {} ({} attempts): {}",
+            r["Step"].as_str().unwrap_or_default(),
+            r["Since"].as_str().unwrap_or_default(),
+            r["Attempts"],
+            r["Error"].as_str().unwrap_or_default()
+        );
+    }
     for s in d["StepInfo"].as_array().into_iter().flatten() {
         let status = match s["Status"].as_i64().unwrap_or_default() {
             1 => "done",
@@ -272,11 +287,13 @@ async fn watch_job(client: &Client, job_id: &str) -> anyhow::Result<()> {
         let d = &job["Detail"];
         let pct = |v: &Value| v.as_str().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0).min(100);
         overall.set_position(pct(&d["Progress"]));
+        let retrying = d["RetryState"]["Error"].as_str().map(|e| format!("  retrying: {e}")).unwrap_or_default();
         overall.set_message(format!(
-            "{}  behind {} s / {} MB",
+            "{}  behind {} s / {} MB  {} changes/s{retrying}",
             status_name(job["Status"].as_i64().unwrap_or_default()),
             d["SecondsBehindMaster"],
-            d["MasterSlaveDistance"]
+            d["MasterSlaveDistance"],
+            d["ApplyRate"]
         ));
         for (bar, step) in steps.iter().zip(d["StepInfo"].as_array().into_iter().flatten()) {
             let (position, state) = match step["Status"].as_i64().unwrap_or_default() {

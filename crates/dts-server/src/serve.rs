@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use dts_api::{ApiContext, Throttle};
 use dts_core::AccountId;
-use dts_engine::{Engine, EngineConfig};
+use dts_engine::{Engine, EngineConfig, Families};
 use dts_store::Store;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -89,12 +89,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let wake = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
-    let engine_config = EngineConfig {
-        full_load: file.full_load.settings(),
-        replication: file.replication.settings(),
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(store.clone(), file.instances.clone(), wake.clone(), engine_config);
+    let mysql = dts_mysql::MySqlConnector::default()
+        .with_full_load_settings(file.full_load.settings())
+        .with_replication_settings(file.replication.settings());
+    let families = Families::new(mysql);
+    let engine = Engine::new(store.clone(), families, file.instances.clone(), wake.clone(), EngineConfig::default());
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
 
     let mut ctx = ApiContext::new(store, file.instances, wake);

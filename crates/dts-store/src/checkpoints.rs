@@ -1,5 +1,6 @@
-//! Checkpoints of a job's data steps (chunk plan, chunks done, snapshot position), as keys and
-//! values per job. A write is durable when it returns (SQLite commit, WAL, synchronous=NORMAL
+//! Checkpoints of a job's steps, as keys and values per job: the engine's own under `engine/`,
+//! each family's connector's under `<family>/`, the last consistency report under
+//! `consistency/`. A write is durable when it returns (SQLite commit, WAL, synchronous=NORMAL
 //! survives a process crash; `FULL` would be needed against power loss).
 
 use rusqlite::{OptionalExtension, params};
@@ -12,8 +13,9 @@ pub const STOPPED_ON_REQUEST: &str = "the job was stopped on request";
 /// The last consistency report of a job (JSON of `dts_core::ConsistencyReport`).
 pub const CONSISTENCY_REPORT_KEY: &str = "consistency/report";
 
-/// Where CompleteMigrateJob records its `CompleteMode` for the engine.
-pub const COMPLETE_MODE_KEY: &str = "incremental/complete_mode";
+/// Where CompleteMigrateJob records its `CompleteMode` for the engine (one of the engine's own
+/// checkpoints, under `engine/`; a family's connector sees only its own `<family>/` scope).
+pub const COMPLETE_MODE_KEY: &str = "engine/complete_mode";
 
 impl Store {
     pub fn checkpoint(&self, job_id: &str, key: &str) -> Result<Option<String>, StoreError> {
@@ -44,7 +46,7 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Forgets a job's checkpoints (a fresh start); the last consistency report stays, for
+    /// Forgets a job's checkpoints (after its release); the last consistency report stays, for
     /// `ConsistencyType` 4 (re-check what was inconsistent) and `dts job diff`.
     pub fn clear_checkpoints(&self, job_id: &str) -> Result<(), StoreError> {
         self.conn().execute(

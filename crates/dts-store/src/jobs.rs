@@ -1,6 +1,6 @@
 //! Jobs: insert, read, list with filters and paging, and atomic read-modify-write updates.
 
-use dts_core::{CheckReport, JobDetail, JobEvent, JobKind, JobStatus, MigrationSpec};
+use dts_core::{CheckReport, JobDetail, JobEvent, JobKind, JobStatus, MigrationSpec, ReleaseReason};
 use rand::Rng;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -62,14 +62,32 @@ pub struct JobRecord {
     pub errors: Vec<JobError>,
     pub check: CheckState,
     pub version: i64,
+    /// Set by a change that voids the job's server-side resources and checkpoints: the same
+    /// update records a release request for the engine (not a stored column).
+    release: Option<ReleaseReason>,
 }
 
 impl JobRecord {
-    /// Applies a state-machine event.
+    /// Applies a state-machine event, as the job's kind allows.
     pub fn apply(&mut self, event: JobEvent) -> Result<(), StoreError> {
-        self.status = self.status.next(event)?;
+        self.status = self.status.next_for(self.kind, event)?;
         Ok(())
     }
+
+    /// Asks the engine, in the same transaction as this update, to release the job's resources
+    /// and then clear its checkpoints (once no task of the job runs).
+    pub fn request_release(&mut self, reason: ReleaseReason) {
+        self.release = Some(reason);
+    }
+}
+
+/// A release the engine owes a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRelease {
+    pub job_id: String,
+    pub reason: ReleaseReason,
+    /// The job was deleted: once released, its row goes too.
+    pub deleted: bool,
 }
 
 /// What `CreateMigrateJob` (or Alibaba's `ConfigureDtsJob`) stores.
@@ -167,6 +185,7 @@ impl RawJob {
             start_time: self.start_time,
             end_time: self.end_time,
             version: self.version,
+            release: None,
         })
     }
 }
@@ -191,7 +210,7 @@ impl Store {
     /// Stores a new job in status 1 and returns it.
     pub fn insert_job(&self, new: NewJob) -> Result<JobRecord, StoreError> {
         let job_id = new.job_id.clone().unwrap_or_else(new_job_id);
-        let detail = JobDetail::for_spec(&new.spec);
+        let detail = JobDetail::for_job(new.kind, &new.spec);
         let now = now_string();
         let conn = self.conn();
         conn.execute(
@@ -216,8 +235,17 @@ impl Store {
         self.job(&job_id)?.ok_or(StoreError::NotFound)
     }
 
-    /// A job by id, whoever owns it (the engine's view).
+    /// A job by id, whoever owns it (the engine's view); a deleted job is gone.
     pub fn job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let raw = self
+            .conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1 AND deleted = 0"), [job_id], read_row)
+            .optional()?;
+        raw.map(RawJob::decode).transpose()
+    }
+
+    /// A job by id, also when it is deleted and waits for its release.
+    pub fn job_for_release(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
         let raw = self
             .conn()
             .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"), [job_id], read_row)
@@ -251,7 +279,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let raw = tx
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"), [job_id], read_row)
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1 AND deleted = 0"), [job_id], read_row)
             .optional()?
             .ok_or(StoreError::NotFound)?;
         let mut job = raw.decode()?;
@@ -275,6 +303,9 @@ impl Store {
                 job.dst_password_enc,
             ],
         )?;
+        if let Some(reason) = job.release.take() {
+            request_release(&tx, &job.job_id, reason)?;
+        }
         tx.commit()?;
         Ok((job, out))
     }
@@ -289,30 +320,81 @@ impl Store {
         }
     }
 
-    /// Deletes a job of an account whatever its status (the caller has stopped it).
+    /// Deletes a job of an account whatever its status (a running one is stopped by the engine,
+    /// which then releases its resources and removes it for good).
     pub fn delete_job_unchecked(&self, account_id: &str, job_id: &str) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM jobs WHERE job_id = ?1 AND account_id = ?2", params![job_id, account_id])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE jobs SET deleted = 1, version = version + 1 WHERE job_id = ?1 AND account_id = ?2 AND deleted = 0",
+            params![job_id, account_id],
+        )?;
+        if n > 0 {
+            request_release(&tx, job_id, ReleaseReason::Deleted)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
-    /// Deletes a job of an account if its status allows it.
+    /// Deletes a job of an account if its status allows it (see [`Store::delete_job_unchecked`]).
     pub fn delete_job(&self, account_id: &str, job_id: &str) -> Result<(), StoreError> {
         let job = self.account_job(account_id, job_id)?;
         if !job.status.deletable() {
             return Err(StoreError::Rejected(format!("job {} is in status {}", job_id, job.status.code())));
         }
-        let n =
-            self.conn().execute("DELETE FROM jobs WHERE job_id = ?1 AND version = ?2", params![job_id, job.version])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE jobs SET deleted = 1, version = version + 1 WHERE job_id = ?1 AND version = ?2 AND deleted = 0",
+            params![job_id, job.version],
+        )?;
         if n == 0 {
             return Err(StoreError::Rejected(format!("job {job_id} changed while being deleted")));
         }
+        request_release(&tx, job_id, ReleaseReason::Deleted)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Releases the engine owes, oldest first.
+    pub fn pending_releases(&self) -> Result<Vec<PendingRelease>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT r.job_id, r.reason, COALESCE(j.deleted, 1) FROM job_releases r \
+             LEFT JOIN jobs j ON j.job_id = r.job_id ORDER BY r.requested, r.job_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (job_id, reason, deleted) = row?;
+            let reason = ReleaseReason::parse(&reason).ok_or_else(|| corrupt("release reason", &reason))?;
+            out.push(PendingRelease { job_id, reason, deleted: deleted != 0 });
+        }
+        Ok(out)
+    }
+
+    /// The release a job waits for, if any.
+    pub fn pending_release(&self, job_id: &str) -> Result<Option<PendingRelease>, StoreError> {
+        Ok(self.pending_releases()?.into_iter().find(|r| r.job_id == job_id))
+    }
+
+    /// A job's resources are released: its checkpoints go (the last consistency report stays
+    /// with a job that lives on), and a deleted job goes for good. One transaction.
+    pub fn finish_release(&self, job_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM job_releases WHERE job_id = ?1", [job_id])?;
+        tx.execute("DELETE FROM job_checkpoints WHERE job_id = ?1 AND substr(key, 1, 12) != 'consistency/'", [job_id])?;
+        tx.execute("DELETE FROM jobs WHERE job_id = ?1 AND deleted = 1", [job_id])?;
+        tx.commit()?;
         Ok(())
     }
 
     /// One page of an account's jobs and the total number of matches.
     pub fn list_jobs(&self, account_id: &str, f: &JobFilter) -> Result<(u64, Vec<JobRecord>), StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE account_id = ?1 ORDER BY seq"))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE account_id = ?1 AND deleted = 0 ORDER BY seq"))?;
         let raws = stmt.query_map([account_id], read_row)?.collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
         drop(conn);
@@ -345,13 +427,24 @@ impl Store {
     /// Jobs the engine must drive: every job in an active status, oldest first.
     pub fn active_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE status IN (3, 7, 8, 11, 12) ORDER BY seq"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE status IN (3, 7, 8, 11, 12) AND deleted = 0 ORDER BY seq"
+        ))?;
         let raws = stmt.query_map([], read_row)?.collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
         drop(conn);
         raws.into_iter().map(RawJob::decode).collect()
     }
+}
+
+/// Records a release request inside `tx`; a pending delete is never downgraded.
+fn request_release(tx: &rusqlite::Transaction<'_>, job_id: &str, reason: ReleaseReason) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO job_releases (job_id, reason, requested) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (job_id) DO UPDATE SET reason = CASE WHEN reason = 'deleted' THEN reason ELSE excluded.reason END",
+        params![job_id, reason.as_str(), now_string()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -464,5 +557,61 @@ mod tests {
         assert_eq!(store.checkpoints(&job.job_id, "full_load/").unwrap().len(), 1);
         store.clear_checkpoints(&job.job_id).unwrap();
         assert!(store.checkpoint(&job.job_id, "full_load/done/x").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_deleted_job_disappears_at_once_but_its_row_and_checkpoints_stay_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let job = store.insert_job(new_job("acct", "a", 2, None)).unwrap();
+        store.put_checkpoint(&job.job_id, "mysql/full_load/deferred/x", "keys").unwrap();
+        store.put_checkpoint(&job.job_id, "consistency/report", "{}").unwrap();
+        store.delete_job_unchecked("acct", &job.job_id).unwrap();
+        assert!(store.job(&job.job_id).unwrap().is_none());
+        assert!(matches!(store.account_job("acct", &job.job_id), Err(StoreError::NotFound)));
+        assert_eq!(store.list_jobs("acct", &filter()).unwrap().0, 0);
+        let pending = store.pending_releases().unwrap();
+        assert_eq!(
+            pending,
+            vec![PendingRelease { job_id: job.job_id.clone(), reason: ReleaseReason::Deleted, deleted: true }]
+        );
+        assert!(store.job_for_release(&job.job_id).unwrap().is_some());
+        assert_eq!(store.checkpoint(&job.job_id, "mysql/full_load/deferred/x").unwrap().as_deref(), Some("keys"));
+        store.finish_release(&job.job_id).unwrap();
+        assert!(store.pending_releases().unwrap().is_empty());
+        assert!(store.job_for_release(&job.job_id).unwrap().is_none());
+        assert!(store.checkpoint(&job.job_id, "consistency/report").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_release_requested_with_an_update_clears_checkpoints_but_the_consistency_report_once_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let job = store.insert_job(new_job("acct", "a", 2, None)).unwrap();
+        store.put_checkpoint(&job.job_id, "mysql/full_load/plan", "[]").unwrap();
+        store.put_checkpoint(&job.job_id, "consistency/report", "{}").unwrap();
+        store
+            .update_job(&job.job_id, |j| {
+                j.request_release(ReleaseReason::Reset);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.pending_release(&job.job_id).unwrap().map(|r| r.reason), Some(ReleaseReason::Reset));
+        store.delete_job_unchecked("acct", &job.job_id).unwrap();
+        // A delete is never downgraded by a later request.
+        assert_eq!(store.pending_release(&job.job_id).unwrap().map(|r| r.reason), Some(ReleaseReason::Deleted));
+        let kept = store.insert_job(new_job("acct", "b", 2, None)).unwrap();
+        store.put_checkpoint(&kept.job_id, "mysql/full_load/plan", "[]").unwrap();
+        store.put_checkpoint(&kept.job_id, "consistency/report", "{}").unwrap();
+        store
+            .update_job(&kept.job_id, |j| {
+                j.request_release(ReleaseReason::FreshStart);
+                Ok(())
+            })
+            .unwrap();
+        store.finish_release(&kept.job_id).unwrap();
+        assert!(store.checkpoint(&kept.job_id, "mysql/full_load/plan").unwrap().is_none());
+        assert!(store.checkpoint(&kept.job_id, "consistency/report").unwrap().is_some());
+        assert!(store.job(&kept.job_id).unwrap().is_some());
     }
 }

@@ -12,7 +12,7 @@ mod error;
 mod instances;
 mod jobs;
 mod keys;
-mod schema;
+pub mod schema;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -23,7 +23,7 @@ pub use checkpoints::{COMPLETE_MODE_KEY, CONSISTENCY_REPORT_KEY, STOPPED_ON_REQU
 pub use cipher::SecretCipher;
 pub use error::StoreError;
 pub use instances::DtsInstance;
-pub use jobs::{CheckState, JobError, JobFilter, JobOrder, JobRecord, NewJob, new_job_id};
+pub use jobs::{CheckState, JobError, JobFilter, JobOrder, JobRecord, NewJob, PendingRelease, new_job_id};
 pub use keys::{ApiKey, ApiKeyInfo};
 
 /// The metadata store.

@@ -1,15 +1,18 @@
 //! Test support for dts: throwaway MariaDB servers started as child processes, a `dts serve`
-//! under test, and the Python venv with the official cloud SDKs.
+//! under test, the Python venv with the official cloud SDKs, and a fake database family for
+//! engine tests that need no server.
 //!
 //! Nothing here is used by the product; integration tests of every crate use it so that they
 //! run against real servers on loopback, with unique data directories, stopped afterwards.
 
 pub mod dts_server;
+pub mod fake_family;
 pub mod mariadb;
 pub mod port;
 pub mod python;
 
 pub use dts_server::{DtsServer, DtsServerOptions};
+pub use fake_family::{Action, FakeConnector, FakeSink, FakeWorld, Stage};
 pub use mariadb::{MariaDb, MariaDbOptions, ServerAddr};
 pub use port::free_port;
 pub use python::sdk_python;

@@ -293,7 +293,7 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
         job.apply(JobEvent::CheckRequested)?;
         job.check = CheckState::starting();
         job.errors.clear();
-        job.detail = dts_core::JobDetail::for_spec(&job.spec);
+        job.detail = dts_core::JobDetail::for_job(job.kind, &job.spec);
         Ok(())
     });
     if let Some(status) = refused {

@@ -49,11 +49,12 @@ pub fn start_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     match job.status {
         JobStatus::CheckPass => {
             forward_ready(caller, &target)?;
-            // A task that never ran from this precheck starts afresh.
-            caller.ctx.store.clear_checkpoints(&id).map_err(|e| store_error(e, &id))?;
+            // A task that never ran from this precheck starts afresh: the engine releases what an
+            // earlier run left (resources, checkpoints) before the steps run.
             update(caller, &id, |j| {
                 transition(j, JobEvent::Started)?;
-                j.detail = dts_core::JobDetail::for_spec(&j.spec);
+                j.request_release(dts_core::ReleaseReason::FreshStart);
+                j.detail = dts_core::JobDetail::for_job(j.kind, &j.spec);
                 j.errors.clear();
                 j.end_time.clear();
                 j.start_time = now_string();
@@ -121,8 +122,9 @@ pub fn reset_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     let id = target.configured()?.job_id.clone();
     update(caller, &id, |j| {
         transition(j, JobEvent::Reset)?;
+        j.request_release(dts_core::ReleaseReason::Reset);
         j.check = dts_store::CheckState::unavailable();
-        j.detail = dts_core::JobDetail::for_spec(&j.spec);
+        j.detail = dts_core::JobDetail::for_job(j.kind, &j.spec);
         j.errors.clear();
         Ok(())
     })?;
@@ -130,7 +132,8 @@ pub fn reset_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     Ok(json!({}))
 }
 
-/// Deletes the task (a running one is abandoned: the engine drops tasks whose job is gone).
+/// Deletes the task (a running one is stopped by the engine, which then releases what it holds
+/// on the servers and removes it for good).
 /// Deleting the forward task releases the whole instance, its reverse task included.
 pub fn delete_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     let target = resolve(caller, "DtsInstanceId")?;

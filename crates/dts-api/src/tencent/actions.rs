@@ -335,7 +335,7 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         store.set_job_passwords(job, src_password.as_deref(), dst_password.as_deref());
         transition(job, JobEvent::Modified)?;
         job.check = CheckState::unavailable();
-        job.detail = dts_core::JobDetail::for_spec(&job.spec);
+        job.detail = dts_core::JobDetail::for_job(job.kind, &job.spec);
         Ok(())
     })?;
     Ok(json!({}))
@@ -449,11 +449,12 @@ pub fn start_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiErr
             job.status.code()
         )));
     }
-    // A job in status 4 runs nothing, so its checkpoints (from an earlier run) are stale.
-    caller.ctx.store.clear_checkpoints(id).map_err(|e| store_error(e, id))?;
+    // A job in status 4 runs nothing, so what an earlier run left (checkpoints, server-side
+    // resources) is stale: the engine releases it before the steps run.
     update(caller, id, |job| {
         transition(job, JobEvent::Started)?;
-        job.detail = dts_core::JobDetail::for_spec(&job.spec);
+        job.request_release(dts_core::ReleaseReason::FreshStart);
+        job.detail = dts_core::JobDetail::for_job(job.kind, &job.spec);
         job.errors.clear();
         job.end_time.clear();
         job.start_time = now_string();

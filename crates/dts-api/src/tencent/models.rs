@@ -187,6 +187,11 @@ fn detail_json(d: &JobDetail) -> Value {
         "MasterSlaveDistance": d.master_slave_distance,
         "SecondsBehindMaster": d.seconds_behind_master,
         "ConflictCount": d.conflicts,
+        "AppliedChanges": d.applied_changes,
+        "ApplyRate": d.apply_rate,
+        "RetryState": d.retry.as_ref().map(|r| json!({
+            "Since": r.since, "Attempts": r.attempts, "Step": r.step, "Error": r.error,
+        })),
         "StepInfo": d.steps.iter().map(|s| json!({
             "StepNo": s.step_no,
             "StepName": s.name,

@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dts_core::{Checkpoints, ConnectorError, ErrorClass, FullLoader, LoadSummary, MigrationPlan, StructureMigrator};
+use dts_core::{
+    CheckpointFuture, Checkpoints, ConnectorError, ErrorClass, FullLoader, LoadSummary, MigrationPlan, Position,
+    StructureMigrator,
+};
 use dts_mysql::{DONE_PREFIX, FullLoadSettings, MySqlConnector, PLAN_KEY, SNAPSHOT_KEY};
 use dts_test_support::ServerAddr;
 use mysql_async::prelude::Queryable;
@@ -41,24 +44,26 @@ impl MemCheckpoints {
 }
 
 impl Checkpoints for MemCheckpoints {
-    fn get(&self, key: &str) -> Result<Option<String>, ConnectorError> {
-        Ok(self.0.lock().unwrap().get(key).cloned())
+    fn get<'a>(&'a self, key: &'a str) -> CheckpointFuture<'a, Option<String>> {
+        let value = self.0.lock().unwrap().get(key).cloned();
+        Box::pin(async move { Ok::<_, ConnectorError>(value) })
     }
 
-    fn put(&self, key: &str, value: &str) -> Result<(), ConnectorError> {
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> CheckpointFuture<'a, ()> {
         self.0.lock().unwrap().insert(key.to_string(), value.to_string());
-        Ok(())
+        Box::pin(async { Ok::<_, ConnectorError>(()) })
     }
 
-    fn scan(&self, prefix: &str) -> Result<Vec<(String, String)>, ConnectorError> {
-        Ok(self
+    fn scan<'a>(&'a self, prefix: &'a str) -> CheckpointFuture<'a, Vec<(String, String)>> {
+        let found: Vec<(String, String)> = self
             .0
             .lock()
             .unwrap()
             .range(prefix.to_string()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+            .collect();
+        Box::pin(async move { Ok::<_, ConnectorError>(found) })
     }
 }
 
@@ -372,7 +377,7 @@ async fn a_larger_table_is_cut_into_chunks_and_batches_under_a_brief_lock() {
     assert!(calls.len() > 10, "progress reported along the way: {}", calls.len());
     assert!(calls.iter().all(|(d, t)| d <= t && *t == last_total));
 
-    let pos = summary.position.clone().expect("binlog position");
+    let Position::Binlog(pos) = summary.position.clone() else { panic!("binlog position: {:?}", summary.position) };
     let logs = all(s, "SHOW BINARY LOGS").await;
     assert!(logs.iter().any(|r| r[0] == Value::Bytes(pos.file.clone().into_bytes())), "{pos:?} in {logs:?}");
     assert!(pos.offset > 4);

@@ -91,8 +91,8 @@ async fn precheck_lists_the_privileges_a_usage_only_destination_user_lacks() {
     src.exec(SHOP).await;
     dst.exec("CREATE USER 'weak'@'%' IDENTIFIED BY 'weakpw'; GRANT USAGE ON *.* TO 'weak'@'%'").await;
     let mut p = plan(src.addr(), dst.addr(), 2, databases(&[("shop", None)]));
-    p.destination.user = "weak".into();
-    p.destination.password = "weakpw".into();
+    crate::destination(&mut p).user = "weak".into();
+    crate::destination(&mut p).password = "weakpw".into();
     let report = MySqlConnector::new().check(&p, &no_progress()).await;
     assert_eq!(item(&report, "destination_connectivity").outcome, CheckOutcome::Passed);
     let found = failed_found(&report, "destination_privileges");
@@ -112,7 +112,7 @@ async fn precheck_reports_a_wrong_destination_password_without_revealing_it() {
     let (src, dst) = pair().await;
     src.exec(SHOP).await;
     let mut p = plan(src.addr(), dst.addr(), 3, databases(&[("shop", None)]));
-    p.destination.password = "hunter2-very-secret".into();
+    crate::destination(&mut p).password = "hunter2-very-secret".into();
     let report = MySqlConnector::new().check(&p, &no_progress()).await;
     let found = failed_found(&report, "destination_connectivity");
     assert!(found.contains("access denied"), "{found}");
@@ -123,7 +123,7 @@ async fn precheck_reports_a_wrong_destination_password_without_revealing_it() {
     assert_eq!(item(&report, "binlog_enabled").outcome, CheckOutcome::Passed);
 
     // A refused connection is reported as such.
-    p.destination.port = dts_test_support::free_port();
+    crate::destination(&mut p).port = dts_test_support::free_port();
     let report = MySqlConnector::new().check(&p, &no_progress()).await;
     assert!(failed_found(&report, "destination_connectivity").contains("connection refused"), "{report:#?}");
 }

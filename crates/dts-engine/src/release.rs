@@ -1,0 +1,63 @@
+//! Releasing what a job holds on servers (a replication slot, replica settings, deferred keys)
+//! once no task of the job runs: after a delete (either API, also of a running job: the task is
+//! stopped first), a reset, or the job's end. Only after the connector released them do the
+//! job's checkpoints go (and a deleted job's row with them), so whatever a recovery depends on
+//! is never deleted before it is no longer needed. A failing release is retried (capped
+//! backoff) until it succeeds or the server shuts down; it is never skipped while the job's
+//! plan can still be built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dts_core::Releaser;
+use dts_store::JobRecord;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoints::blocking;
+use crate::{ConnectorRegistry, Engine, resolve_plan};
+
+impl<R: ConnectorRegistry> Engine<R> {
+    pub(crate) async fn run_release(self: Arc<Self>, job: JobRecord, token: CancellationToken) {
+        let id = job.job_id.clone();
+        let job_id = id.clone();
+        let Ok(Some(pending)) = blocking(&self.store, move |s| s.pending_release(&job_id)).await else { return };
+        let (instances, for_plan) = (self.instances.clone(), job.clone());
+        match blocking(&self.store, move |s| resolve_plan(s, &for_plan, &instances)).await {
+            Err(e) => {
+                // Nothing to connect to any more (an instance gone from the registry, a spec an
+                // older release could not read): nothing this server can release.
+                tracing::warn!(job_id = %id, error = %e, "a job's plan cannot be built; its checkpoints go without a release");
+            }
+            Ok(plan) => match self.registry.connector(&plan.route) {
+                Err(e) => tracing::warn!(job_id = %id, error = %e.summary, "no connector to release a job's resources"),
+                Ok(connector) => {
+                    let checkpoints = self.family_checkpoints(&plan);
+                    let mut backoff = Duration::from_secs(1);
+                    loop {
+                        let attempt = connector.release(&plan, pending.reason, &checkpoints);
+                        let result = tokio::select! {
+                            r = attempt => r,
+                            _ = token.cancelled() => return,
+                        };
+                        match result {
+                            Ok(()) => break,
+                            Err(e) => {
+                                tracing::warn!(job_id = %id, reason = pending.reason.as_str(), summary = %e.summary, detail = %e.detail, "releasing a job's resources failed; retrying");
+                                tokio::select! {
+                                    _ = tokio::time::sleep(backoff) => {}
+                                    _ = token.cancelled() => return,
+                                }
+                                backoff = (backoff * 2).min(Duration::from_secs(60));
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        let job_id = id.clone();
+        match blocking(&self.store, move |s| s.finish_release(&job_id)).await {
+            Ok(()) => tracing::info!(job_id = %id, reason = pending.reason.as_str(), "job released"),
+            Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot record a job's release; it runs again"),
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The binlog as a replica reads it: the bottom layer every change reader of the MySQL family
+//! uses (replication, the two-way watcher, change tracking). It reads the source's position
+//! (`SHOW MASTER STATUS`, or `SHOW BINARY LOG STATUS` on MySQL 8.2+ where the former is gone),
+//! opens a dump stream by file/position or by GTID, gives every dump connection its own server
+//! id, and decodes events into what happened: row changes of a table (with the source session's
+//! foreign-key checks), commits with the position after them, statements with the session state
+//! they were logged with, and file rotations. It knows nothing of appliers or destinations.
+//!
+//! Positions: the position after a commit is `(file, end of the XID/COMMIT event)`, with the
+//! MariaDB GTID state advanced by the GTID events read so far (see `gtid`); a stream opened at
+//! such a position continues with the next transaction.
+//!
+//! MariaDB: the session sets `@mariadb_slave_capability = 4` so the server sends its own events
+//! (GTID, annotate) instead of replacing them; the first, fake ROTATE (position 0) may carry the
+//! checksum bytes in its file name ([`binlog_file_name`]).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dts_core::{BinlogPosition, ConnectionSpec, ConnectorError, ErrorClass};
+use futures::StreamExt;
+use mysql_async::binlog::RowsEventFlags;
+use mysql_async::binlog::events::{EventData, RowsEventData, StatusVarVal};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStream, BinlogStreamRequest};
+
+use crate::connection::{Session, text_column};
+use crate::gtid::{self, GtidState};
+
+/// One row change of a transaction, with the row images as the binlog carries them (the
+/// table's columns in order; `None` for a column the image leaves out).
+#[derive(Debug, Clone)]
+pub enum RowChange {
+    Insert(Vec<Option<BinlogValue<'static>>>),
+    Update { before: Vec<Option<BinlogValue<'static>>>, after: Vec<Option<BinlogValue<'static>>> },
+    Delete(Vec<Option<BinlogValue<'static>>>),
+}
+
+/// The session state a statement was logged with (the Query event's status variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementSession {
+    /// `sql_mode` as its bit value (what `SET SESSION sql_mode = <n>` takes).
+    pub sql_mode: Option<u64>,
+    /// `character_set_client`, `collation_connection`, `collation_server` as collation ids.
+    pub charset: Option<(u16, u16, u16)>,
+}
+
+/// What happened at one point of the binlog.
+#[derive(Debug)]
+pub enum BinlogEvent {
+    /// The row changes of one row event of `database`.`table`.
+    Rows {
+        database: String,
+        table: String,
+        /// The position at the end of the row event (unique and increasing: an event id).
+        position: BinlogPosition,
+        /// The source session's foreign_key_checks: with them on, the source cascaded.
+        fk_checks: bool,
+        server_id: u32,
+        timestamp: u32,
+        changes: Vec<RowChange>,
+    },
+    /// A row event of a table the caller did not want (not decoded).
+    SkippedRows { server_id: u32 },
+    /// The end of a transaction (XID or `COMMIT`): `position` is where the next one starts.
+    Commit { position: BinlogPosition, server_id: u32, timestamp: u32 },
+    /// A statement outside a transaction (DDL and the like); `position` is after it.
+    Statement {
+        /// The session's default database when it was logged (may be empty).
+        schema: String,
+        sql: Vec<u8>,
+        session: StatementSession,
+        position: BinlogPosition,
+        server_id: u32,
+        timestamp: u32,
+    },
+    /// The stream moved to the start of another file.
+    Rotate { position: BinlogPosition },
+}
+
+fn fatal(summary: impl Into<String>, detail: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Fatal, summary, detail.to_string())
+}
+
+fn transient(summary: impl Into<String>, detail: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Transient, summary, detail.to_string())
+}
+
+/// The binlog file and offset the source writes next. MySQL 8.4 removed `SHOW MASTER STATUS`
+/// for `SHOW BINARY LOG STATUS` (8.2+); MariaDB has only the former (and `SHOW BINLOG STATUS`).
+pub async fn master_position(control: &mut Session) -> Result<BinlogPosition, ConnectorError> {
+    let rows = match control.rows_raw("SHOW MASTER STATUS").await {
+        Ok(rows) => rows,
+        Err(_) => control.rows("SHOW BINARY LOG STATUS", "reading the source binlog position").await?,
+    };
+    let row = rows.first().ok_or_else(|| {
+        ConnectorError::new(ErrorClass::NeedsOperator, "the source has no binlog (log_bin is OFF)", "")
+    })?;
+    let file = text_column(row, 0).ok().flatten().unwrap_or_default();
+    let offset = text_column(row, 1).ok().flatten().and_then(|p| p.parse().ok()).unwrap_or(0);
+    Ok(BinlogPosition { file, offset, gtid: None })
+}
+
+/// The position now, with MariaDB's GTID state at it (where a job without a full load starts).
+pub async fn master_position_with_gtid(control: &mut Session) -> Result<BinlogPosition, ConnectorError> {
+    let mut pos = master_position(control).await?;
+    let sql =
+        format!("SELECT BINLOG_GTID_POS('{}', {})", pos.file.replace('\\', "\\\\").replace('\'', "''"), pos.offset);
+    if let Ok(rows) = control.rows_raw(&sql).await {
+        pos.gtid = rows.first().and_then(|r| text_column(r, 0).ok().flatten()).filter(|g| !g.is_empty());
+    }
+    Ok(pos)
+}
+
+/// Whether position `a` is at or after `b` (same server's file names).
+pub fn position_at_or_after(a: &BinlogPosition, b: &BinlogPosition) -> bool {
+    (a.file.as_str(), a.offset) >= (b.file.as_str(), b.offset)
+}
+
+/// The file name of a ROTATE event. The stream's first, artificial ROTATE arrives before the
+/// format description, so its name may still carry the 4 checksum bytes: the name is cut after
+/// the 6-digit sequence number that follows its last dot. The dot is looked for before the last
+/// 4 bytes (a checksum byte may itself be a dot); the sequence number is longer than that.
+pub fn binlog_file_name(raw: &[u8]) -> String {
+    let head = &raw[..raw.len().saturating_sub(4)];
+    let cut = head.iter().rposition(|&b| b == b'.').map_or(raw.len(), |dot| {
+        let digits = raw[dot + 1..].iter().take(6).take_while(|b| b.is_ascii_digit()).count();
+        dot + 1 + digits
+    });
+    String::from_utf8_lossy(&raw[..cut]).into_owned()
+}
+
+/// A server id for a binlog dump connection, in `[base, base + 1,000,000)`: the source drops an
+/// older dump connection that registers with the same id, so every connection of this process
+/// gets its own (a counter) and processes differ by their start time.
+pub fn dump_server_id(base: u32) -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    base + (nanos / 1000 + n * 7919) % 1_000_000
+}
+
+/// Whether the source still has binlog file `file`.
+async fn has_binlog(control: &mut Session, file: &str) -> Result<bool, ConnectorError> {
+    let rows: Vec<mysql_async::Row> = control.rows("SHOW BINARY LOGS", "listing the source's binlog files").await?;
+    Ok(rows.iter().any(|r| text_column(r, 0).ok().flatten().as_deref() == Some(file)))
+}
+
+fn gtid_text(state: &GtidState) -> Option<String> {
+    (!state.is_empty()).then(|| state.to_string())
+}
+
+/// A decoded binlog stream from the source.
+pub struct BinlogReader {
+    stream: BinlogStream,
+    file: String,
+    gtid: GtidState,
+}
+
+impl BinlogReader {
+    /// Opens a dump stream on the source at `pos`. A position whose file the source no longer
+    /// has (purged, another server after a failover, a name damaged by an older dts) opens at
+    /// its GTID state instead when it has one: the server finds the position itself (the
+    /// stream's first ROTATE names the file). `control` is a session on the source.
+    pub async fn open(
+        source: &ConnectionSpec,
+        control: &mut Session,
+        pos: &BinlogPosition,
+        server_id: u32,
+        doing: &str,
+    ) -> Result<BinlogReader, ConnectorError> {
+        let opts = crate::connection::opts(source);
+        let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| {
+            transient(format!("cannot connect to source {}:{} for {doing}", source.host, source.port), e)
+        })?;
+        conn.query_drop("SET @mariadb_slave_capability = 4")
+            .await
+            .map_err(|e| transient("cannot prepare a binlog session", e))?;
+        let gtid = pos.gtid.as_deref().map(GtidState::parse).unwrap_or_default();
+        let mut file = pos.file.clone();
+        let request = if !gtid.is_empty() && !has_binlog(control, &pos.file).await? {
+            tracing::info!(gtid = %gtid, file = %pos.file, doing, "the position's binlog file is gone: opening by GTID");
+            conn.query_drop(format!("SET @slave_connect_state = '{gtid}', @slave_gtid_strict_mode = 0"))
+                .await
+                .map_err(|e| transient("cannot set the GTID position of a binlog session", e))?;
+            file.clear();
+            BinlogStreamRequest::new(server_id).with_pos(4u64)
+        } else {
+            BinlogStreamRequest::new(server_id).with_filename(pos.file.as_bytes()).with_pos(pos.offset)
+        };
+        let stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| transient(format!("cannot open the binlog stream for {doing}"), e))?;
+        Ok(BinlogReader { stream, file, gtid })
+    }
+
+    /// The position after everything read so far (the file and GTID state; the offset of the
+    /// last commit is carried by the events themselves).
+    pub fn position_at(&self, offset: u64) -> BinlogPosition {
+        BinlogPosition { file: self.file.clone(), offset, gtid: gtid_text(&self.gtid) }
+    }
+
+    /// The next event that matters, waiting at most `wait`: `Ok(None)` when the stream was
+    /// idle that long. Row events of tables for which `wanted(database, table)` is false are not
+    /// decoded. Events that carry nothing (format descriptions, annotations, `BEGIN`) are
+    /// skipped.
+    pub async fn next(
+        &mut self,
+        wait: Duration,
+        wanted: &(dyn Fn(&str, &str) -> bool + Sync),
+    ) -> Result<Option<BinlogEvent>, ConnectorError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let event = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err(transient("the source closed the binlog stream", "end of stream")),
+                Ok(Some(Err(e))) => return Err(transient("the binlog stream from the source failed", e)),
+                Ok(Some(Ok(ev))) => ev,
+            };
+            let header = event.header();
+            let (server_id, timestamp, log_pos) = (header.server_id(), header.timestamp(), u64::from(header.log_pos()));
+            if header.event_type_raw() == gtid::MARIADB_GTID_EVENT {
+                self.gtid.apply_event(event.data(), server_id);
+                continue;
+            }
+            let data = event.read_data().map_err(|e| fatal("cannot decode a binlog event", e))?;
+            match data {
+                // ROTATE: a real one ends a file; an artificial one (log_pos 0) starts the stream
+                // or moves to the next file after one that ended without a rotate (a crash).
+                Some(EventData::RotateEvent(r)) => {
+                    let name = binlog_file_name(r.name_raw());
+                    if log_pos != 0 || name != self.file {
+                        self.file = name;
+                        return Ok(Some(BinlogEvent::Rotate { position: self.position_at(r.position()) }));
+                    }
+                }
+                Some(EventData::RowsEvent(rows)) => {
+                    let Some(tme) = self.stream.get_tme(rows.table_id()) else {
+                        return Err(fatal("a row event without its table map", rows.table_id()));
+                    };
+                    let (database, table) = (tme.database_name().into_owned(), tme.table_name().into_owned());
+                    if !wanted(&database, &table) {
+                        return Ok(Some(BinlogEvent::SkippedRows { server_id }));
+                    }
+                    let fk_checks = !rows.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS);
+                    let mut changes = Vec::new();
+                    for row in rows.rows(tme) {
+                        let (before, after) = row.map_err(|e| fatal("cannot decode a binlog row", e))?;
+                        let before = before.map(|r| r.unwrap().into_iter().map(Some).collect::<Vec<_>>());
+                        let after = after.map(|r| r.unwrap().into_iter().map(Some).collect::<Vec<_>>());
+                        changes.push(match (&rows, before, after) {
+                            (RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_), _, Some(a)) => {
+                                RowChange::Insert(a)
+                            }
+                            (RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_), Some(b), _) => {
+                                RowChange::Delete(b)
+                            }
+                            (_, Some(b), Some(a)) => RowChange::Update { before: b, after: a },
+                            _ => continue,
+                        });
+                    }
+                    let position = self.position_at(log_pos);
+                    return Ok(Some(BinlogEvent::Rows {
+                        database,
+                        table,
+                        position,
+                        fk_checks,
+                        server_id,
+                        timestamp,
+                        changes,
+                    }));
+                }
+                Some(EventData::XidEvent(_)) => {
+                    return Ok(Some(BinlogEvent::Commit { position: self.position_at(log_pos), server_id, timestamp }));
+                }
+                Some(EventData::QueryEvent(q)) => {
+                    let sql = q.query_raw();
+                    let trimmed = sql.trim_ascii();
+                    if trimmed.eq_ignore_ascii_case(b"BEGIN") {
+                        continue;
+                    }
+                    let position = self.position_at(log_pos);
+                    if trimmed.eq_ignore_ascii_case(b"COMMIT") {
+                        return Ok(Some(BinlogEvent::Commit { position, server_id, timestamp }));
+                    }
+                    let mut session = StatementSession::default();
+                    for var in q.status_vars().iter() {
+                        match var.get_value() {
+                            Ok(StatusVarVal::SqlMode(mode)) => session.sql_mode = Some(mode.0),
+                            Ok(StatusVarVal::Charset { charset_client, collation_connection, collation_server }) => {
+                                session.charset = Some((charset_client, collation_connection, collation_server))
+                            }
+                            _ => {}
+                        }
+                    }
+                    return Ok(Some(BinlogEvent::Statement {
+                        schema: q.schema().into_owned(),
+                        sql: trimmed.to_vec(),
+                        session,
+                        position,
+                        server_id,
+                        timestamp,
+                    }));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotate_names_lose_trailing_checksum_bytes() {
+        assert_eq!(binlog_file_name(b"binlog.000002"), "binlog.000002");
+        assert_eq!(binlog_file_name(b"binlog.000001\x12\x34\x56\x78"), "binlog.000001");
+        assert_eq!(binlog_file_name(b"mysql-bin.000010789a"), "mysql-bin.000010");
+        // A checksum byte that is a dot.
+        assert_eq!(binlog_file_name(b"binlog.000001\x12\x2e\x56\x78"), "binlog.000001");
+        assert_eq!(binlog_file_name(b"binlog.000001\x2e\x31\x32\x33"), "binlog.000001");
+        assert_eq!(binlog_file_name(b"my.bin.000003"), "my.bin.000003");
+    }
+
+    #[test]
+    fn positions_compare_by_file_then_offset() {
+        let p = |f: &str, o| BinlogPosition { file: f.into(), offset: o, gtid: None };
+        assert!(position_at_or_after(&p("b.000002", 4), &p("b.000001", 900)));
+        assert!(position_at_or_after(&p("b.000001", 900), &p("b.000001", 900)));
+        assert!(!position_at_or_after(&p("b.000001", 899), &p("b.000001", 900)));
+    }
+}
