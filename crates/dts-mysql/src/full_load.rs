@@ -133,11 +133,14 @@ async fn open_writer(
     settings: &FullLoadSettings,
 ) -> Result<Session, ConnectorError> {
     let mut s = connect(plan.destination()?, Side::Destination, conn.connect_timeout()).await?;
+    // `unique_checks` stays on: with it and foreign key checks both off, MariaDB 10.6+ loads an
+    // empty table in its "bulk insert" mode (MDEV-515), which locks the whole table, and an
+    // application's SELECT of that table during the load was seen to wedge the load for good.
     s.query_drop(
         "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
          SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
          SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
-         SET SESSION foreign_key_checks = 0; SET SESSION unique_checks = 0",
+         SET SESSION foreign_key_checks = 0",
         "preparing a writer session",
     )
     .await?;
