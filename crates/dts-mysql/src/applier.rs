@@ -39,6 +39,7 @@ use crate::apply::{ApplyLayout, cascading_statements, causality_keys, statements
 use crate::binlog::{RowChange, StatementSession};
 use crate::conflict;
 use crate::connection::Session;
+use crate::net_apply::{self, NetWindow};
 
 /// Where replication checkpoints the position every lane has committed (in the MySQL family's
 /// checkpoint scope).
@@ -67,11 +68,12 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    pub fn push(&mut self, key: (String, String), fk_checks: bool, change: RowChange) {
-        self.rows += 1;
+    /// Appends a row event's changes to one table, in order.
+    pub fn extend(&mut self, key: (String, String), fk_checks: bool, changes: Vec<RowChange>) {
+        self.rows += changes.len() as u64;
         match self.groups.last_mut() {
-            Some((k, fk, changes)) if *k == key && *fk == fk_checks => changes.push(change),
-            _ => self.groups.push((key, fk_checks, vec![change])),
+            Some((k, fk, held)) if *k == key && *fk == fk_checks => held.extend(changes),
+            _ => self.groups.push((key, fk_checks, changes)),
         }
     }
 }
@@ -164,6 +166,9 @@ struct Lane<'a> {
     dst: Session,
     /// Statements not sent yet.
     buffered: Vec<u8>,
+    /// Changes not turned into statements yet, folded by key (`net_apply`); drained into
+    /// `buffered` before anything else is appended and before every send.
+    window: NetWindow,
     /// Statements of the open destination transaction already sent (for a retry after a
     /// deadlock); `None` once that is more than `RETRY_BYTES`.
     sent: Option<Vec<u8>>,
@@ -225,7 +230,25 @@ impl Lane<'_> {
         Ok(())
     }
 
+    /// Turns the folded window into statements at the end of `buffered`.
+    fn drain_window(&mut self) {
+        if self.window.is_empty() {
+            return;
+        }
+        let mut statements = Vec::new();
+        self.window.drain(STATEMENT_BYTES, &mut statements);
+        for statement in statements {
+            push_statement(&mut self.buffered, &statement);
+        }
+    }
+
+    /// Whether the lane holds work not sent yet.
+    fn holds(&self) -> bool {
+        !self.buffered.is_empty() || !self.window.is_empty()
+    }
+
     async fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.drain_window();
         if self.buffered.is_empty() {
             return Ok(());
         }
@@ -251,6 +274,12 @@ impl Lane<'_> {
                 let crossing = conflict::Crossing { from: &from, to: &to, commit_ts: timestamp, policy };
                 changes = conflict::settle(&mut self.dst, &group.layout, changes, &crossing, arbiter).await?;
             }
+            if self.two_way.is_none() && !group.cascade && net_apply::eligible(&group.layout) {
+                self.window.fold(group.tag, &group.layout, changes);
+                continue;
+            }
+            // Statements of this group follow everything folded before it.
+            self.drain_window();
             let sql = if group.cascade {
                 cascading_statements(&group.layout, &changes)
             } else {
@@ -260,7 +289,7 @@ impl Lane<'_> {
                 push_statement(&mut self.buffered, &statement);
             }
         }
-        if self.buffered.len() >= FLUSH_BYTES {
+        if self.buffered.len() + self.window.bytes() >= FLUSH_BYTES {
             self.flush().await?;
         }
         Ok(())
@@ -270,6 +299,7 @@ impl Lane<'_> {
         if !self.started {
             return Ok(());
         }
+        self.drain_window();
         push_statement(&mut self.buffered, b"COMMIT");
         let r = self.flush().await;
         self.started = false;
@@ -282,7 +312,7 @@ impl Lane<'_> {
     async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
         let mut failed: Option<ConnectorError> = None;
         loop {
-            let work = if self.buffered.is_empty() || failed.is_some() {
+            let work = if !self.holds() || failed.is_some() {
                 match rx.recv().await {
                     Some(w) => w,
                     None => return,
@@ -306,6 +336,7 @@ impl Lane<'_> {
                         && let Err(e) = self.apply(groups, timestamp).await
                     {
                         self.buffered.clear();
+                        self.window = NetWindow::default();
                         failed = Some(e);
                     }
                 }
@@ -350,6 +381,7 @@ impl<'a> Dispatcher<'a> {
             let lane = Lane {
                 dst: session,
                 buffered: Vec::new(),
+                window: NetWindow::default(),
                 sent: Some(Vec::new()),
                 started: false,
                 two_way: two_way.take(),

@@ -219,7 +219,7 @@ pub fn push_binlog_value(out: &mut Vec<u8>, col: &ApplyColumn, value: Option<&Bi
     }
 }
 
-fn values_tuple(out: &mut Vec<u8>, layout: &ApplyLayout, row: &[Option<BinlogValue<'static>>]) {
+pub(crate) fn values_tuple(out: &mut Vec<u8>, layout: &ApplyLayout, row: &[Option<BinlogValue<'static>>]) {
     out.push(b'(');
     let mut first = true;
     for (i, col) in layout.columns.iter().enumerate().filter(|(_, c)| !c.generated) {

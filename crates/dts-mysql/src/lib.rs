@@ -34,6 +34,7 @@ mod grants;
 mod gtid;
 mod index_deferral;
 mod literal;
+mod net_apply;
 mod replication;
 mod snapshot;
 mod statement;

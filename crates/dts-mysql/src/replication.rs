@@ -236,10 +236,7 @@ async fn replicate(
                     continue;
                 }
                 txn.timestamp = timestamp;
-                let key = (database, table);
-                for change in changes {
-                    txn.push(key.clone(), fk_checks, change);
-                }
+                txn.extend((database, table), fk_checks, changes);
                 // A large source transaction goes to the destination in slices (still one
                 // destination transaction, committed only after its XID): memory stays bounded.
                 if txn.rows >= PARTIAL_ROWS {
