@@ -47,6 +47,8 @@ use crate::binlog::RowChange;
 use crate::definition::{qualified, quote_ident};
 
 type Row = Vec<Option<BinlogValue<'static>>>;
+/// Rows (before, after) that changed the same columns.
+type SameColumns = (Vec<usize>, Vec<(Row, Row)>);
 
 /// Keys in one `DELETE ... IN` list (below MariaDB's `in_predicate_conversion_threshold`,
 /// 1,000, beyond which the list becomes a derived table), and rows in one joined `UPDATE`.
@@ -205,7 +207,7 @@ impl NetWindow {
             }
             upserts(&layout, &fulls, max_bytes, out);
             // Updates that change the same columns go together, one joined UPDATE per chunk.
-            let mut by_columns: Vec<(Vec<usize>, Vec<(Row, Row)>)> = Vec::new();
+            let mut by_columns: Vec<SameColumns> = Vec::new();
             for (before, after) in updates {
                 let changed = changed_columns(&layout, &before, &after);
                 if changed.is_empty() {
