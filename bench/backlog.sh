@@ -6,6 +6,9 @@
 #     FLUSH     innodb_flush_log_at_trx_commit of the destinations: 2 (default) or 1
 #     WORKLOAD  write_only (default: oltp_write_only, 4 row changes per transaction) or
 #               big (oltp_write_only --delete_inserts=5 --index_updates=5: 16 per transaction)
+#   PROFILE=1 also samples dts and the destination server with `perf record` during dts's drain
+#   and prints where their time went (dts built with debug symbols: see BENCHMARKS.md).
+#   LANES=n sets dts's [replication] apply_lanes (default: dts's default).
 #
 # Method: a source, a dts destination and three native replicas (slave_parallel_threads 0, 2 and
 # 4, optimistic) on this machine, every destination writing its own binlog of what it applies
@@ -98,9 +101,22 @@ for t in 0 2 4; do
     "$t" "$secs" "$rate" "$(echo "scale=2; $cpu * 100000 / $ROWS" | bc)"
 done
 
+if [ -n "${LANES:-}" ]; then
+  printf '[replication]\napply_lanes = %s\n' "$LANES" > "$WORK/dts.toml"; CONF=(--config "$WORK/dts.toml")
+else CONF=(); fi
 t0=$(now)
-start_dts "$WORK/dts2.log" --data-dir "$WORK/dts"
+start_dts "$WORK/dts2.log" --data-dir "$WORK/dts" "${CONF[@]}"
+if [ -n "${PROFILE:-}" ]; then
+  perf record -e cpu-clock -F 999 -g -o "$WORK/perf.data" -p "$DPID,$(server_pid dst)" >/dev/null 2>&1 & PERF=$!
+fi
 read -r secs cpu < <(drain_until_equal "$DST" dst "$t0")
+if [ -n "${PROFILE:-}" ]; then
+  kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
+  echo "  profile (share of samples by thread, then by function, self time):"
+  perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8 || true
+  perf report -i "$WORK/perf.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' \
+    | sed -E 's/ +- +- *$//; s/  +/ /g' | head -30 || true
+fi
 dts_cpu=$(echo "scale=2; $(cpu_ticks "$DPID") / $HZ" | bc)
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
 rate=$(echo "$ROWS / $secs" | bc)
