@@ -40,7 +40,8 @@ pub struct TableLayout {
 /// One unit of copying and of checkpointing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
-    /// `db.table#n`.
+    /// `<object key>#n` (see [`chunk_id`]); plans stored by earlier releases keep their
+    /// `db.table#n` ids, which their done-checkpoints match.
     pub id: String,
     pub database: String,
     pub table: String,
@@ -51,6 +52,12 @@ pub struct Chunk {
     /// Exclusive upper bound (decimal), absent = unbounded.
     pub upper: Option<String>,
     pub estimated_rows: u64,
+}
+
+/// A chunk's id: the table's length-prefixed object key and the chunk's number, so tables
+/// whose names contain dots (`a.b`+`c`, `a`+`b.c`) never share a chunk id.
+pub fn chunk_id(database: &str, table: &str, n: i128) -> String {
+    format!("{}#{n}", dts_core::selection::object_key(&[database, table]))
 }
 
 impl TableLayout {
@@ -122,7 +129,7 @@ impl TableLayout {
     pub async fn plan(&self, reader: &mut Session, chunk_rows: u64) -> Result<Vec<Chunk>, ConnectorError> {
         let whole = |est| {
             vec![Chunk {
-                id: format!("{}.{}#0", self.database, self.table),
+                id: chunk_id(&self.database, &self.table, 0),
                 database: self.database.clone(),
                 table: self.table.clone(),
                 key: None,
@@ -161,7 +168,7 @@ impl TableLayout {
             }
             let hi = lo + step;
             chunks.push(Chunk {
-                id: format!("{}.{}#{i}", self.database, self.table),
+                id: chunk_id(&self.database, &self.table, i),
                 database: self.database.clone(),
                 table: self.table.clone(),
                 key: Some(key.clone()),
