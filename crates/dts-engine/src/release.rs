@@ -28,6 +28,7 @@ impl<R: ConnectorRegistry> Engine<R> {
         let job_id = id.clone();
         let Ok(Some(pending)) = blocking(&self.store, move |s| s.pending_release(&job_id)).await else { return };
         let mut backoff = Duration::from_secs(1);
+        let mut job = job;
         let plan = loop {
             let (instances, for_plan) = (self.instances.clone(), job.clone());
             let problem = match blocking(&self.store, move |s| resolve_plan(s, &for_plan, &instances)).await {
@@ -55,6 +56,13 @@ impl<R: ConnectorRegistry> Engine<R> {
                 _ = token.cancelled() => return,
             }
             backoff = (backoff * 2).min(Duration::from_secs(60));
+            // The operator may have fixed the job meanwhile (its spec is read again).
+            let job_id = id.clone();
+            match blocking(&self.store, move |s| s.job_for_release(&job_id)).await {
+                Ok(Some(fresh)) => job = fresh,
+                Ok(None) => return,
+                Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot read a job being released"),
+            }
         };
         match plan {
             None => {}
