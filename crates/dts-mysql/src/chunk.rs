@@ -21,6 +21,10 @@ pub struct ColumnInfo {
     pub kind: LiteralKind,
     /// `IS_NULLABLE`: digests need a NULL flag only for these.
     pub nullable: bool,
+    /// An ENUM without `''` among its members: an empty value read from it is the ENUM's error
+    /// value (index 0, stored by a non-strict source), which only a non-strict write (with a
+    /// "data truncated" warning) can store again (see `full_load::check_stored`).
+    pub enum_error_value: bool,
 }
 
 /// What the load needs to know about one table.
@@ -63,9 +67,9 @@ pub fn chunk_id(database: &str, table: &str, n: i128) -> String {
 impl TableLayout {
     /// Reads columns, key and size of `db.table` on the source.
     pub async fn read(source: &mut Session, database: &str, table: &str) -> Result<TableLayout, ConnectorError> {
-        let cols: Vec<(String, String, String, String)> = source
+        let cols: Vec<(String, String, String, String, String)> = source
             .exec(
-                "SELECT COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE FROM information_schema.COLUMNS \
+                "SELECT COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE, COLUMN_TYPE FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 vec![database.to_string(), table.to_string()],
                 "reading table columns",
@@ -75,13 +79,15 @@ impl TableLayout {
         // `DEFAULT_GENERATED` (an expression default such as CURRENT_TIMESTAMP) is ordinary data.
         let columns = cols
             .into_iter()
-            .filter(|(_, _, extra, _)| {
+            .filter(|(_, _, extra, _, _)| {
                 let extra = extra.to_ascii_uppercase();
                 !(extra.contains("VIRTUAL GENERATED") || extra.contains("STORED GENERATED"))
             })
-            .map(|(name, data_type, _, nullable)| ColumnInfo {
+            .map(|(name, data_type, _, nullable, column_type)| ColumnInfo {
                 name,
                 nullable: nullable.eq_ignore_ascii_case("YES"),
+                enum_error_value: data_type.eq_ignore_ascii_case("enum")
+                    && !["(''", ",''"].iter().any(|p| column_type.contains(p)),
                 kind: match data_type.to_ascii_lowercase().as_str() {
                     "json" => LiteralKind::Json,
                     "float" => LiteralKind::Float,
@@ -243,8 +249,8 @@ mod tests {
             estimated_rows: 10,
         };
         let cols = vec![
-            ColumnInfo { name: "id".into(), kind: LiteralKind::Bytes, nullable: false },
-            ColumnInfo { name: "f".into(), kind: LiteralKind::Float, nullable: true },
+            ColumnInfo { name: "id".into(), kind: LiteralKind::Bytes, nullable: false, enum_error_value: false },
+            ColumnInfo { name: "f".into(), kind: LiteralKind::Float, nullable: true, enum_error_value: false },
         ];
         assert_eq!(
             c.select_sql(&cols),

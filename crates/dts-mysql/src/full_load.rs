@@ -93,6 +93,9 @@ enum Batch {
     Rows {
         data: Vec<u8>,
         rows: u64,
+        /// ENUM error values among the rows (see `ColumnInfo::enum_error_value`): each is
+        /// written non-strictly and leaves one expected "data truncated" warning.
+        enum_errors: u64,
     },
     End {
         id: String,
@@ -144,17 +147,26 @@ async fn open_writer(
     s.query_drop(
         "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
          SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
-         SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
          SET SESSION foreign_key_checks = 0",
         "preparing a writer session",
     )
     .await?;
+    set_mode(&mut s, STRICT_MODE).await?;
     if !settings.write_binlog
         && let Err(e) = s.query_drop_raw("SET SESSION sql_log_bin = 0").await
     {
         tracing::warn!(error = %e, "cannot turn the destination binlog off for the load; it stays on");
     }
     Ok(s)
+}
+
+/// The writers' `sql_mode`: strict, so an INSERT of a value the destination cannot hold fails.
+const STRICT_MODE: &str = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
+/// For a batch carrying ENUM error values only (strict mode refuses to store them).
+const LAX_MODE: &str = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
+
+async fn set_mode(writer: &mut Session, mode: &str) -> Result<(), ConnectorError> {
+    writer.query_drop(&format!("SET SESSION sql_mode = '{mode}'"), "setting the writer's sql_mode").await
 }
 
 /// The `LOAD DATA` statement of a table: binary character set (bytes stored as they are, as
@@ -201,6 +213,17 @@ async fn local_infile(writer: &mut Session) -> bool {
 /// not migrated, or was dropped since) is for the operator to fix, not a bug.
 fn write_error(writer: &Session, e: &mysql_async::Error, chunk: &Chunk, doing: &str) -> ConnectorError {
     let mut err = writer.error(e, &format!("{doing} {}", chunk.id));
+    // Strict mode refuses a value the destination column cannot hold (an INSERT).
+    if let Some(code @ (1048 | 1264 | 1265 | 1292 | 1366 | 1406)) = server_code(e) {
+        err.class = ErrorClass::NeedsOperator;
+        err.summary = format!(
+            "the destination cannot store a value of {} as read ({}) while {doing} {}; the chunk is not loaded \
+             (check that the destination's columns can hold the source's values)",
+            qualified(&chunk.database, &chunk.table),
+            warning_meaning(code),
+            chunk.id
+        );
+    }
     if matches!(server_code(e), Some(1146 | 1049)) {
         err.class = ErrorClass::NeedsOperator;
         err.summary = format!(
@@ -291,6 +314,7 @@ async fn stream_chunk(
     };
     let mut data = fresh();
     let mut in_batch = 0u64;
+    let mut enum_errors = 0u64;
     let mut total = 0u64;
     let mut result = conn.query_iter(sql.as_str()).await.map_err(ReadStop::Driver)?;
     let Some(mut stream) = result.stream::<Row>().await.map_err(ReadStop::Driver)? else { return Ok(0) };
@@ -315,6 +339,9 @@ async fn stream_chunk(
                     Some(other.trim_matches('\'').as_bytes())
                 }
             };
+            if col.enum_error_value && value == Some(b"".as_slice()) {
+                enum_errors += 1;
+            }
             if load_data {
                 push_load_field(&mut data, value);
             } else {
@@ -326,14 +353,14 @@ async fn stream_chunk(
         total += 1;
         if data.len() >= batch_bytes {
             let full = std::mem::replace(&mut data, fresh());
-            tx.send(Batch::Rows { data: full, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
-            in_batch = 0;
+            tx.send(Batch::Rows { data: full, rows: in_batch, enum_errors }).await.map_err(|_| ReadStop::WriterGone)?;
+            (in_batch, enum_errors) = (0, 0);
         }
     }
     drop(stream);
     drop(result);
     if in_batch > 0 {
-        tx.send(Batch::Rows { data, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
+        tx.send(Batch::Rows { data, rows: in_batch, enum_errors }).await.map_err(|_| ReadStop::WriterGone)?;
     }
     Ok(total)
 }
@@ -364,12 +391,25 @@ fn warning_meaning(code: u16) -> &'static str {
 /// Every row of a batch was stored as sent: `LOAD DATA LOCAL` cannot stop the client's stream,
 /// so the server handles data errors as with IGNORE (a warning, a skipped or changed row) even
 /// in strict mode; a batch whose affected rows differ from the rows sent, or that left any
-/// warning, fails its chunk (the open transaction is rolled back, the chunk is not recorded and
+/// warning other than one "data truncated" per ENUM error value it copied, fails its chunk (the open transaction is rolled back, the chunk is not recorded and
 /// is cleared when copied again) instead of loading dropped or truncated data.
-async fn check_stored(writer: &mut Session, chunk: Option<&Chunk>, sent: u64) -> Result<(), ConnectorError> {
+async fn check_stored(
+    writer: &mut Session,
+    chunk: Option<&Chunk>,
+    sent: u64,
+    enum_errors: u64,
+) -> Result<(), ConnectorError> {
     let (stored, warnings) = (writer.conn_mut().affected_rows(), writer.conn_mut().get_warnings());
     if stored == sent && warnings == 0 {
         return Ok(());
+    }
+    if stored == sent && u64::from(warnings) == enum_errors {
+        // Exactly one "data truncated" per ENUM error value copied, and nothing else.
+        let codes: Vec<Row> = writer.rows_raw("SHOW WARNINGS").await.unwrap_or_default();
+        // (SHOW WARNINGS lists at most `max_error_count` of them.)
+        if !codes.is_empty() && codes.iter().all(|r| r.get::<Option<u16>, _>(1).flatten() == Some(1265)) {
+            return Ok(());
+        }
     }
     let shown: Vec<Row> = writer.rows_raw("SHOW WARNINGS LIMIT 5").await.unwrap_or_default();
     let mut codes: Vec<String> = Vec::new();
@@ -475,7 +515,7 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                     load = shared.load_data.then(|| load_sql(layout));
                     current = Some(chunk);
                 }
-                Batch::Rows { data: sql, rows } => {
+                Batch::Rows { data: sql, rows, enum_errors } => {
                     let len = sql.len() as u64;
                     if uncommitted == 0
                         && let Err(e) = writer.conn_mut().query_drop("START TRANSACTION").await
@@ -483,6 +523,9 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                         return Err(writer.error(&e, "writing rows"));
                     }
                     uncommitted += sql.len();
+                    if enum_errors > 0 {
+                        set_mode(&mut writer, LAX_MODE).await?;
+                    }
                     let written = match &load {
                         Some(statement) => load_rows(&mut writer, statement, sql).await,
                         None => writer.conn_mut().query_drop(sql).await,
@@ -493,9 +536,12 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                             None => writer.error(&e, "writing rows"),
                         });
                     }
-                    if let Err(e) = check_stored(&mut writer, current.as_ref(), rows).await {
+                    if let Err(e) = check_stored(&mut writer, current.as_ref(), rows, enum_errors).await {
                         let _ = writer.conn_mut().query_drop("ROLLBACK").await;
                         return Err(e);
+                    }
+                    if enum_errors > 0 {
+                        set_mode(&mut writer, STRICT_MODE).await?;
                     }
                     if uncommitted >= COMMIT_BYTES {
                         commit_rows(&mut writer, current.as_ref()).await?;
