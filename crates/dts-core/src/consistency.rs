@@ -54,7 +54,15 @@ pub struct CompareOptions {
     pub settle_rounds: u32,
     /// At most this many differing keys are kept per kind (the counts stay exact).
     pub keep_keys: usize,
+    /// At most this many differing keys are held at once while a table is compared (settled
+    /// and counted in batches of this size): memory follows this, not the number of
+    /// differences.
+    pub pending_keys: usize,
 }
+
+/// Differing rows kept in one job's report, over all its tables (the counts stay exact beyond
+/// it, and the report says it is truncated).
+pub const REPORT_ROWS_LIMIT: usize = 10_000;
 
 impl Default for CompareOptions {
     fn default() -> Self {
@@ -65,6 +73,7 @@ impl Default for CompareOptions {
             settle_window: None,
             settle_rounds: 5,
             keep_keys: 1000,
+            pending_keys: 10_000,
         }
     }
 }
@@ -109,6 +118,12 @@ pub struct TableDiff {
     /// Keys whose source row kept changing through every settle round (not reported as different).
     #[serde(default)]
     pub unsettled: Vec<String>,
+    /// How many keys were unsettled (`unsettled` keeps at most `keep_keys`).
+    #[serde(default)]
+    pub unsettled_count: u64,
+    /// The row lists hold fewer rows than the counts say (capped per table or per report).
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 impl TableDiff {
@@ -129,7 +144,32 @@ impl TableDiff {
             extra: Vec::new(),
             different: Vec::new(),
             unsettled: Vec::new(),
+            unsettled_count: 0,
+            truncated: false,
         }
+    }
+
+    /// Rows kept in the lists.
+    pub fn kept_rows(&self) -> usize {
+        self.missing.len() + self.extra.len() + self.different.len() + self.unsettled.len()
+    }
+
+    /// Keeps at most `limit` rows over the lists (missing first, then extra, different,
+    /// unsettled), marking the diff truncated when any went; the counts are not touched.
+    pub fn keep_at_most(&mut self, limit: usize) {
+        fn keep<T>(list: &mut Vec<T>, room: &mut usize) -> bool {
+            let kept = list.len().min(*room);
+            *room -= kept;
+            let cut = kept < list.len();
+            list.truncate(kept);
+            cut
+        }
+        let mut room = limit;
+        let cut = keep(&mut self.missing, &mut room)
+            | keep(&mut self.extra, &mut room)
+            | keep(&mut self.different, &mut room)
+            | keep(&mut self.unsettled, &mut room);
+        self.truncated |= cut;
     }
 
     /// Row-level comparisons decide by the differing keys (row counts are read at slightly
@@ -170,6 +210,9 @@ pub struct ConsistencyReport {
     /// Statements that would make the destination equal the source at the time of the check.
     #[serde(default)]
     pub repair_sql: Vec<String>,
+    /// Some table's row lists (or the repair statements) were capped; the counts are exact.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 impl ConsistencyReport {
@@ -211,6 +254,21 @@ mod tests {
             CheckScope::of(Some(3), Some(&p)),
             Some(CheckScope::Sampled { count_tables: 100, rows_tables: 20, rows: 50 })
         );
+    }
+
+    #[test]
+    fn capping_a_diff_keeps_its_counts_and_says_it_is_truncated() {
+        let row = |k: &str| DiffRow { key: k.into(), columns: Vec::new(), predicate: String::new() };
+        let mut d = TableDiff::new("shop", "t", Comparison::Rows);
+        d.missing = vec![row("1"), row("2")];
+        d.different = vec![row("3"), row("4")];
+        (d.missing_count, d.different_count) = (7, 9);
+        d.keep_at_most(4);
+        assert!(!d.truncated, "everything fits");
+        d.keep_at_most(3);
+        assert_eq!((d.missing.len(), d.different.len(), d.kept_rows()), (2, 1, 3));
+        assert_eq!((d.missing_count, d.different_count), (7, 9));
+        assert!(d.truncated);
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub use connector::{
     FullLoader, Lag, LoadSummary, MigrationPlan, ProgressFn, ReleaseReason, Releaser, ReplicationObserver,
     SnapshotMode, StreamMode, StructureMigrator, StructurePhase, StructureSummary, Target, TlsMode,
 };
-pub use consistency::{CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, TableDiff};
+pub use consistency::{
+    CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, REPORT_ROWS_LIMIT, TableDiff,
+};
 pub use error::{ConnectorError, ErrorClass};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{

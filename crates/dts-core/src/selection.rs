@@ -39,6 +39,8 @@ pub enum SelectionError {
     SystemSchema(String),
     #[error("DatabaseInfo lists database `{0}` twice")]
     Duplicate(String),
+    #[error("DatabaseInfo maps {0} to one destination name {1}")]
+    RenameCollision(String, String),
     #[error("MigrateObject must be 1 (whole instance) or 2 (selected objects), got {0}")]
     BadMigrateObject(i64),
 }
@@ -94,11 +96,64 @@ impl ObjectSelection {
                         e.new_tables.into_iter().filter(|(from, to)| !to.is_empty() && from != to).collect();
                     out.push(DatabaseSelection { database: e.database, tables, rename, table_renames });
                 }
+                check_targets(&out)?;
                 Ok(Self::Databases(out))
             }
             other => Err(SelectionError::BadMigrateObject(other)),
         }
     }
+}
+
+/// Two source objects never land on one destination name: within a database, two tables
+/// renamed to one name, or a table renamed to the name of another selected one; across
+/// databases, two mapped to one destination database, unless both list their tables and no two
+/// of those tables meet there (a whole database's tables are not known before the job runs).
+fn check_targets(list: &[DatabaseSelection]) -> Result<(), SelectionError> {
+    let quoted = |d: &str, t: &str| format!("`{d}`.`{t}`");
+    let mut by_database: BTreeMap<String, Vec<&DatabaseSelection>> = BTreeMap::new();
+    for d in list {
+        let target = d.rename.clone().unwrap_or_else(|| d.database.clone());
+        by_database.entry(target).or_default().push(d);
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        let listed = d.tables.iter().flatten().map(String::as_str);
+        for table in listed.chain(d.table_renames.keys().map(String::as_str)) {
+            let to = d.table_renames.get(table).map_or(table, String::as_str);
+            match seen.get(to) {
+                Some(other) if *other != table => {
+                    return Err(SelectionError::RenameCollision(
+                        format!("tables {} and {}", quoted(&d.database, other), quoted(&d.database, table)),
+                        format!("`{to}`"),
+                    ));
+                }
+                _ => {
+                    seen.insert(to, table);
+                }
+            }
+        }
+    }
+    for (target, sources) in by_database {
+        let [first, rest @ ..] = sources.as_slice() else { continue };
+        for other in rest {
+            let collide = |a: &DatabaseSelection, b: &DatabaseSelection| -> Option<String> {
+                let (Some(ta), Some(tb)) = (&a.tables, &b.tables) else { return Some(String::new()) };
+                let name = |d: &DatabaseSelection, t: &str| d.table_renames.get(t).cloned().unwrap_or_else(|| t.into());
+                ta.iter().map(|t| name(a, t)).find(|n| tb.iter().any(|u| name(b, u) == *n))
+            };
+            if let Some(table) = collide(first, other) {
+                let what = format!("databases `{}` and `{}`", first.database, other.database);
+                let to = if table.is_empty() { format!("`{target}`") } else { quoted(&target, &table) };
+                return Err(SelectionError::RenameCollision(what, to));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A collision-free key of a database object's name parts, for checkpoint, chunk and conflict
+/// keys: each part length-prefixed (`4:db.x|3:t.y`), so names containing dots, `#`, `|` or `:`
+/// can never make two objects' keys equal (`a.b`+`c` and `a`+`b.c` differ).
+pub fn object_key(parts: &[&str]) -> String {
+    parts.iter().map(|p| format!("{}:{p}", p.len())).collect::<Vec<_>>().join("|")
 }
 
 impl ObjectSelection {
@@ -167,6 +222,46 @@ mod tests {
         assert_eq!(sel.target("a", "u"), ("a2".to_string(), "u".to_string()));
         assert_eq!(sel.target("b", "x"), ("b".to_string(), "x".to_string()));
         assert!(!ObjectSelection::parse(2, Some(r#"[{"Database":"b"}]"#)).unwrap().renames());
+    }
+
+    #[test]
+    fn two_objects_renamed_to_one_destination_name_are_refused() {
+        let refused = |info: &str| ObjectSelection::parse(2, Some(info)).unwrap_err();
+        assert_eq!(
+            refused(r#"[{"Database":"a","Table":["t","u"],"NewTables":{"t":"v","u":"v"}}]"#),
+            SelectionError::RenameCollision("tables `a`.`t` and `a`.`u`".into(), "`v`".into())
+        );
+        assert_eq!(
+            refused(r#"[{"Database":"a","Table":["t","u"],"NewTables":{"t":"u"}}]"#),
+            SelectionError::RenameCollision("tables `a`.`t` and `a`.`u`".into(), "`u`".into())
+        );
+        assert_eq!(
+            refused(r#"[{"Database":"a","NewDatabase":"x"},{"Database":"b","NewDatabase":"x"}]"#),
+            SelectionError::RenameCollision("databases `a` and `b`".into(), "`x`".into())
+        );
+        assert_eq!(
+            refused(r#"[{"Database":"a","NewDatabase":"b","Table":["t"]},{"Database":"b","Table":["t"]}]"#),
+            SelectionError::RenameCollision("databases `a` and `b`".into(), "`b`.`t`".into())
+        );
+        // Disjoint tables may share a destination database; a swap of names is no collision.
+        assert!(
+            ObjectSelection::parse(
+                2,
+                Some(r#"[{"Database":"a","NewDatabase":"x","Table":["t"]},{"Database":"b","NewDatabase":"x","Table":["u"]}]"#)
+            )
+            .is_ok()
+        );
+        assert!(
+            ObjectSelection::parse(2, Some(r#"[{"Database":"a","Table":["t","u"],"NewTables":{"t":"u","u":"t"}}]"#))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn object_keys_of_names_with_separators_never_collide() {
+        assert_eq!(object_key(&["db.x", "t.y"]), "4:db.x|3:t.y");
+        assert_ne!(object_key(&["a.b", "c"]), object_key(&["a", "b.c"]));
+        assert_ne!(object_key(&["a|1:b", "c"]), object_key(&["a", "b|1:c"]));
     }
 
     #[test]

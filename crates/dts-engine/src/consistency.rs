@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use dts_core::{
     CONSISTENCY_STEP, CheckScope, CompareOptions, ConnectorError, ConsistencyChecker, ConsistencyReport, MigrationPlan,
-    StepStatus,
+    REPORT_ROWS_LIMIT, StepStatus,
 };
 use dts_store::{CONSISTENCY_REPORT_KEY, JobError, JobRecord, Store, now_string};
 
@@ -118,13 +118,20 @@ async fn run(
         started: now_string(),
         ..Default::default()
     };
+    // Rows the report may still keep: its size follows `REPORT_ROWS_LIMIT`, not the number of
+    // differences (the counts stay exact; `truncated` says rows were left out).
+    let mut room = REPORT_ROWS_LIMIT;
     for (n, ((db, table), mut options)) in work.iter().cloned().enumerate() {
         options.settle_window = settle;
-        let diff = connector.compare(plan, &db, &table, &options).await?;
+        options.keep_keys = options.keep_keys.min(room);
+        let mut diff = connector.compare(plan, &db, &table, &options).await?;
+        diff.keep_at_most(room);
+        room -= diff.kept_rows();
         if !diff.consistent() && report.repair_sql.len() < REPAIR_LIMIT {
             let room = REPAIR_LIMIT - report.repair_sql.len();
             report.repair_sql.extend(connector.repair_sql(plan, &diff, room).await?);
         }
+        report.truncated |= diff.truncated;
         report.tables.push(diff);
         progress.store(((n + 1) * 100 / work.len().max(1)) as i64, Ordering::Relaxed);
     }

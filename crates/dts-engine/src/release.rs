@@ -3,8 +3,9 @@
 //! stopped first), a reset, or the job's end. Only after the connector released them do the
 //! job's checkpoints go (and a deleted job's row with them), so whatever a recovery depends on
 //! is never deleted before it is no longer needed. A failing release is retried (capped
-//! backoff) until it succeeds or the server shuts down; it is never skipped while the job's
-//! plan can still be built.
+//! backoff) until it succeeds or the server shuts down; it is never skipped while the job has
+//! family checkpoints, even when its plan cannot be built now (an instance removed from the
+//! registry): it then waits, logging why, until the plan can be built again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,11 @@ use dts_store::JobRecord;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoints::blocking;
+
+/// The engine's own checkpoints and the kept consistency report: neither records anything a
+/// job holds on a server.
+const ENGINE_PREFIX: &str = "engine/";
+const CONSISTENCY_PREFIX: &str = "consistency/";
 use crate::{ConnectorRegistry, Engine, resolve_plan};
 
 impl<R: ConnectorRegistry> Engine<R> {
@@ -21,14 +27,46 @@ impl<R: ConnectorRegistry> Engine<R> {
         let id = job.job_id.clone();
         let job_id = id.clone();
         let Ok(Some(pending)) = blocking(&self.store, move |s| s.pending_release(&job_id)).await else { return };
-        let (instances, for_plan) = (self.instances.clone(), job.clone());
-        match blocking(&self.store, move |s| resolve_plan(s, &for_plan, &instances)).await {
-            Err(e) => {
-                // Nothing to connect to any more (an instance gone from the registry, a spec an
-                // older release could not read): nothing this server can release.
-                tracing::warn!(job_id = %id, error = %e, "a job's plan cannot be built; its checkpoints go without a release");
+        let mut backoff = Duration::from_secs(1);
+        let mut job = job;
+        let plan = loop {
+            let (instances, for_plan) = (self.instances.clone(), job.clone());
+            let problem = match blocking(&self.store, move |s| resolve_plan(s, &for_plan, &instances)).await {
+                Ok(plan) => match self.registry.connector(&plan.route) {
+                    Ok(_) => break Some(plan),
+                    Err(e) => e.summary,
+                },
+                Err(e) => e.to_string(),
+            };
+            // Nothing to connect to (an instance gone from the registry, a spec this server
+            // cannot read). A family's checkpoints may be the only record of what the job holds
+            // on a server (deferred secondary keys), so they never go unreleased: the release
+            // waits until the operator restores what the plan needs (logged on every attempt).
+            let job_id = id.clone();
+            let holds = blocking(&self.store, move |s| s.checkpoints(&job_id, "")).await.map(|all| {
+                all.iter().any(|(k, _)| !k.starts_with(ENGINE_PREFIX) && !k.starts_with(CONSISTENCY_PREFIX))
+            });
+            if matches!(holds, Ok(false)) {
+                tracing::warn!(job_id = %id, problem = %problem, "a job's plan cannot be built and it holds nothing; its checkpoints go");
+                break None;
             }
-            Ok(plan) => match self.registry.connector(&plan.route) {
+            tracing::warn!(job_id = %id, problem = %problem, "a job's plan cannot be built; its release waits (the checkpoints stay) until it can");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = token.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+            // The operator may have fixed the job meanwhile (its spec is read again).
+            let job_id = id.clone();
+            match blocking(&self.store, move |s| s.job_for_release(&job_id)).await {
+                Ok(Some(fresh)) => job = fresh,
+                Ok(None) => return,
+                Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot read a job being released"),
+            }
+        };
+        match plan {
+            None => {}
+            Some(plan) => match self.registry.connector(&plan.route) {
                 Err(e) => tracing::warn!(job_id = %id, error = %e.summary, "no connector to release a job's resources"),
                 Ok(connector) => {
                     let checkpoints = self.family_checkpoints(&plan);

@@ -151,6 +151,30 @@ pub async fn triggers(session: &mut Session, database: &str) -> Result<Vec<(Stri
 }
 
 /// Base tables of `databases` without a primary key, as `(database, table)`.
+/// Tables of `databases` with no key a row can be told apart by: no primary key and no unique
+/// key whose columns are all NOT NULL. Their rows are matched by every column, so a change
+/// applied twice (a re-read transaction after a crash) duplicates a row nothing can detect.
+pub async fn tables_without_any_key(
+    session: &mut Session,
+    databases: &[String],
+) -> Result<BTreeSet<(String, String)>, ConnectorError> {
+    if databases.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let sql = format!(
+        "SELECT t.TABLE_SCHEMA, t.TABLE_NAME FROM information_schema.TABLES t \
+         WHERE t.TABLE_SCHEMA IN ({}) AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+           AND NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS s \
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
+              AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.NON_UNIQUE = 0 \
+             GROUP BY s.INDEX_NAME HAVING SUM(c.IS_NULLABLE = 'YES') = 0)",
+        placeholders(databases.len())
+    );
+    let rows: Vec<(String, String)> = session.exec(&sql, databases.to_vec(), "listing tables without keys").await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn tables_without_primary_key(
     session: &mut Session,
     databases: &[String],

@@ -51,7 +51,7 @@ impl Checker for MySqlConnector {
     /// Runs every item in a fixed order; see the crate docs for the item names. Read-only.
     async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
         let incremental = plan.stages.incremental;
-        let total = if incremental { 13 } else { 8 } + u64::from(plan.loop_guard.is_some());
+        let total = if incremental { 14 } else { 8 } + u64::from(plan.loop_guard.is_some());
         let mut out = Items { items: Vec::new(), total, progress };
         (progress)(0, total);
 
@@ -96,7 +96,7 @@ impl Checker for MySqlConnector {
                 out.push(item);
             }
         }
-        out.push(primary_keys(catalog.as_ref(), src.as_mut()).await);
+        out.push(primary_keys(catalog.as_ref(), src.as_mut(), incremental).await);
 
         for session in [src, dst].into_iter().flatten() {
             session.close().await;
@@ -300,14 +300,21 @@ async fn loop_guard(dst: Option<&mut Session>, id: u32) -> CheckItem {
     }
 }
 
-/// The five binlog items of an incremental migration, checked on the source.
+/// The six binlog items of an incremental migration, checked on the source.
+/// `binlog_row_value_options` exists on MySQL 8 only (absent, as on MariaDB, is fine):
+/// `PARTIAL_JSON` logs only the changed part of a JSON value, which cannot be applied as a row.
 async fn binlog(src: Option<&mut Session>) -> Vec<CheckItem> {
-    const ITEMS: [(&str, &str, &str); 5] = [
+    const ITEMS: [(&str, &str, &str); 6] = [
         ("binlog_enabled", "the source writes a binary log", "log_bin = ON"),
         ("binlog_format", "the source logs row events", "binlog_format = ROW"),
         ("binlog_row_image", "the source logs full row images", "binlog_row_image = FULL"),
         ("server_id", "the source has a server id", "server_id other than 0"),
         ("binlog_compress", "the source binlog events are not compressed", "log_bin_compress = OFF"),
+        (
+            "binlog_row_value_options",
+            "the source logs whole JSON values, not partial updates",
+            "binlog_row_value_options empty (not PARTIAL_JSON)",
+        ),
     ];
     let Some(src) = src else {
         return ITEMS.iter().map(|(n, d, e)| not_checked(n, d, *e, Side::Source)).collect();
@@ -315,7 +322,8 @@ async fn binlog(src: Option<&mut Session>) -> Vec<CheckItem> {
     let rows: Result<Vec<(String, String)>, _> = src
         .query(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
-             ('log_bin', 'binlog_format', 'binlog_row_image', 'server_id', 'log_bin_compress')",
+             ('log_bin', 'binlog_format', 'binlog_row_image', 'server_id', 'log_bin_compress', \
+              'binlog_row_value_options')",
             "reading binlog settings",
         )
         .await;
@@ -337,7 +345,8 @@ async fn binlog(src: Option<&mut Session>) -> Vec<CheckItem> {
                 "binlog_format" => get("binlog_format").as_deref() == Some("ROW"),
                 "binlog_row_image" => get("binlog_row_image").as_deref() == Some("FULL"),
                 "server_id" => get("server_id").is_some_and(|v| v != "0"),
-                _ => !matches!(get("log_bin_compress").as_deref(), Some("ON" | "1")),
+                "binlog_compress" => !matches!(get("log_bin_compress").as_deref(), Some("ON" | "1")),
+                _ => !row_value_options_partial(get("binlog_row_value_options").as_deref()),
             };
             if ok {
                 return CheckItem::passed(name, desc);
@@ -352,26 +361,58 @@ async fn binlog(src: Option<&mut Session>) -> Vec<CheckItem> {
         .collect()
 }
 
-async fn primary_keys(catalog: Option<&Result<Catalog, ConnectorError>>, src: Option<&mut Session>) -> CheckItem {
+/// Tables without a primary key are a warning; for an incremental migration, tables without
+/// any key (no primary key, no unique key on NOT NULL columns) are refused: their changes are
+/// applied by matching every column, so a transaction applied again after a crash or a re-read
+/// would duplicate rows, and nothing could tell the copies apart.
+async fn primary_keys(
+    catalog: Option<&Result<Catalog, ConnectorError>>,
+    src: Option<&mut Session>,
+    incremental: bool,
+) -> CheckItem {
     const NAME: &str = "primary_keys";
     const DESC: &str = "every selected table has a primary key";
     let expected = "a primary key on every selected table";
     let (Some(Ok(catalog)), Some(src)) = (catalog, src) else {
         return not_checked(NAME, DESC, expected, Side::Source);
     };
-    let without = match catalog::tables_without_primary_key(src, &catalog.database_names()).await {
+    let databases = catalog.database_names();
+    let without = match catalog::tables_without_primary_key(src, &databases).await {
         Ok(w) => w,
         Err(e) => return could_not_check(NAME, DESC, expected, &e),
     };
-    let listed: Vec<String> = catalog
-        .databases
-        .iter()
-        .flat_map(|d| d.tables.iter().map(|t| (d.name.clone(), t.clone())))
-        .filter(|r| without.contains(r))
-        .map(|(db, t)| qualified(&db, &t))
-        .collect();
+    let selected = |set: &BTreeSet<(String, String)>| -> Vec<String> {
+        catalog
+            .databases
+            .iter()
+            .flat_map(|d| d.tables.iter().map(|t| (d.name.clone(), t.clone())))
+            .filter(|r| set.contains(r))
+            .map(|(db, t)| qualified(&db, &t))
+            .collect()
+    };
+    let listed = selected(&without);
     if listed.is_empty() {
         return CheckItem::passed(NAME, DESC);
+    }
+    if incremental {
+        let keyless = match catalog::tables_without_any_key(src, &databases).await {
+            Ok(k) => selected(&k),
+            Err(e) => return could_not_check(NAME, DESC, expected, &e),
+        };
+        if !keyless.is_empty() {
+            return CheckItem::failed(
+                NAME,
+                DESC,
+                "a primary key, or a unique key on NOT NULL columns, on every table an incremental migration \
+                 replicates",
+                format!("tables without any key: {}", capped(&keyless)),
+                Some(
+                    "add a primary key to these tables, or exclude them from the job: a change re-applied after \
+                     a restart would duplicate their rows"
+                        .into(),
+                ),
+            );
+        }
     }
     CheckItem::warning(
         NAME,
@@ -385,9 +426,21 @@ async fn primary_keys(catalog: Option<&Result<Catalog, ConnectorError>>, src: Op
     )
 }
 
+/// Whether `binlog_row_value_options` (upper-cased) makes JSON updates partial.
+fn row_value_options_partial(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.split(',').any(|o| o.trim() == "PARTIAL_JSON"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_json_binlog_images_are_refused_and_an_absent_variable_is_fine() {
+        assert!(row_value_options_partial(Some("PARTIAL_JSON")));
+        assert!(!row_value_options_partial(Some("")));
+        assert!(!row_value_options_partial(None));
+    }
 
     #[test]
     fn long_lists_are_capped_with_a_count() {

@@ -21,6 +21,10 @@ pub struct ColumnInfo {
     pub kind: LiteralKind,
     /// `IS_NULLABLE`: digests need a NULL flag only for these.
     pub nullable: bool,
+    /// An ENUM without `''` among its members: an empty value read from it is the ENUM's error
+    /// value (index 0, stored by a non-strict source), which only a non-strict write (with a
+    /// "data truncated" warning) can store again (see `full_load::check_stored`).
+    pub enum_error_value: bool,
 }
 
 /// What the load needs to know about one table.
@@ -40,7 +44,8 @@ pub struct TableLayout {
 /// One unit of copying and of checkpointing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
-    /// `db.table#n`.
+    /// `<object key>#n` (see [`chunk_id`]); plans stored by earlier releases keep their
+    /// `db.table#n` ids, which their done-checkpoints match.
     pub id: String,
     pub database: String,
     pub table: String,
@@ -53,12 +58,18 @@ pub struct Chunk {
     pub estimated_rows: u64,
 }
 
+/// A chunk's id: the table's length-prefixed object key and the chunk's number, so tables
+/// whose names contain dots (`a.b`+`c`, `a`+`b.c`) never share a chunk id.
+pub fn chunk_id(database: &str, table: &str, n: i128) -> String {
+    format!("{}#{n}", dts_core::selection::object_key(&[database, table]))
+}
+
 impl TableLayout {
     /// Reads columns, key and size of `db.table` on the source.
     pub async fn read(source: &mut Session, database: &str, table: &str) -> Result<TableLayout, ConnectorError> {
-        let cols: Vec<(String, String, String, String)> = source
+        let cols: Vec<(String, String, String, String, String)> = source
             .exec(
-                "SELECT COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE FROM information_schema.COLUMNS \
+                "SELECT COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE, COLUMN_TYPE FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 vec![database.to_string(), table.to_string()],
                 "reading table columns",
@@ -68,13 +79,15 @@ impl TableLayout {
         // `DEFAULT_GENERATED` (an expression default such as CURRENT_TIMESTAMP) is ordinary data.
         let columns = cols
             .into_iter()
-            .filter(|(_, _, extra, _)| {
+            .filter(|(_, _, extra, _, _)| {
                 let extra = extra.to_ascii_uppercase();
                 !(extra.contains("VIRTUAL GENERATED") || extra.contains("STORED GENERATED"))
             })
-            .map(|(name, data_type, _, nullable)| ColumnInfo {
+            .map(|(name, data_type, _, nullable, column_type)| ColumnInfo {
                 name,
                 nullable: nullable.eq_ignore_ascii_case("YES"),
+                enum_error_value: data_type.eq_ignore_ascii_case("enum")
+                    && !["(''", ",''"].iter().any(|p| column_type.contains(p)),
                 kind: match data_type.to_ascii_lowercase().as_str() {
                     "json" => LiteralKind::Json,
                     "float" => LiteralKind::Float,
@@ -122,7 +135,7 @@ impl TableLayout {
     pub async fn plan(&self, reader: &mut Session, chunk_rows: u64) -> Result<Vec<Chunk>, ConnectorError> {
         let whole = |est| {
             vec![Chunk {
-                id: format!("{}.{}#0", self.database, self.table),
+                id: chunk_id(&self.database, &self.table, 0),
                 database: self.database.clone(),
                 table: self.table.clone(),
                 key: None,
@@ -161,7 +174,7 @@ impl TableLayout {
             }
             let hi = lo + step;
             chunks.push(Chunk {
-                id: format!("{}.{}#{i}", self.database, self.table),
+                id: chunk_id(&self.database, &self.table, i),
                 database: self.database.clone(),
                 table: self.table.clone(),
                 key: Some(key.clone()),
@@ -236,8 +249,8 @@ mod tests {
             estimated_rows: 10,
         };
         let cols = vec![
-            ColumnInfo { name: "id".into(), kind: LiteralKind::Bytes, nullable: false },
-            ColumnInfo { name: "f".into(), kind: LiteralKind::Float, nullable: true },
+            ColumnInfo { name: "id".into(), kind: LiteralKind::Bytes, nullable: false, enum_error_value: false },
+            ColumnInfo { name: "f".into(), kind: LiteralKind::Float, nullable: true, enum_error_value: false },
         ];
         assert_eq!(
             c.select_sql(&cols),

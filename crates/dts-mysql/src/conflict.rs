@@ -33,12 +33,13 @@ const WAIT_FOR_LOCAL: Duration = Duration::from_secs(5);
 
 type Image = [Option<BinlogValue<'static>>];
 
-/// `db.table:` and the key's literals: the same text for a row in both directions.
+/// The table's object key (length-prefixed names, so dotted names never collide), `:` and the
+/// key's literals: the same text for a row in both directions.
 pub fn row_id(layout: &ApplyLayout, image: &Image) -> Option<String> {
     if layout.key.is_empty() {
         return None;
     }
-    let mut out = format!("{}.{}:", layout.database, layout.table).into_bytes();
+    let mut out = format!("{}:", dts_core::selection::object_key(&[&layout.database, &layout.table])).into_bytes();
     for (n, &i) in layout.key.iter().enumerate() {
         if n > 0 {
             out.push(b',');

@@ -16,6 +16,11 @@
 //! snapshot; the position stored by the first attempt is kept (the earliest), which is where
 //! incremental replication must start.
 //!
+//! No row is dropped or changed silently: writers run in strict mode (`STRICT_ALL_TABLES`),
+//! and since `LOAD DATA LOCAL` turns data errors into warnings whatever the mode, every batch's
+//! affected rows must equal the rows sent and leave no warning (`check_stored`), or its chunk
+//! fails.
+//!
 //! Writers clear a chunk's key range in its own autocommitted statement, then write its rows in
 //! transactions of up to `COMMIT_BYTES` (one redo flush each, not one per statement), committed
 //! at the latest at the chunk's end; they run in READ COMMITTED (no gap locks), so pipelines
@@ -88,6 +93,9 @@ enum Batch {
     Rows {
         data: Vec<u8>,
         rows: u64,
+        /// ENUM error values among the rows (see `ColumnInfo::enum_error_value`): each is
+        /// written non-strictly and leaves one expected "data truncated" warning.
+        enum_errors: u64,
     },
     End {
         id: String,
@@ -139,17 +147,26 @@ async fn open_writer(
     s.query_drop(
         "SET NAMES binary; SET SESSION time_zone = '+00:00'; \
          SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
-         SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'; \
          SET SESSION foreign_key_checks = 0",
         "preparing a writer session",
     )
     .await?;
+    set_mode(&mut s, STRICT_MODE).await?;
     if !settings.write_binlog
         && let Err(e) = s.query_drop_raw("SET SESSION sql_log_bin = 0").await
     {
         tracing::warn!(error = %e, "cannot turn the destination binlog off for the load; it stays on");
     }
     Ok(s)
+}
+
+/// The writers' `sql_mode`: strict, so an INSERT of a value the destination cannot hold fails.
+const STRICT_MODE: &str = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
+/// For a batch carrying ENUM error values only (strict mode refuses to store them).
+const LAX_MODE: &str = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
+
+async fn set_mode(writer: &mut Session, mode: &str) -> Result<(), ConnectorError> {
+    writer.query_drop(&format!("SET SESSION sql_mode = '{mode}'"), "setting the writer's sql_mode").await
 }
 
 /// The `LOAD DATA` statement of a table: binary character set (bytes stored as they are, as
@@ -196,6 +213,17 @@ async fn local_infile(writer: &mut Session) -> bool {
 /// not migrated, or was dropped since) is for the operator to fix, not a bug.
 fn write_error(writer: &Session, e: &mysql_async::Error, chunk: &Chunk, doing: &str) -> ConnectorError {
     let mut err = writer.error(e, &format!("{doing} {}", chunk.id));
+    // Strict mode refuses a value the destination column cannot hold (an INSERT).
+    if let Some(code @ (1048 | 1264 | 1265 | 1292 | 1366 | 1406)) = server_code(e) {
+        err.class = ErrorClass::NeedsOperator;
+        err.summary = format!(
+            "the destination cannot store a value of {} as read ({}) while {doing} {}; the chunk is not loaded \
+             (check that the destination's columns can hold the source's values)",
+            qualified(&chunk.database, &chunk.table),
+            warning_meaning(code),
+            chunk.id
+        );
+    }
     if matches!(server_code(e), Some(1146 | 1049)) {
         err.class = ErrorClass::NeedsOperator;
         err.summary = format!(
@@ -205,6 +233,43 @@ fn write_error(writer: &Session, e: &mysql_async::Error, chunk: &Chunk, doing: &
         );
     }
     err
+}
+
+/// The chunks a resumed load still has to copy are of tables the source still has: a table
+/// dropped on the source since the plan was cut cannot be copied, and dropping it from the plan silently
+/// would end the load without its rows, so the operator decides (delete the job, or restore
+/// the table and start the job afresh).
+fn check_plan_tables(chunks: &[Chunk], layouts: &HashMap<(String, String), TableLayout>) -> Result<(), ConnectorError> {
+    let mut gone: Vec<String> = chunks
+        .iter()
+        .filter(|c| !layouts.contains_key(&(c.database.clone(), c.table.clone())))
+        .map(|c| qualified(&c.database, &c.table))
+        .collect();
+    gone.dedup();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectorError::new(
+        ErrorClass::NeedsOperator,
+        format!(
+            "the full load's plan names {} that no longer exist on the source (dropped since the load started): \
+             restore them, or start the job afresh",
+            gone.join(", ")
+        ),
+        "",
+    ))
+}
+
+/// The layout of a chunk's table; the plan was checked against the layouts (`check_plan_tables`),
+/// so a miss is a bug, reported as an error rather than a panic.
+fn layout_of<'s>(shared: &'s Shared<'_>, chunk: &Chunk) -> Result<&'s TableLayout, ConnectorError> {
+    shared.layouts.get(&(chunk.database.clone(), chunk.table.clone())).ok_or_else(|| {
+        ConnectorError::new(
+            ErrorClass::NeedsOperator,
+            format!("table {} of the load's plan is not on the source", qualified(&chunk.database, &chunk.table)),
+            "",
+        )
+    })
 }
 
 /// Why a chunk read stopped early.
@@ -249,6 +314,7 @@ async fn stream_chunk(
     };
     let mut data = fresh();
     let mut in_batch = 0u64;
+    let mut enum_errors = 0u64;
     let mut total = 0u64;
     let mut result = conn.query_iter(sql.as_str()).await.map_err(ReadStop::Driver)?;
     let Some(mut stream) = result.stream::<Row>().await.map_err(ReadStop::Driver)? else { return Ok(0) };
@@ -273,6 +339,9 @@ async fn stream_chunk(
                     Some(other.trim_matches('\'').as_bytes())
                 }
             };
+            if col.enum_error_value && value == Some(b"".as_slice()) {
+                enum_errors += 1;
+            }
             if load_data {
                 push_load_field(&mut data, value);
             } else {
@@ -284,14 +353,14 @@ async fn stream_chunk(
         total += 1;
         if data.len() >= batch_bytes {
             let full = std::mem::replace(&mut data, fresh());
-            tx.send(Batch::Rows { data: full, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
-            in_batch = 0;
+            tx.send(Batch::Rows { data: full, rows: in_batch, enum_errors }).await.map_err(|_| ReadStop::WriterGone)?;
+            (in_batch, enum_errors) = (0, 0);
         }
     }
     drop(stream);
     drop(result);
     if in_batch > 0 {
-        tx.send(Batch::Rows { data, rows: in_batch }).await.map_err(|_| ReadStop::WriterGone)?;
+        tx.send(Batch::Rows { data, rows: in_batch, enum_errors }).await.map_err(|_| ReadStop::WriterGone)?;
     }
     Ok(total)
 }
@@ -304,6 +373,66 @@ async fn load_rows(writer: &mut Session, sql: &str, text: Vec<u8>) -> Result<(),
         Ok(Box::pin(futures::stream::once(async move { Ok(data) })) as mysql_async::InfileData)
     });
     writer.conn_mut().query_drop(sql).await
+}
+
+/// What a warning of the destination means for a loaded row (our words, not the server's).
+fn warning_meaning(code: u16) -> &'static str {
+    match code {
+        1048 => "NULL in a NOT NULL column",
+        1062 => "duplicate key (row skipped)",
+        1261 | 1262 => "wrong number of columns",
+        1264 => "value out of range",
+        1265 | 1406 => "data truncated",
+        1292 | 1366 => "incorrect value",
+        _ => "value changed or row skipped",
+    }
+}
+
+/// Every row of a batch was stored as sent: `LOAD DATA LOCAL` cannot stop the client's stream,
+/// so the server handles data errors as with IGNORE (a warning, a skipped or changed row) even
+/// in strict mode; a batch whose affected rows differ from the rows sent, or that left any
+/// warning other than one "data truncated" per ENUM error value it copied, fails its chunk (the open transaction is rolled back, the chunk is not recorded and
+/// is cleared when copied again) instead of loading dropped or truncated data.
+async fn check_stored(
+    writer: &mut Session,
+    chunk: Option<&Chunk>,
+    sent: u64,
+    enum_errors: u64,
+) -> Result<(), ConnectorError> {
+    let (stored, warnings) = (writer.conn_mut().affected_rows(), writer.conn_mut().get_warnings());
+    if stored == sent && warnings == 0 {
+        return Ok(());
+    }
+    if stored == sent && u64::from(warnings) == enum_errors {
+        // Exactly one "data truncated" per ENUM error value copied, and nothing else.
+        let codes: Vec<Row> = writer.rows_raw("SHOW WARNINGS").await.unwrap_or_default();
+        // (SHOW WARNINGS lists at most `max_error_count` of them.)
+        if !codes.is_empty() && codes.iter().all(|r| r.get::<Option<u16>, _>(1).flatten() == Some(1265)) {
+            return Ok(());
+        }
+    }
+    let shown: Vec<Row> = writer.rows_raw("SHOW WARNINGS LIMIT 5").await.unwrap_or_default();
+    let mut codes: Vec<String> = Vec::new();
+    let mut detail = Vec::new();
+    for row in &shown {
+        let code = row.get::<Option<u16>, _>(1).flatten().unwrap_or(0);
+        let meaning = format!("{} ({code})", warning_meaning(code));
+        if !codes.contains(&meaning) {
+            codes.push(meaning);
+        }
+        detail.push(crate::connection::text_column(row, 2).ok().flatten().unwrap_or_default());
+    }
+    let what = chunk.map_or_else(String::new, |c| format!(" of {} ({})", qualified(&c.database, &c.table), c.id));
+    Err(ConnectorError::new(
+        ErrorClass::NeedsOperator,
+        format!(
+            "the destination did not store the rows{what} as read: {sent} sent, {stored} stored, {warnings} \
+             warnings{}; the chunk is not loaded (check that the destination's columns can hold the source's \
+             values)",
+            if codes.is_empty() { String::new() } else { format!(": {}", codes.join(", ")) }
+        ),
+        detail.join("; "),
+    ))
 }
 
 /// The chunks left to copy, and how many pipelines are copying each table now.
@@ -355,7 +484,7 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
         loop {
             let next = shared.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
             let Some(chunk) = next else { break };
-            let layout = &shared.layouts[&(chunk.database.clone(), chunk.table.clone())];
+            let layout = layout_of(shared, &chunk)?;
             if tx.send(Batch::Begin(chunk.clone())).await.is_err() {
                 break;
             }
@@ -378,16 +507,15 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
         while let Some(batch) = rx.recv().await {
             match batch {
                 Batch::Begin(chunk) => {
-                    let sql = chunk.delete_sql(&shared.layouts[&(chunk.database.clone(), chunk.table.clone())].target);
+                    let layout = layout_of(shared, &chunk)?;
+                    let sql = chunk.delete_sql(&layout.target);
                     if let Err(e) = writer.conn_mut().query_drop(sql.as_str()).await {
                         return Err(write_error(&writer, &e, &chunk, "clearing"));
                     }
-                    load = shared
-                        .load_data
-                        .then(|| load_sql(&shared.layouts[&(chunk.database.clone(), chunk.table.clone())]));
+                    load = shared.load_data.then(|| load_sql(layout));
                     current = Some(chunk);
                 }
-                Batch::Rows { data: sql, rows } => {
+                Batch::Rows { data: sql, rows, enum_errors } => {
                     let len = sql.len() as u64;
                     if uncommitted == 0
                         && let Err(e) = writer.conn_mut().query_drop("START TRANSACTION").await
@@ -395,6 +523,9 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                         return Err(writer.error(&e, "writing rows"));
                     }
                     uncommitted += sql.len();
+                    if enum_errors > 0 {
+                        set_mode(&mut writer, LAX_MODE).await?;
+                    }
                     let written = match &load {
                         Some(statement) => load_rows(&mut writer, statement, sql).await,
                         None => writer.conn_mut().query_drop(sql).await,
@@ -404,6 +535,13 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                             Some(chunk) => write_error(&writer, &e, chunk, "writing rows of"),
                             None => writer.error(&e, "writing rows"),
                         });
+                    }
+                    if let Err(e) = check_stored(&mut writer, current.as_ref(), rows, enum_errors).await {
+                        let _ = writer.conn_mut().query_drop("ROLLBACK").await;
+                        return Err(e);
+                    }
+                    if enum_errors > 0 {
+                        set_mode(&mut writer, STRICT_MODE).await?;
                     }
                     if uncommitted >= COMMIT_BYTES {
                         commit_rows(&mut writer, current.as_ref()).await?;
@@ -428,7 +566,7 @@ async fn pipeline(mut reader: Session, mut writer: Session, shared: &Shared<'_>)
                         *left == 0
                     };
                     if last && shared.early_keys {
-                        let target = &shared.layouts[&table].target;
+                        let target = &layout_of(shared, &chunk)?.target;
                         index_deferral::restore(&mut writer, shared.checkpoints, &target.0, &target.1).await?;
                     }
                 }
@@ -510,7 +648,8 @@ pub async fn run(
         .collect();
     let total_rows: u64 = chunks.iter().map(|c| c.estimated_rows).sum::<u64>().max(1);
     let resumed_rows: u64 = chunks.iter().filter(|c| done.contains(&c.id)).map(|c| c.estimated_rows).sum();
-    let todo: VecDeque<Chunk> = chunks.iter().filter(|c| !done.contains(&c.id)).cloned().collect();
+    let mut todo: VecDeque<Chunk> = chunks.iter().filter(|c| !done.contains(&c.id)).cloned().collect();
+    check_plan_tables(todo.make_contiguous(), &layouts)?;
     let chunks_resumed = (chunks.len() - todo.len()) as u64;
     tracing::info!(chunks = chunks.len(), resumed = chunks_resumed, parallel, "full load starts");
     progress(resumed_rows, total_rows);

@@ -6,7 +6,13 @@
 //! Crash safety: the exact key definitions (taken from the destination's own `SHOW CREATE
 //! TABLE`) are checkpointed as `pending` before the drop, and marked `restored` only after the
 //! `ALTER TABLE ... ADD KEY` committed; a resumed load restores whatever is still pending and
-//! skips keys that already exist. Unique keys stay (they enforce data rules), so do keys a
+//! skips keys that already exist. A pending record is never overwritten by a later, smaller
+//! one (the keys are merged), and each table has its own record: the key is the table's
+//! length-prefixed object key (`full_load/deferred/1:a|3:b.c`), so `a.b`+`c` and `a`+`b.c`
+//! never share one. Records of earlier releases (`full_load/deferred/db.table`) are read too:
+//! each carries its table's names, which is what a restore goes by. The job's release
+//! (`release_all`) adds back every pending key before the checkpoints go; only a table that
+//! no longer exists on the destination is skipped. Unique keys stay (they enforce data rules), so do keys a
 //! foreign key needs (the drop fails and the table keeps its keys).
 
 use dts_core::{Checkpoints, ConnectorError};
@@ -71,8 +77,16 @@ pub async fn defer(
     if keys.is_empty() {
         return Ok(());
     }
-    let key = format!("{DEFERRED_PREFIX}{database}.{table}");
-    let record = Deferred { database: database.into(), table: table.into(), keys, restored: false };
+    let key = record_key(database, table);
+    let mut record = Deferred { database: database.into(), table: table.into(), keys, restored: false };
+    // Keys a pending record holds are already dropped (absent from SHOW CREATE TABLE): they stay.
+    if let Some(earlier) = find(checkpoints, database, table).await?.filter(|(_, r)| !r.restored) {
+        for k in earlier.1.keys {
+            if !record.keys.iter().any(|(n, _)| *n == k.0) {
+                record.keys.push(k);
+            }
+        }
+    }
     checkpoints.put(&key, &serde_json::to_string(&record).map_err(cp_error)?).await?;
     let drops = record.keys.iter().map(|(n, _)| format!("DROP KEY {}", quote_ident(n))).collect::<Vec<_>>().join(", ");
     if let Err(e) = dest.query_drop_raw(&format!("ALTER TABLE {} {drops}", qualified(database, table))).await {
@@ -81,6 +95,29 @@ pub async fn defer(
         checkpoints.put(&key, &serde_json::to_string(&kept).map_err(cp_error)?).await?;
     }
     Ok(())
+}
+
+/// The checkpoint key of a destination table's deferred keys.
+fn record_key(database: &str, table: &str) -> String {
+    format!("{DEFERRED_PREFIX}{}", dts_core::selection::object_key(&[database, table]))
+}
+
+/// The record of a destination table: under its key, or under the key an earlier release gave
+/// it (`db.table`, which two tables could share: the record's own names decide).
+async fn find(
+    checkpoints: &dyn Checkpoints,
+    database: &str,
+    table: &str,
+) -> Result<Option<(String, Deferred)>, ConnectorError> {
+    for key in [record_key(database, table), format!("{DEFERRED_PREFIX}{database}.{table}")] {
+        if let Some(value) = checkpoints.get(&key).await? {
+            let record: Deferred = serde_json::from_str(&value).map_err(cp_error)?;
+            if record.database == database && record.table == table {
+                return Ok(Some((key, record)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Adds back every pending deferred key (those already present are skipped).
@@ -96,12 +133,22 @@ pub async fn restore_all(dest: &mut Session, checkpoints: &dyn Checkpoints) -> R
 /// destination has nothing to restore.
 pub async fn release_all(dest: &mut Session, checkpoints: &dyn Checkpoints) -> Result<(), ConnectorError> {
     for (key, value) in checkpoints.scan(DEFERRED_PREFIX).await? {
-        match restore_record(dest, checkpoints, &key, &value).await {
-            Err(e) if e.detail.contains("1146") || e.detail.contains("1049") => {
-                tracing::info!(key, "a table with deferred keys is gone from the destination; nothing to restore")
-            }
-            other => other?,
+        let record: Deferred = serde_json::from_str(&value).map_err(cp_error)?;
+        if record.restored {
+            continue;
         }
+        let exists: Vec<String> = dest
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                vec![record.database.clone(), record.table.clone()],
+                "looking for a table with deferred keys",
+            )
+            .await?;
+        if exists.is_empty() {
+            tracing::info!(key, "a table with deferred keys is gone from the destination; nothing to restore");
+            continue;
+        }
+        restore_record(dest, checkpoints, &key, &value).await?;
     }
     Ok(())
 }
@@ -114,9 +161,10 @@ pub async fn restore(
     database: &str,
     table: &str,
 ) -> Result<(), ConnectorError> {
-    let key = format!("{DEFERRED_PREFIX}{database}.{table}");
-    match checkpoints.get(&key).await? {
-        Some(value) => restore_record(dest, checkpoints, &key, &value).await,
+    match find(checkpoints, database, table).await? {
+        Some((key, record)) => {
+            restore_record(dest, checkpoints, &key, &serde_json::to_string(&record).map_err(cp_error)?).await
+        }
         None => Ok(()),
     }
 }

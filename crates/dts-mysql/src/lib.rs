@@ -10,7 +10,9 @@
 //! Precheck items, in report order: `source_connectivity`, `destination_connectivity`,
 //! `version`, `source_privileges`, `destination_privileges`, `source_objects`,
 //! `destination_conflicts`, then for migrate type 3 `binlog_enabled`, `binlog_format`,
-//! `binlog_row_image`, `server_id`, `binlog_compress`, and last `primary_keys` (a warning).
+//! `binlog_row_image`, `server_id`, `binlog_compress`, `binlog_row_value_options` (no
+//! `PARTIAL_JSON`), and last `primary_keys` (a warning; for migrate type 3 a failure for tables
+//! without any key).
 //!
 //! [`Checker`]: dts_core::Checker
 //! [`StructureMigrator`]: dts_core::StructureMigrator
@@ -179,10 +181,11 @@ impl dts_core::Releaser for MySqlConnector {
         reason: dts_core::ReleaseReason,
         checkpoints: &dyn dts_core::Checkpoints,
     ) -> Result<(), dts_core::ConnectorError> {
-        let Ok(destination) = plan.destination() else { return Ok(()) };
         if checkpoints.scan(index_deferral::DEFERRED_PREFIX).await?.is_empty() {
             return Ok(());
         }
+        // Deferred keys are the destination's; a plan without one cannot drop the record.
+        let destination = plan.destination()?;
         tracing::info!(job_id = %plan.job_id, reason = reason.as_str(), "restoring deferred secondary keys before the job's checkpoints go");
         let mut dest = connection::connect(destination, Side::Destination, self.connect_timeout).await?;
         let result = index_deferral::release_all(&mut dest, checkpoints).await;

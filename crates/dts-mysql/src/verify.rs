@@ -11,6 +11,11 @@
 //! still different while its source row did not change → a real difference (replication had
 //! the whole window to apply it); source row changed again → still in flux, read again, and
 //! after the last round reported as unsettled, never as different.
+//!
+//! Memory: one chunk's row digests at a time, at most about `pending_keys` differing keys held
+//! for settling (past that they are settled and counted before the scan goes on), and at most
+//! `keep_keys` rows kept per kind; the counts are exact whatever the number of differences,
+//! and `truncated` says when the lists hold fewer rows than the counts.
 
 use std::collections::BTreeMap;
 
@@ -250,14 +255,18 @@ pub async fn compare_table(
         chunks.push(&all[all.len() / 2]);
     }
     let drill = |scan: &str| format!("SELECT {}, {}, {}{scan}", id.key, id.row_digest, id.key_hex);
-    // Differing keys per chunk (by chunk index in `chunks`).
+    // Differing keys per chunk (by chunk index in `chunks`), at most about `pending_keys` at a
+    // time (plus one chunk's): past that they are settled and counted before the scan goes on.
     let mut pending: Vec<(usize, BTreeMap<String, Pending>)> = Vec::new();
+    let mut held = 0usize;
+    let mut different = Vec::new();
+    let mut sides = (&mut src, &mut dst);
     for (i, chunk) in chunks.iter().enumerate() {
         let (scan, dscan) = (chunk.scan_clause(), chunk.scan_clause_at(target));
         let (digest_sql, ddigest_sql) =
             (chunk_digest_sql(&layout, keyed, &scan), chunk_digest_sql(&layout, keyed, &dscan));
         let ((sc, sd), (dc, dd)) =
-            tokio::try_join!(chunk_digest(&mut src, &digest_sql), chunk_digest(&mut dst, &ddigest_sql))?;
+            tokio::try_join!(chunk_digest(sides.0, &digest_sql), chunk_digest(sides.1, &ddigest_sql))?;
         diff.chunks_compared += 1;
         diff.source_rows += sc;
         diff.destination_rows += dc;
@@ -265,62 +274,21 @@ pub async fn compare_table(
             continue;
         }
         let (sql, dsql) = (drill(&scan), drill(&dscan));
-        let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &sql), row_digests(&mut dst, &dsql))?;
+        let (s_rows, d_rows) = tokio::try_join!(row_digests(sides.0, &sql), row_digests(sides.1, &dsql))?;
         let keys = classify(keyed, &s_rows, &d_rows);
         if !keys.is_empty() {
             diff.chunks_differing += 1;
+            held += keys.len();
             pending.push((i, keys));
         }
-    }
-    if let Some(window) = opts.settle_window {
-        for _ in 0..opts.settle_rounds {
-            if pending.iter().all(|(_, keys)| keys.is_empty()) {
-                break;
-            }
-            tokio::time::sleep(window).await;
-            let mut still = false;
-            for (i, keys) in pending.iter_mut().filter(|(_, k)| !k.is_empty()) {
-                let (sql, dsql) = (drill(&chunks[*i].scan_clause()), drill(&chunks[*i].scan_clause_at(target)));
-                let (s_rows, d_rows) = tokio::try_join!(row_digests(&mut src, &sql), row_digests(&mut dst, &dsql))?;
-                let now = classify(keyed, &s_rows, &d_rows);
-                keys.retain(|k, _| now.contains_key(k));
-                for (k, p) in keys.iter_mut() {
-                    let fresh = &now[k];
-                    let moving = fresh.source != p.source;
-                    // The source row changed again: still in flux, look once more.
-                    still |= moving;
-                    *p = Pending {
-                        kind: fresh.kind,
-                        key_hex: fresh.key_hex.clone(),
-                        source: fresh.source.clone(),
-                        moving,
-                    };
-                }
-            }
-            if !still {
-                break;
-            }
+        if held >= opts.pending_keys.max(1) {
+            settle(&mut sides, &chunks, target, &drill, &mut pending, opts, keyed).await?;
+            fold(&mut diff, &mut different, std::mem::take(&mut pending), &id, opts);
+            held = 0;
         }
     }
-    let mut different = Vec::new();
-    for (_, keys) in pending {
-        for (k, p) in keys {
-            if p.moving {
-                diff.unsettled.push(k);
-                continue;
-            }
-            let row = DiffRow { predicate: id.predicate(&k, &p.key_hex), key: k, columns: Vec::new() };
-            let (count, list) = match p.kind {
-                Kind::Missing => (&mut diff.missing_count, &mut diff.missing),
-                Kind::Extra => (&mut diff.extra_count, &mut diff.extra),
-                Kind::Different => (&mut diff.different_count, &mut different),
-            };
-            *count += 1;
-            if list.len() < opts.keep_keys {
-                list.push(row);
-            }
-        }
-    }
+    settle(&mut sides, &chunks, target, &drill, &mut pending, opts, keyed).await?;
+    fold(&mut diff, &mut different, pending, &id, opts);
     if keyed {
         differing_columns(&mut src, &mut dst, &layout, &mut different).await?;
     }
@@ -328,6 +296,78 @@ pub async fn compare_table(
     src.close().await;
     dst.close().await;
     Ok(diff)
+}
+
+/// Live comparison: reads the pending keys again after the settle window, as long as some
+/// source row keeps changing (at most `settle_rounds` times); keys equal now are dropped.
+async fn settle(
+    (src, dst): &mut (&mut Session, &mut Session),
+    chunks: &[&Chunk],
+    target: &(String, String),
+    drill: &impl Fn(&str) -> String,
+    pending: &mut [(usize, BTreeMap<String, Pending>)],
+    opts: &CompareOptions,
+    keyed: bool,
+) -> Result<(), ConnectorError> {
+    let Some(window) = opts.settle_window else { return Ok(()) };
+    for _ in 0..opts.settle_rounds {
+        if pending.iter().all(|(_, keys)| keys.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(window).await;
+        let mut still = false;
+        for (i, keys) in pending.iter_mut().filter(|(_, k)| !k.is_empty()) {
+            let (sql, dsql) = (drill(&chunks[*i].scan_clause()), drill(&chunks[*i].scan_clause_at(target)));
+            let (s_rows, d_rows) = tokio::try_join!(row_digests(src, &sql), row_digests(dst, &dsql))?;
+            let now = classify(keyed, &s_rows, &d_rows);
+            keys.retain(|k, _| now.contains_key(k));
+            for (k, p) in keys.iter_mut() {
+                let fresh = &now[k];
+                let moving = fresh.source != p.source;
+                // The source row changed again: still in flux, look once more.
+                still |= moving;
+                *p = Pending { kind: fresh.kind, key_hex: fresh.key_hex.clone(), source: fresh.source.clone(), moving };
+            }
+        }
+        if !still {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Counts settled keys into the diff (exactly), keeping at most `keep_keys` rows per kind.
+fn fold(
+    diff: &mut TableDiff,
+    different: &mut Vec<DiffRow>,
+    pending: Vec<(usize, BTreeMap<String, Pending>)>,
+    id: &RowIdentity,
+    opts: &CompareOptions,
+) {
+    for (_, keys) in pending {
+        for (k, p) in keys {
+            if p.moving {
+                diff.unsettled_count += 1;
+                if diff.unsettled.len() < opts.keep_keys {
+                    diff.unsettled.push(k);
+                } else {
+                    diff.truncated = true;
+                }
+                continue;
+            }
+            let (count, list) = match p.kind {
+                Kind::Missing => (&mut diff.missing_count, &mut diff.missing),
+                Kind::Extra => (&mut diff.extra_count, &mut diff.extra),
+                Kind::Different => (&mut diff.different_count, &mut *different),
+            };
+            *count += 1;
+            if list.len() < opts.keep_keys {
+                list.push(DiffRow { predicate: id.predicate(&k, &p.key_hex), key: k, columns: Vec::new() });
+            } else {
+                diff.truncated = true;
+            }
+        }
+    }
 }
 
 /// Fills `columns` of each different row: the columns whose values differ.

@@ -1,5 +1,6 @@
 //! Integration tests of the MySQL-family connector against throwaway MariaDB servers: the
-//! precheck items and the structure migration, one fresh source/destination pair per test.
+//! precheck items, the structure migration, the full load and the data comparison, one fresh
+//! source/destination pair per test.
 
 #[path = "cases/full_load.rs"]
 mod full_load;
@@ -7,6 +8,8 @@ mod full_load;
 mod precheck;
 #[path = "cases/structure.rs"]
 mod structure;
+#[path = "cases/verify.rs"]
+mod verify;
 
 use dts_core::{CheckItem, CheckReport, ConnectionSpec, DatabaseSelection, MigrationPlan, ObjectSelection};
 use dts_test_support::{MariaDb, MariaDbOptions, ServerAddr};

@@ -492,7 +492,7 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
             println!("deleted {job_id}");
         }
         JobCommand::Diff { job_id, repair_sql, show, json } => {
-            let r = client.call("DescribeMigrateJobDiff", &json!({"JobId": job_id})).await?;
+            let r = diff_pages(&client, &job_id).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -518,6 +518,46 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every page of `DescribeMigrateJobDiff`, joined into one reply (tables and repair SQL).
+async fn diff_pages(client: &Client, job_id: &str) -> anyhow::Result<Value> {
+    const TABLES: usize = 100;
+    const STATEMENTS: usize = 10_000;
+    let mut all = client.call("DescribeMigrateJobDiff", &json!({"JobId": job_id, "Limit": TABLES})).await?;
+    let total = all["TotalCount"].as_u64().unwrap_or(0) as usize;
+    let mut offset = TABLES;
+    while offset < total {
+        let r =
+            client.call("DescribeMigrateJobDiff", &json!({"JobId": job_id, "Offset": offset, "Limit": TABLES})).await?;
+        let more = r["Tables"].as_array().cloned().unwrap_or_default();
+        if more.is_empty() {
+            break;
+        }
+        if let Some(tables) = all["Tables"].as_array_mut() {
+            tables.extend(more);
+        }
+        offset += TABLES;
+    }
+    let statements = all["RepairSqlTotalCount"].as_u64().unwrap_or(0) as usize;
+    let mut sql_offset = all["RepairSql"].as_array().map_or(0, Vec::len);
+    while sql_offset < statements {
+        let r = client
+            .call(
+                "DescribeMigrateJobDiff",
+                &json!({"JobId": job_id, "Limit": 1, "RepairSqlOffset": sql_offset, "RepairSqlLimit": STATEMENTS}),
+            )
+            .await?;
+        let more = r["RepairSql"].as_array().cloned().unwrap_or_default();
+        if more.is_empty() {
+            break;
+        }
+        sql_offset += more.len();
+        if let Some(sql) = all["RepairSql"].as_array_mut() {
+            sql.extend(more);
+        }
+    }
+    Ok(all)
 }
 
 fn print_diff(r: &Value, show: usize) {

@@ -33,13 +33,14 @@ fn script_env(server: &DtsServer, src: &MariaDb, dst: &MariaDb, db: &str, sdk: &
     .collect()
 }
 
-/// A database with a keyed table (`origin` says which side wrote a row) and a keyless one.
+/// A database with a keyed table (`origin` says which side wrote a row) and an event log keyed by
+/// kind and time (synchronization refuses tables without any key).
 async fn create_database(db: &MariaDb, name: &str) {
     db.exec(&format!(
         "CREATE DATABASE {name};
          CREATE TABLE {name}.items (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40), origin CHAR(1) NOT NULL,
             KEY idx_v (v)) ENGINE=InnoDB;
-         CREATE TABLE {name}.events (kind VARCHAR(10), at DATETIME(6)) ENGINE=InnoDB;
+         CREATE TABLE {name}.events (kind VARCHAR(10), at DATETIME(6), PRIMARY KEY (kind, at)) ENGINE=InnoDB;
          INSERT INTO {name}.items VALUES (1, 10, 'one', 'a'), (2, 20, NULL, 'a'), (3, 30, 'three', 'a');
          INSERT INTO {name}.events VALUES ('boot', '2026-01-01 00:00:00.123456')"
     ))

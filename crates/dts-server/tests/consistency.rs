@@ -59,6 +59,8 @@ async fn a_full_migration_with_a_full_check_ends_with_a_passed_check_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_check_reports_no_false_difference_and_the_final_check_finds_and_repairs_divergence() {
     let (src, dst) = tokio::join!(source(), MariaDb::start());
+    // A replicating job refuses tables without any key (see the precheck's `primary_keys`).
+    src.exec("DROP TABLE cc.nokey").await;
     let server = DtsServer::start(env!("CARGO_BIN_EXE_dts").as_ref(), DtsServerOptions::default()).await;
     let job = create(&server, &src, &dst, "3");
     server.cli_ok(&["job", "check", &job]);
@@ -95,18 +97,17 @@ async fn a_live_check_reports_no_false_difference_and_the_final_check_finds_and_
     let writes = writer.await.unwrap();
     assert!(writes > 50, "the writer kept writing during the check ({writes} rounds)");
 
-    // Divergences on rows nobody writes: a missing, an extra and a different row, and a keyless one.
+    // Divergences on rows nobody writes: a missing, an extra and a different row.
     dst.exec(
         "DELETE FROM cc.a WHERE id = 5; INSERT INTO cc.a VALUES (99, 0, 'dup', 0, NULL) ON DUPLICATE KEY UPDATE s = 'changed';
-         INSERT INTO cc.b VALUES ('zzz', 1); UPDATE cc.a SET d = d + 0.0001 WHERE id = 7;
-         DELETE FROM cc.nokey WHERE x = 2",
+         INSERT INTO cc.b VALUES ('zzz', 1); UPDATE cc.a SET d = d + 0.0001 WHERE id = 7;",
     )
     .await;
     server.cli_ok(&["job", "complete", &job]);
     let done = server.wait_status(&job, 9).await;
     assert_eq!(check_step(&done)["Status"], 2, "the final check found the divergence: {done}");
     let errors = done["ErrorInfo"].to_string();
-    assert!(errors.contains("`cc`.`a`") && errors.contains("`cc`.`b`") && errors.contains("`cc`.`nokey`"), "{errors}");
+    assert!(errors.contains("`cc`.`a`") && errors.contains("`cc`.`b`"), "{errors}");
 
     let file = server.data_dir().join("repair.sql");
     let out = server.cli(&["job", "diff", &job, "--repair-sql", file.to_str().unwrap()]);
@@ -117,7 +118,7 @@ async fn a_live_check_reports_no_false_difference_and_the_final_check_finds_and_
     assert!(text.contains("1 extra on the destination: k=zzz"), "{text}");
     let sql = std::fs::read_to_string(&file).unwrap();
     dst.exec(&sql).await;
-    for t in ["cc.a", "cc.b", "cc.nokey"] {
+    for t in ["cc.a", "cc.b"] {
         let q = format!("CHECKSUM TABLE {t}");
         let a: Option<(String, Option<i64>)> = src.conn().await.query_first(&q).await.unwrap();
         let b: Option<(String, Option<i64>)> = dst.conn().await.query_first(&q).await.unwrap();

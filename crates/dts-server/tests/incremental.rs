@@ -27,8 +27,8 @@ async fn source() -> MariaDb {
            '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05.654321', '-12:34:56.789', 2000 + seq % 50, 'b', 'x,z',
            'caf\u{e9}', 'd\u{e9}j\u{e0} \u{1F600}', UNHEX('00275C0A0D1AFF'), 1.25, 1e300, b'10100101', '{\"k\": [1, 2]}'
            FROM app.seq_1_to_2000;
-         CREATE TABLE app.nokey (a INT, b VARCHAR(10));
-         INSERT INTO app.nokey VALUES (1, 'x'), (1, 'x'), (2, 'y');",
+         CREATE TABLE app.nokey (id INT AUTO_INCREMENT PRIMARY KEY, a INT, b VARCHAR(10));
+         INSERT INTO app.nokey (a, b) VALUES (1, 'x'), (1, 'x'), (2, 'y');",
     )
     .await;
     src
@@ -48,7 +48,7 @@ async fn write_changes(src: &MariaDb, round: u64) {
          DELETE FROM app.t WHERE id % 13 = {round};
          UPDATE app.nokey SET b = 'z' WHERE a = 1 LIMIT 1;
          DELETE FROM app.nokey WHERE a = 2;
-         INSERT INTO app.nokey VALUES ({round}, 'r');
+         INSERT INTO app.nokey (a, b) VALUES ({round}, 'r');
          START TRANSACTION;
          INSERT INTO app.t (id, u, m) SELECT {base} + 1000 + seq, seq, 'bulk' FROM app.seq_1_to_{bulk};
          COMMIT;"
@@ -80,7 +80,7 @@ async fn an_incremental_migration_replicates_changes_and_ddl_until_completed() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill();
     write_changes(&src, 3).await;
-    src.exec("TRUNCATE TABLE app.nokey; INSERT INTO app.nokey VALUES (9, 'after');").await;
+    src.exec("TRUNCATE TABLE app.nokey; INSERT INTO app.nokey (a, b) VALUES (9, 'after');").await;
     server.restart().await;
     server.wait_status(&job, 8).await;
 

@@ -30,6 +30,8 @@ fn downgrade(data_dir: &std::path::Path) {
          UPDATE job_checkpoints SET key = 'incremental/consistency_checked' WHERE key = 'engine/consistency_checked';
          UPDATE job_checkpoints SET key = 'incremental/complete_mode' WHERE key = 'engine/complete_mode';
          UPDATE job_checkpoints SET key = substr(key, 7) WHERE substr(key, 1, 6) = 'mysql/';
+         UPDATE job_checkpoints SET key = replace(replace(key, '4:bulk|5:items', 'bulk.items'), '4:live|1:t', 'live.t'),
+           value = replace(replace(value, '4:bulk|5:items', 'bulk.items'), '4:live|1:t', 'live.t');
          DROP TABLE job_releases;
          ALTER TABLE jobs DROP COLUMN deleted;
          PRAGMA user_version = 3;",
@@ -43,6 +45,16 @@ fn downgrade(data_dir: &std::path::Path) {
         )
         .unwrap();
     assert!(old_keys > 0, "the old layout has the jobs' checkpoints");
+    // The previous release named chunks `db.table#n` and deferred keys `deferred/db.table`.
+    let old_names: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM job_checkpoints WHERE key = 'full_load/deferred/bulk.items' \
+             OR key LIKE 'full_load/done/bulk.items#%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(old_names > 1, "the old names are in the store");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,6 +105,12 @@ async fn jobs_of_a_store_written_by_the_previous_release_resume_after_the_upgrad
 
     server.wait_status(&bulk, 9).await;
     assert_eq!(fingerprint(&src, "bulk.items").await, fingerprint(&dst, "bulk.items").await);
+    let mut keys: Vec<String> = d
+        .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'bulk'")
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, ["PRIMARY", "k_k"], "the key deferred under its old name came back");
     src.exec("INSERT INTO live.t VALUES (5, 'after the upgrade')").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while fingerprint(&src, "live.t").await != fingerprint(&dst, "live.t").await {

@@ -504,17 +504,34 @@ fn diff_rows(rows: &[dts_core::DiffRow]) -> Vec<Value> {
 }
 
 /// `DescribeMigrateJobDiff` (a dts extension, not a Tencent action): the job's last consistency
-/// report, per table the rows missing, extra and different on the destination, and repair SQL.
+/// report, per table the rows missing, extra and different on the destination, and repair SQL;
+/// one page of tables (`Offset`/`Limit`, `TotalCount`) and of repair statements
+/// (`RepairSqlOffset`/`RepairSqlLimit`, `RepairSqlTotalCount`). `Truncated`: the report keeps
+/// fewer rows than its exact counts (capped per table and per job).
 pub fn describe_migrate_job_diff(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiError> {
     let id = job_id(p);
     caller.ctx.store.account_job(caller.account_id, id).map_err(|e| store_error(e, id))?;
     let raw = caller.ctx.store.checkpoint(id, dts_store::CONSISTENCY_REPORT_KEY).map_err(|e| store_error(e, id))?;
+    let page = |name: &str, default: i64, min: i64, max: i64| -> Result<usize, ApiError> {
+        let v = p.get(name).and_then(Value::as_i64).unwrap_or(default);
+        if !(min..=max).contains(&v) {
+            return Err(ApiError::invalid_value(name, format!("{v} is not within {min}..{max}")));
+        }
+        Ok(usize::try_from(v).unwrap_or(usize::MAX))
+    };
+    let (offset, limit) = (page("Offset", 0, 0, i64::MAX)?, page("Limit", 20, 1, 100)?);
+    let (sql_offset, sql_limit) = (page("RepairSqlOffset", 0, 0, i64::MAX)?, page("RepairSqlLimit", 1000, 1, 10_000)?);
     let Some(report) = raw.and_then(|j| serde_json::from_str::<dts_core::ConsistencyReport>(&j).ok()) else {
-        return Ok(json!({ "Checked": false, "Consistent": false, "Tables": [], "RepairSql": [] }));
+        return Ok(json!({
+            "Checked": false, "Consistent": false, "TotalCount": 0, "Tables": [],
+            "RepairSqlTotalCount": 0, "RepairSql": [],
+        }));
     };
     let tables: Vec<Value> = report
         .tables
         .iter()
+        .skip(offset)
+        .take(limit)
         .map(|t| {
             json!({
                 "Database": t.database, "Table": t.table, "Consistent": t.consistent(),
@@ -523,18 +540,22 @@ pub fn describe_migrate_job_diff(caller: &Caller<'_>, p: &Value) -> Result<Value
                 "Chunks": t.chunks, "ChunksCompared": t.chunks_compared, "ChunksDiffering": t.chunks_differing,
                 "MissingCount": t.missing_count, "ExtraCount": t.extra_count, "DifferentCount": t.different_count,
                 "Missing": diff_rows(&t.missing), "Extra": diff_rows(&t.extra), "Different": diff_rows(&t.different),
-                "Unsettled": t.unsettled,
+                "Unsettled": t.unsettled, "UnsettledCount": t.unsettled_count, "Truncated": t.truncated,
             })
         })
         .collect();
+    let repair: Vec<&String> = report.repair_sql.iter().skip(sql_offset).take(sql_limit).collect();
     Ok(json!({
         "Checked": true,
         "Consistent": report.consistent(),
         "Mode": report.mode,
         "StartTime": report.started,
         "EndTime": report.finished,
+        "Truncated": report.truncated,
+        "TotalCount": report.tables.len(),
         "Tables": tables,
-        "RepairSql": report.repair_sql,
+        "RepairSqlTotalCount": report.repair_sql.len(),
+        "RepairSql": repair,
     }))
 }
 
@@ -549,8 +570,8 @@ pub fn schema(action: &str) -> Option<&'static [super::params::Field]> {
         | "CreateMigrateCheckJob"
         | "DescribeMigrateCheckJob"
         | "StartMigrateJob"
-        | "StopMigrateJob"
-        | "DescribeMigrateJobDiff" => &models::JOB_ID_ONLY,
+        | "StopMigrateJob" => &models::JOB_ID_ONLY,
+        "DescribeMigrateJobDiff" => &models::DESCRIBE_MIGRATE_JOB_DIFF,
         _ => return None,
     })
 }

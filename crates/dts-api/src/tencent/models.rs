@@ -115,6 +115,15 @@ pub static DESCRIBE_MIGRATE_JOBS: [Field; 7] = [
     opt("TagFilters", Ty::Arr(&Ty::Obj(&TAG_FILTER))),
 ];
 pub static JOB_ID_ONLY: [Field; 1] = [req("JobId", Ty::Str)];
+/// `DescribeMigrateJobDiff` pages its tables (`Offset`/`Limit`, at most 100) and its repair
+/// statements (`RepairSqlOffset`/`RepairSqlLimit`, at most 10,000).
+pub static DESCRIBE_MIGRATE_JOB_DIFF: [Field; 5] = [
+    req("JobId", Ty::Str),
+    opt("Offset", Ty::Int),
+    opt("Limit", Ty::Int),
+    opt("RepairSqlOffset", Ty::Int),
+    opt("RepairSqlLimit", Ty::Int),
+];
 pub static COMPLETE_MIGRATE_JOB: [Field; 2] = [req("JobId", Ty::Str), opt("CompleteMode", Ty::Str)];
 
 /// Splits a validated `SrcInfo`/`DstInfo` object into the stored endpoint and its password.

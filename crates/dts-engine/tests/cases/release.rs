@@ -111,3 +111,41 @@ async fn a_finished_job_is_released_once() {
     let ended = h.world.releases().into_iter().filter(|(_, r)| *r == ReleaseReason::Ended).count();
     assert_eq!(ended, 1);
 }
+
+#[tokio::test]
+async fn a_release_whose_plan_cannot_be_built_keeps_the_checkpoints_until_it_can() {
+    let mut h = Harness::new(Family::Chunked);
+    h.world.seed("t", [(1, "a")]);
+    h.start();
+    let id = h.create(JobKind::Migration, MIGRATE_3, None);
+    h.check_and_start(&id).await;
+    h.wait_status(&id, JobStatus::ReadyComplete).await;
+    assert!(h.has_checkpoint(&id, "mysql/done/t"));
+    let before = h.world.releases();
+    // Reset while its source names an instance the registry no longer has (an operator edited
+    // the configuration): nothing can be released now, and nothing may be forgotten either.
+    h.change(&id, |j| {
+        j.spec.source.ip = None;
+        j.spec.source.instance_id = Some("cdb-removed".into());
+        j.apply(JobEvent::Reset)?;
+        j.request_release(ReleaseReason::Reset);
+        Ok(())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(h.store.pending_release(&id).unwrap().is_some(), "the release waits");
+    assert!(h.has_checkpoint(&id, "mysql/done/t"), "the family's checkpoints stay while the plan cannot be built");
+    assert_eq!(h.world.releases(), before, "no release ran");
+    // A restart changes nothing about it.
+    h.restart().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(h.has_checkpoint(&id, "mysql/done/t"));
+    // The registry (here: the spec) is fixed: the release runs, then the checkpoints go.
+    h.change(&id, |j| {
+        j.spec.source.ip = Some("127.0.0.1".into());
+        j.spec.source.instance_id = None;
+        Ok(())
+    });
+    h.wait_released(&id).await;
+    assert_eq!(h.world.releases().last(), Some(&(id.clone(), ReleaseReason::Reset)));
+    assert!(!h.has_checkpoint(&id, "mysql/done/t"));
+}

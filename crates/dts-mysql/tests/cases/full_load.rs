@@ -588,3 +588,45 @@ async fn bad_input_is_refused_with_a_summary_of_our_own() {
     assert_eq!(summary.rows, 2);
     same_table(s, d, "shop.items").await;
 }
+
+#[tokio::test]
+async fn a_value_the_destination_cannot_hold_fails_the_chunk_on_both_write_paths_and_loads_nothing() {
+    let (src, dst) = pair().await;
+    let (s, d) = (src.addr(), dst.addr());
+    src.exec(
+        "CREATE DATABASE tight; \
+         CREATE TABLE tight.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL, n INT NOT NULL, \
+           e ENUM('a','b') NULL); \
+         SET SESSION sql_mode = ''; \
+         INSERT INTO tight.t VALUES (1, 'short', 1, 'a'), (2, 'much longer text', 2, 'zz'), (3, 'x', 300, 'b')",
+    )
+    .await;
+    let p = plan(s, d, 2, databases(&[("tight", None)]));
+    for (c, path) in
+        [(connector(1, 1000, 1 << 20, true), "load data"), (inserting_connector(1, 1000, 1 << 20), "inserts")]
+    {
+        migrate(&c, &p).await;
+        // Row 2 has the ENUM's error value '' (the source is not strict): copied as it is.
+        let ok = c.load(&p, &MemCheckpoints::default(), &no_progress()).await.expect("an ENUM error value is data");
+        assert_eq!(ok.rows, 3, "{path}");
+        assert_eq!(same_table(s, d, "tight.t").await, 3, "{path}");
+
+        for (alter, why) in [
+            ("MODIFY v VARCHAR(6) NOT NULL", "data truncated"),
+            ("MODIFY n TINYINT NOT NULL", "value out of range"),
+            ("MODIFY e ENUM('a') NULL", "data truncated"),
+        ] {
+            dst.exec(&format!("DELETE FROM tight.t; ALTER TABLE tight.t {alter}")).await;
+            let err = c.load(&p, &MemCheckpoints::default(), &no_progress()).await.expect_err(alter);
+            assert_eq!(err.class, ErrorClass::NeedsOperator, "{path} {alter}: {err:?}");
+            assert!(err.summary.contains("`tight`.`t`"), "{path} {alter}: {err:?}");
+            if path == "load data" {
+                assert!(err.summary.contains(why), "{path} {alter}: {err:?}");
+            }
+            assert_eq!(scalar(d, "SELECT COUNT(*) FROM tight.t").await, 0, "{path} {alter}: nothing loaded");
+            dst.exec("DROP DATABASE tight").await;
+            migrate(&c, &p).await;
+        }
+        dst.exec("DROP DATABASE tight").await;
+    }
+}

@@ -30,17 +30,25 @@ async fn precheck_passes_between_two_fresh_servers_for_structure_and_incremental
         let report = MySqlConnector::new().check(&p, &progress).await;
         assert!(report.passed(), "{report:#?}");
         assert!(report.items.iter().all(|i| i.outcome == CheckOutcome::Passed), "{report:#?}");
-        let expected = if migrate_type == 3 { 13 } else { 8 };
+        let expected = if migrate_type == 3 { 14 } else { 8 };
         assert_eq!(report.items.len(), expected);
     }
     let report =
         MySqlConnector::new().check(&plan(src.addr(), dst.addr(), 3, ObjectSelection::WholeInstance), &progress).await;
     assert!(report.passed(), "{report:#?}");
-    for name in ["binlog_enabled", "binlog_format", "binlog_row_image", "server_id", "binlog_compress", "version"] {
+    for name in [
+        "binlog_enabled",
+        "binlog_format",
+        "binlog_row_image",
+        "server_id",
+        "binlog_compress",
+        "binlog_row_value_options",
+        "version",
+    ] {
         assert_eq!(item(&report, name).outcome, CheckOutcome::Passed);
     }
     let calls = calls.lock().unwrap();
-    assert_eq!(calls.last(), Some(&(13, 13)));
+    assert_eq!(calls.last(), Some(&(14, 14)));
 }
 
 #[tokio::test]
@@ -135,7 +143,7 @@ async fn precheck_warns_about_selected_tables_without_a_primary_key() {
     src.exec("CREATE TABLE shop.audit (at DATETIME, what TEXT); CREATE TABLE shop.tags (tag VARCHAR(20) NOT NULL, UNIQUE KEY (tag))")
         .await;
     let report = MySqlConnector::new()
-        .check(&plan(src.addr(), dst.addr(), 3, databases(&[("shop", None)])), &no_progress())
+        .check(&plan(src.addr(), dst.addr(), 2, databases(&[("shop", None)])), &no_progress())
         .await;
     assert!(report.passed(), "{report:#?}");
     match &item(&report, "primary_keys").outcome {
@@ -146,4 +154,31 @@ async fn precheck_warns_about_selected_tables_without_a_primary_key() {
         other => panic!("expected a warning, got {other:?}"),
     }
     assert!(item(&report, "primary_keys").hint.is_some());
+}
+
+#[tokio::test]
+async fn an_incremental_precheck_refuses_tables_without_any_key_and_names_the_fix() {
+    let (src, dst) = pair().await;
+    src.exec(SHOP).await;
+    src.exec(
+        "CREATE TABLE shop.audit (at DATETIME, what TEXT); \
+         CREATE TABLE shop.tags (tag VARCHAR(20) NOT NULL, UNIQUE KEY (tag)); \
+         CREATE TABLE shop.maybe (code VARCHAR(20) NULL, UNIQUE KEY (code))",
+    )
+    .await;
+    let report = MySqlConnector::new()
+        .check(&plan(src.addr(), dst.addr(), 3, databases(&[("shop", None)])), &no_progress())
+        .await;
+    assert!(!report.passed(), "{report:#?}");
+    let found = failed_found(&report, "primary_keys");
+    assert!(found.contains("`shop`.`audit`") && found.contains("`shop`.`maybe`"), "{found}");
+    assert!(!found.contains("tags") && !found.contains("customers"), "a unique NOT NULL key is a key: {found}");
+    let hint = item(&report, "primary_keys").hint.clone().unwrap_or_default();
+    assert!(hint.contains("add a primary key") && hint.contains("exclude"), "{hint}");
+
+    // Without the keyless tables the same job passes (the unique NOT NULL key is enough).
+    let report = MySqlConnector::new()
+        .check(&plan(src.addr(), dst.addr(), 3, databases(&[("shop", Some(&["customers", "tags"]))])), &no_progress())
+        .await;
+    assert!(report.passed(), "{report:#?}");
 }

@@ -1,18 +1,19 @@
 """Bad requests to the Alibaba Cloud DTS 2020-01-01 dialect get the documented errors, seen through
 an official Alibaba SDK (ALI_SDK: tea, tea-v2 or core; see ali_common.py): a wrong secret, an
-unknown AccessKeyId, a job nobody bought, a Reverse start of a one-way instance, a start before
-ConfigureDtsJob, throttling; and, signed by hand because no SDK can be made to send them, a
+unknown AccessKeyId, a job nobody bought, a Reverse start of a one-way instance, a DbList renaming
+two databases to one name, a start before ConfigureDtsJob, throttling; and, signed by hand because no SDK can be made to send them, a
 replayed nonce, a stale timestamp (RPC v1 and ACS3) and a Format=XML answer.
 
 Environment: DTS_ENDPOINT, DTS_SECRET_ID, DTS_SECRET_KEY, ALI_SDK.
 """
 
+import json
 import threading
 import time
 from urllib.parse import urlencode
 
-from ali_common import (Api, ApiError, Failure, REGION, acs3_signed_headers, check, create_instance, env, expect_error,
-                        raw_json, raw_post, rpc_v1_signed_query, run, step, utc_timestamp)
+from ali_common import (Api, ApiError, Failure, REGION, acs3_signed_headers, check, create_instance, endpoints, env,
+                        expect_error, raw_json, raw_post, rpc_v1_signed_query, run, step, utc_timestamp)
 
 THROTTLE_CALLS = 60
 THROTTLE_WAVES = 3
@@ -53,6 +54,19 @@ def job_errors(api):
         texts += [str(e.data.get(k) or "") for k in ("DynamicMessage", "Message", "ErrMessage")]
     check(any("SynchronizationDirection" in t for t in texts),
           "the InvalidParameter answer should name SynchronizationDirection (Message or DynamicMessage): %s / %s"
+          % (e.message, e.data))
+
+    # Two databases renamed to one destination name: refused when the job is configured.
+    colliding = json.dumps({"a": {"name": "x", "all": True}, "b": {"name": "x", "all": True}})
+    params = dict(DtsInstanceId=instance_id, DtsJobId=job_id, DtsJobName="collide", JobType="SYNC",
+                  StructureInitialization=True, DataInitialization=True, DataSynchronization=True, DbList=colliding)
+    params.update(endpoints())
+    e = expect_error("InvalidParameter", "ConfigureDtsJob renaming two databases to one name", api.call,
+                     "ConfigureDtsJob", **params)
+    texts = [e.message or ""]
+    if e.data is not None:
+        texts += [str(e.data.get(k) or "") for k in ("DynamicMessage", "Message", "ErrMessage")]
+    check(any("`x`" in t for t in texts), "the InvalidParameter answer should name the destination `x`: %s / %s"
           % (e.message, e.data))
 
     try:
