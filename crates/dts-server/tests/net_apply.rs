@@ -141,4 +141,14 @@ async fn a_kill_during_a_burst_of_batched_transactions_re_applies_to_the_same_re
     writer.await.unwrap();
     wait_equal(&src, &dst, &server).await;
     assert_eq!(server.job(&job)["Status"], 8, "the job is still replicating");
+    // What the catch-up applied is shown in the job's detail.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = server.job(&job);
+        if shown["Detail"]["AppliedChanges"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no applied changes shown: {shown}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
