@@ -36,6 +36,7 @@ mod index_deferral;
 mod literal;
 mod replication;
 mod snapshot;
+mod sql_tokens;
 mod statement;
 mod structure;
 mod two_way_watch;

@@ -30,8 +30,7 @@ use dts_core::{
 use crate::MySqlConnector;
 use crate::applier::{Dispatcher, Durable, POSITION_KEY, Transaction, TwoWay};
 use crate::binlog::{self, BinlogEvent, BinlogReader};
-use crate::binlog_filter::{BinlogFilter, database_statement};
-use crate::catalog::Catalog;
+use crate::binlog_filter::{BinlogFilter, Decision};
 use crate::connection::{Session, Side, connect};
 
 /// Rows of one source transaction held in memory before they are sent ahead.
@@ -139,8 +138,7 @@ async fn replicate(
     observer: &dyn ReplicationObserver,
 ) -> Result<BinlogPosition, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
-    let catalog = Catalog::read(&mut control, &plan.selection).await?;
-    let filter = BinlogFilter::new(&plan.selection, &catalog);
+    let filter = BinlogFilter::read(&mut control, &plan.selection).await?;
     // Two-way synchronization: a change logged with the loop guard was written by dts's other
     // direction; its rows and DDL are dropped here (its commit still advances the position).
     let echoed = |server_id: u32| plan.loop_guard == Some(server_id);
@@ -254,13 +252,26 @@ async fn replicate(
                 // the statement runs, then its position is checkpointed (a crash in between
                 // replays it).
                 let text = String::from_utf8_lossy(&sql);
-                if !echoed(server_id) && filter.ddl(&schema, &text) {
-                    tracing::info!(schema = %schema, "replaying DDL");
-                    // CREATE/DROP DATABASE runs without a default database (it may not exist).
-                    let schema = if database_statement(&text).is_some() { String::new() } else { schema };
-                    durable!(applier.ddl(&schema, &sql, &session).await?);
-                } else {
-                    durable!(applier.barrier().await?);
+                let decision =
+                    if echoed(server_id) { Decision::Skip } else { filter.ddl(&schema, &text, session.sql_mode) };
+                match decision {
+                    Decision::Replay { without_schema } => {
+                        tracing::info!(schema = %schema, "replaying DDL");
+                        // CREATE/DROP DATABASE runs without a default database (it may not exist).
+                        let schema = if without_schema { String::new() } else { schema };
+                        durable!(applier.ddl(&schema, &sql, &session).await?);
+                    }
+                    Decision::Skip => durable!(applier.barrier().await?),
+                    Decision::Refuse(why) => {
+                        if let Some(d) = applier.barrier().await? {
+                            observer.applied(d.rows);
+                        }
+                        return Err(ConnectorError::new(
+                            ErrorClass::NeedsOperator,
+                            format!("replication stopped at {position}: {why}"),
+                            text.into_owned(),
+                        ));
+                    }
                 }
                 pos = position;
                 applier.checkpoint(&pos).await?;
