@@ -55,11 +55,41 @@ pub fn opts(spec: &ConnectionSpec) -> OptsBuilder {
         .tcp_keepalive(Some(Duration::from_secs(30)))
 }
 
+/// `sql_mode` flags that change how the text of dts's own statements is read: string quotes and
+/// escapes (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) and the combination modes that imply them.
+/// Every session drops them at connect, so a literal or identifier dts builds (backslash
+/// escapes, backquotes; `accounts`, `literal`, `binlog`) means the same on any server, whatever
+/// its global `sql_mode`. Statements replayed from the binlog run in their logged mode instead
+/// (`statement`).
+const QUOTING_MODES: [&str; 8] =
+    ["NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "ORACLE", "MSSQL", "DB2", "MAXDB", "POSTGRESQL"];
+
+/// A session `sql_mode` without [`QUOTING_MODES`]; `None` when there is nothing to drop.
+fn without_quoting_modes(mode: &str) -> Option<String> {
+    let kept: Vec<&str> = mode.split(',').filter(|m| !m.is_empty() && !QUOTING_MODES.contains(m)).collect();
+    let plain = kept.iter().all(|m| m.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+    (kept.len() != mode.split(',').filter(|m| !m.is_empty()).count() && plain).then(|| kept.join(","))
+}
+
+/// Drops [`QUOTING_MODES`] from a new session's `sql_mode`.
+async fn plain_quoting(conn: &mut Conn) -> Result<(), mysql_async::Error> {
+    let mode: Option<String> = conn.query_first("SELECT @@SESSION.sql_mode").await?;
+    if let Some(mode) = mode.as_deref().and_then(without_quoting_modes) {
+        conn.query_drop(format!("SET SESSION sql_mode = '{mode}'")).await?;
+    }
+    Ok(())
+}
+
 /// Opens a session; fails with a classified error after `timeout`.
 pub async fn connect(spec: &ConnectionSpec, side: Side, timeout: Duration) -> Result<Session, ConnectorError> {
     let opts = opts(spec);
     let target = format!("{side} {}:{}", spec.host, spec.port);
-    match tokio::time::timeout(timeout, Conn::new(opts)).await {
+    let open = async {
+        let mut conn = Conn::new(opts).await?;
+        plain_quoting(&mut conn).await?;
+        Ok::<Conn, mysql_async::Error>(conn)
+    };
+    match tokio::time::timeout(timeout, open).await {
         Ok(Ok(conn)) => Ok(Session { conn, side, host: spec.host.clone(), port: spec.port, user: spec.user.clone() }),
         Ok(Err(e)) => Err(classify(&e, side, &spec.user, &target, "connecting")),
         Err(_) => Err(ConnectorError::new(
@@ -260,6 +290,19 @@ mod tests {
             });
             assert_eq!(classify(&e, Side::Source, "u", "source h:1", "reading").class, class);
         }
+    }
+
+    #[test]
+    fn quoting_modes_are_dropped_from_a_session_sql_mode_and_others_kept() {
+        assert_eq!(
+            without_quoting_modes("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES,ANSI_QUOTES,NO_ENGINE_SUBSTITUTION")
+                .as_deref(),
+            Some("STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION")
+        );
+        assert_eq!(without_quoting_modes("NO_BACKSLASH_ESCAPES").as_deref(), Some(""));
+        assert_eq!(without_quoting_modes("STRICT_TRANS_TABLES"), None);
+        assert_eq!(without_quoting_modes(""), None);
+        assert_eq!(without_quoting_modes("ANSI_QUOTES,x'"), None, "never spliced unless plain words");
     }
 
     #[test]
