@@ -27,6 +27,7 @@ use dts_core::{ConnectorError, ObjectSelection};
 
 use crate::catalog::{self, Catalog};
 use crate::connection::Session;
+use crate::definer::{Program, ProgramKind};
 use crate::definition::qualified;
 use crate::sql_tokens::{Dialect, Token, tokenize};
 
@@ -326,6 +327,28 @@ fn named(schema: &str, tokens: &[Token]) -> Named {
     }
 }
 
+/// The view, routine or trigger a `CREATE`/`ALTER` statement defines (with its default database
+/// `schema`), read in the logged `sql_mode`: replay gives it invoker rights (`definer`).
+pub fn program(schema: &str, sql: &str, sql_mode: Option<u64>) -> Option<Program> {
+    let tokens = tokenize(sql, Dialect::of_sql_mode(sql_mode));
+    if !(tokens.first()?.is("CREATE") || tokens.first()?.is("ALTER")) {
+        return None;
+    }
+    let mut c = Cursor { tokens: &tokens, at: 1, schema };
+    c.skip_header();
+    let kind = match &tokens.get(c.at)? {
+        t if t.is("VIEW") => ProgramKind::View,
+        t if t.is("PROCEDURE") => ProgramKind::Procedure,
+        t if t.is("FUNCTION") => ProgramKind::Function,
+        t if t.is("TRIGGER") => ProgramKind::Trigger,
+        _ => return None,
+    };
+    c.at += 1;
+    c.eat_if_exists();
+    let (db, name) = c.name()?;
+    Some(Program { kind, db, name })
+}
+
 impl BinlogFilter {
     pub fn new(selection: &ObjectSelection, catalog: &Catalog) -> Self {
         BinlogFilter {
@@ -559,6 +582,19 @@ mod tests {
         assert!(replays(&f, "other", "DROP TABLE -- other.t\n app.t"));
         assert!(!replays(&f, "app", "DROP TABLE \"other\".t"), "a string is no name; the server refuses it anyway");
         assert!(!matches!(f.ddl("app", "DROP TABLE \"other\".t", Some(4)), Decision::Replay { .. }));
+    }
+
+    #[test]
+    fn the_program_a_statement_defines_is_found_past_its_header() {
+        let v = "CREATE OR REPLACE ALGORITHM=UNDEFINED DEFINER=`u`@`%` SQL SECURITY DEFINER VIEW `d`.`v` AS SELECT 1";
+        assert_eq!(program("x", v, None), Some(Program { kind: ProgramKind::View, db: "d".into(), name: "v".into() }));
+        let p = "CREATE DEFINER=CURRENT_USER() PROCEDURE IF NOT EXISTS p() SELECT 1";
+        assert_eq!(
+            program("app", p, None),
+            Some(Program { kind: ProgramKind::Procedure, db: "app".into(), name: "p".into() })
+        );
+        assert_eq!(program("app", "DROP VIEW v", None), None);
+        assert_eq!(program("app", "CREATE TABLE v (id int)", None), None);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Checker for MySqlConnector {
     /// Runs every item in a fixed order; see the crate docs for the item names. Read-only.
     async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
         let incremental = plan.stages.incremental;
-        let total = if incremental { 13 } else { 8 } + u64::from(plan.loop_guard.is_some());
+        let total = if incremental { 14 } else { 9 } + u64::from(plan.loop_guard.is_some());
         let mut out = Items { items: Vec::new(), total, progress };
         (progress)(0, total);
 
@@ -90,6 +90,8 @@ impl Checker for MySqlConnector {
 
         out.push(source_objects(catalog.as_ref()));
         out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await);
+        let read = catalog.as_ref().and_then(|c| c.as_ref().ok());
+        out.push(crate::definer::check(plan, src.as_mut(), dst.as_mut(), read).await);
         if let Some(id) = plan.loop_guard {
             out.push(loop_guard(dst.as_mut(), id).await);
         }

@@ -9,7 +9,7 @@
 //!
 //! Precheck items, in report order: `source_connectivity`, `destination_connectivity`,
 //! `version`, `source_privileges`, `destination_privileges`, `source_objects`,
-//! `destination_conflicts`, then for migrate type 3 `binlog_enabled`, `binlog_format`,
+//! `destination_conflicts`, `definers`, then for migrate type 3 `binlog_enabled`, `binlog_format`,
 //! `binlog_row_image`, `server_id`, `binlog_compress`, and last `primary_keys` (a warning).
 //!
 //! [`Checker`]: dts_core::Checker
@@ -28,6 +28,7 @@ mod checker;
 mod chunk;
 mod conflict;
 mod connection;
+mod definer;
 mod definition;
 mod full_load;
 mod grants;
