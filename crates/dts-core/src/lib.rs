@@ -9,6 +9,7 @@ pub mod check;
 pub mod connector;
 pub mod consistency;
 pub mod error;
+pub mod extern_params;
 pub mod instance;
 pub mod job;
 pub mod position;
@@ -28,6 +29,7 @@ pub use consistency::{
     CheckScope, CompareOptions, Comparison, ConsistencyReport, DiffRow, REPORT_ROWS_LIMIT, TableDiff,
 };
 pub use error::{ConnectorError, ErrorClass};
+pub use extern_params::{ExternParamsError, ExternSettings};
 pub use instance::{InstanceEntry, InstanceRegistry};
 pub use job::{
     AccountId, ConflictPolicy, ConsistencyParams, EndpointSpec, JobId, JobKind, MigrateOptions, MigrationSpec, Stages,

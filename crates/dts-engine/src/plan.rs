@@ -2,8 +2,8 @@
 //! registry (`InstanceId`), credentials from the spec, the registry and the encrypted store.
 
 use dts_core::{
-    BusTarget, ConnectionSpec, DeclaredTarget, EndpointSpec, InstanceRegistry, JobKind, MigrationPlan, ObjectSelection,
-    Target,
+    BusTarget, ConnectionSpec, DeclaredTarget, EndpointSpec, ExternSettings, InstanceRegistry, JobKind, MigrationPlan,
+    ObjectSelection, Target, TlsMode,
 };
 use dts_store::{JobRecord, Store};
 
@@ -14,6 +14,7 @@ fn connection(
     e: &EndpointSpec,
     password: Option<String>,
     registry: &InstanceRegistry,
+    tls: TlsMode,
 ) -> Result<ConnectionSpec, EngineError> {
     if let Some(ip) = e.ip.as_deref().filter(|s| !s.is_empty()) {
         let port = e.port.unwrap_or(3306);
@@ -23,6 +24,7 @@ fn connection(
                 .map_err(|_| EngineError::Plan(format!("{side} port {port} is not a TCP port")))?,
             user: e.user.clone().unwrap_or_else(|| "root".into()),
             password: password.unwrap_or_default(),
+            tls,
             ..Default::default()
         });
     }
@@ -39,6 +41,7 @@ fn connection(
             Some(_) => password.unwrap_or_default(),
             None => password.filter(|p| !p.is_empty()).unwrap_or_else(|| inst.password.clone()),
         },
+        tls,
         ..Default::default()
     })
 }
@@ -54,10 +57,15 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         JobKind::ChangeTracking => DeclaredTarget::ChangeBus,
         _ => DeclaredTarget::Database(&spec.destination.database_type),
     };
+    // TLS per endpoint (`ExternParams`; the Alibaba dialect maps `Reserve` onto it).
+    let settings = ExternSettings::parse(spec.options.extern_params.as_deref())
+        .map_err(|e| EngineError::Plan(format!("MigrateOption.ExternParams: {e}")))?;
     let route = dts_core::route(&spec.source.database_type, declared).map_err(|e| EngineError::Plan(e.to_string()))?;
     let target = match job.kind {
         JobKind::ChangeTracking => Target::ChangeBus(BusTarget { subscription: job.job_id.clone() }),
-        _ => Target::Database(connection("destination", &spec.destination, dst_pw, registry)?),
+        _ => {
+            Target::Database(connection("destination", &spec.destination, dst_pw, registry, settings.destination_tls)?)
+        }
     };
     Ok(MigrationPlan {
         job_id: job.job_id.clone(),
@@ -65,7 +73,7 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         route,
         stages: spec.stages(),
         selection,
-        source: connection("source", &spec.source, src_pw, registry)?,
+        source: connection("source", &spec.source, src_pw, registry, settings.source_tls)?,
         target,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,

@@ -22,8 +22,7 @@ use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
 
 use crate::binlog::{self, BinlogEvent, BinlogReader, RowChange};
-use crate::binlog_filter::BinlogFilter;
-use crate::catalog::Catalog;
+use crate::binlog_filter::{BinlogFilter, Decision};
 use crate::connection::{Session, Side, connect};
 
 /// How a column's binlog value is read.
@@ -273,8 +272,7 @@ impl BinlogChangeStream {
             ));
         };
         let mut control = connect(&plan.source, Side::Source, connect_timeout).await?;
-        let catalog = Catalog::read(&mut control, &plan.selection).await?;
-        let filter = BinlogFilter::new(&plan.selection, &catalog);
+        let filter = BinlogFilter::read(&mut control, &plan.selection).await?;
         let id = binlog::dump_server_id(3_000_000);
         let reader = BinlogReader::open(&plan.source, &mut control, &start, id, "change tracking").await?;
         Ok(BinlogChangeStream { reader, control, filter, columns: HashMap::new() })
@@ -319,9 +317,11 @@ impl BinlogChangeStream {
                 });
                 Ok(Some(Some(at(&position))))
             }
-            BinlogEvent::Statement { schema, sql, position, server_id, timestamp, .. } => {
+            BinlogEvent::Statement { schema, sql, session, position, server_id, timestamp } => {
                 let text = String::from_utf8_lossy(&sql).into_owned();
-                if self.filter.ddl(&schema, &text) {
+                // A statement naming tables of the selection and others is published too: the
+                // bus only carries its text, and its consumers see the whole change.
+                if !matches!(self.filter.ddl(&schema, &text, session.sql_mode), Decision::Skip) {
                     self.columns.clear();
                     events.push(ChangeEvent {
                         position: at(&position),

@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use dts_core::{CheckItem, CheckReport, Checker, ConnectorError, MigrationPlan, ObjectSelection, ProgressFn};
+use dts_core::{
+    CheckItem, CheckReport, Checker, ConnectionSpec, ConnectorError, ErrorClass, MigrationPlan, ObjectSelection,
+    ProgressFn, TlsMode,
+};
 
 use crate::MySqlConnector;
 use crate::catalog::{self, Catalog};
@@ -51,7 +54,7 @@ impl Checker for MySqlConnector {
     /// Runs every item in a fixed order; see the crate docs for the item names. Read-only.
     async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
         let incremental = plan.stages.incremental;
-        let total = if incremental { 14 } else { 8 } + u64::from(plan.loop_guard.is_some());
+        let total = if incremental { 15 } else { 9 } + u64::from(plan.loop_guard.is_some());
         let mut out = Items { items: Vec::new(), total, progress };
         (progress)(0, total);
 
@@ -87,6 +90,8 @@ impl Checker for MySqlConnector {
 
         out.push(source_objects(catalog.as_ref()));
         out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await);
+        let read = catalog.as_ref().and_then(|c| c.as_ref().ok());
+        out.push(crate::definer::check(plan, src.as_mut(), dst.as_mut(), read).await);
         if let Some(id) = plan.loop_guard {
             out.push(loop_guard(dst.as_mut(), id).await);
         }
@@ -123,12 +128,55 @@ async fn connectivity(out: &mut Items<'_>, plan: &MigrationPlan, side: Side, c: 
     };
     let expected = format!("a session on {}:{} as '{}'", spec.host, spec.port, spec.user);
     match connect(spec, side, c.connect_timeout).await {
-        Ok(s) => {
-            out.push(CheckItem::passed(name, &description));
+        Ok(mut s) => {
+            // The report says whether the connection is encrypted (`Ssl_cipher`).
+            let item = match (crate::connection::cipher(&mut s).await, &spec.tls) {
+                (Ok(Some(cipher)), _) => {
+                    CheckItem::passed(name, &format!("{description}; the connection is encrypted (TLS, {cipher})"))
+                }
+                (Ok(None), TlsMode::Disabled) => {
+                    CheckItem::passed(name, &format!("{description}; the connection is not encrypted (no TLS mode)"))
+                }
+                (Ok(None), _) => CheckItem::failed(
+                    name,
+                    &description,
+                    "an encrypted connection (the job's TLS mode)",
+                    "the connection is not encrypted",
+                    Some(format!("enable TLS on the {side} server")),
+                ),
+                (Err(e), _) => could_not_check(name, &description, "a readable Ssl_cipher status", &e),
+            };
+            out.push(item);
             Some(s)
         }
         Err(e) => {
             tracing::warn!(%side, summary = %e.summary, detail = %e.detail, "precheck connection failed");
+            // MariaDB answers a plain connection under `require_secure_transport=ON` with "access
+            // denied": when the same login works encrypted, that is what the operator must fix.
+            if spec.tls == TlsMode::Disabled && e.class == ErrorClass::NeedsOperator {
+                let encrypted = ConnectionSpec { tls: TlsMode::Required, ..spec.clone() };
+                if let Ok(s) = connect(&encrypted, side, c.connect_timeout).await {
+                    s.close().await;
+                    out.push(CheckItem::failed(
+                        name,
+                        &description,
+                        expected,
+                        format!(
+                            "the {side} {}:{} accepts only encrypted connections (require_secure_transport=ON)",
+                            spec.host, spec.port
+                        ),
+                        Some(format!(
+                            "give the job's {side} a TLS mode: required, or verify-full with a CA (ExternParams \
+                             {}SslMode/{}SslCa, Reserve {}SslMode/{}SslCa, or ?ssl-mode=...&ssl-ca=... in a URL)",
+                            side_prefix(side),
+                            side_prefix(side),
+                            reserve_prefix(side),
+                            reserve_prefix(side),
+                        )),
+                    ));
+                    return None;
+                }
+            }
             out.push(CheckItem::failed(
                 name,
                 &description,
@@ -140,6 +188,20 @@ async fn connectivity(out: &mut Items<'_>, plan: &MigrationPlan, side: Side, c: 
             ));
             None
         }
+    }
+}
+
+fn side_prefix(side: Side) -> &'static str {
+    match side {
+        Side::Source => "Src",
+        Side::Destination => "Dst",
+    }
+}
+
+fn reserve_prefix(side: Side) -> &'static str {
+    match side {
+        Side::Source => "src",
+        Side::Destination => "dest",
     }
 }
 

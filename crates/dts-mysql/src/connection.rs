@@ -5,9 +5,9 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use dts_core::{ConnectionSpec, ConnectorError, ErrorClass};
+use dts_core::{ConnectionSpec, ConnectorError, ErrorClass, TlsMode};
 use mysql_async::prelude::{FromRow, Queryable};
-use mysql_async::{Conn, OptsBuilder, Params, Row};
+use mysql_async::{Conn, OptsBuilder, Params, Row, SslOpts};
 
 /// Which end of a migration a session talks to; used in every summary we write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,8 @@ impl fmt::Display for Side {
 const OPERATOR_CODES: [u16; 12] = [1044, 1045, 1049, 1142, 1143, 1211, 1227, 1370, 1419, 1698, 1820, 1862];
 /// Server error codes that go away by themselves (lock waits, deadlocks, lost connections).
 const TRANSIENT_CODES: [u16; 13] = [1040, 1053, 1158, 1159, 1160, 1161, 1205, 1213, 1317, 1927, 2006, 2013, 4031];
+/// `ER_SECURE_TRANSPORT_REQUIRED`: the server takes only encrypted connections.
+const INSECURE_TRANSPORT: u16 = 3159;
 /// Access-denied family, worded as such in summaries.
 const ACCESS_DENIED_CODES: [u16; 9] = [1044, 1045, 1142, 1143, 1211, 1227, 1370, 1698, 1419];
 
@@ -53,14 +55,89 @@ pub fn opts(spec: &ConnectionSpec) -> OptsBuilder {
         .prefer_socket(false)
         .stmt_cache_size(0)
         .tcp_keepalive(Some(Duration::from_secs(30)))
+        .ssl_opts(ssl_opts(&spec.tls))
+}
+
+/// The driver's TLS settings for a [`TlsMode`]: none, encrypted without verifying the server
+/// (`Required`), or the certificate chain checked against the given CA (else the built-in
+/// roots) and the host name checked (`VerifyFull`).
+fn ssl_opts(tls: &TlsMode) -> Option<SslOpts> {
+    match tls {
+        TlsMode::Disabled => None,
+        TlsMode::Required => {
+            Some(SslOpts::default().with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
+        }
+        TlsMode::VerifyFull { ca: None } => Some(SslOpts::default()),
+        TlsMode::VerifyFull { ca: Some(pem) } => Some(
+            SslOpts::default().with_root_certs(vec![pem.as_bytes().to_vec().into()]).with_disable_built_in_roots(true),
+        ),
+    }
+}
+
+/// Whether a session's connection is encrypted, and with which cipher
+/// (`SHOW STATUS LIKE 'Ssl_cipher'`: empty on a plain connection).
+pub async fn cipher(session: &mut Session) -> Result<Option<String>, ConnectorError> {
+    let rows: Vec<(String, String)> =
+        session.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", "reading the connection's encryption").await?;
+    Ok(rows.into_iter().next().map(|(_, c)| c).filter(|c| !c.is_empty()))
+}
+
+/// `sql_mode` flags that change how the text of dts's own statements is read: string quotes and
+/// escapes (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) and the combination modes that imply them.
+/// Every session drops them at connect, so a literal or identifier dts builds (backslash
+/// escapes, backquotes; `accounts`, `literal`, `binlog`) means the same on any server, whatever
+/// its global `sql_mode`. Statements replayed from the binlog run in their logged mode instead
+/// (`statement`).
+const QUOTING_MODES: [&str; 8] =
+    ["NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "ORACLE", "MSSQL", "DB2", "MAXDB", "POSTGRESQL"];
+
+/// A session `sql_mode` without [`QUOTING_MODES`]; `None` when there is nothing to drop.
+fn without_quoting_modes(mode: &str) -> Option<String> {
+    let kept: Vec<&str> = mode.split(',').filter(|m| !m.is_empty() && !QUOTING_MODES.contains(m)).collect();
+    let plain = kept.iter().all(|m| m.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+    (kept.len() != mode.split(',').filter(|m| !m.is_empty()).count() && plain).then(|| kept.join(","))
+}
+
+/// Drops [`QUOTING_MODES`] from a new session's `sql_mode`.
+async fn plain_quoting(conn: &mut Conn) -> Result<(), mysql_async::Error> {
+    let mode: Option<String> = conn.query_first("SELECT @@SESSION.sql_mode").await?;
+    if let Some(mode) = mode.as_deref().and_then(without_quoting_modes) {
+        conn.query_drop(format!("SET SESSION sql_mode = '{mode}'")).await?;
+    }
+    Ok(())
+}
+
+/// Whether a connect error is the TLS handshake's (tokio-rustls reports a certificate it
+/// rejects as an `InvalidData` I/O error).
+fn tls_failure(e: &mysql_async::Error) -> bool {
+    use mysql_async::{Error, IoError};
+    match e {
+        Error::Io(IoError::Tls(_)) => true,
+        Error::Io(IoError::Io(io)) => io.kind() == io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 /// Opens a session; fails with a classified error after `timeout`.
 pub async fn connect(spec: &ConnectionSpec, side: Side, timeout: Duration) -> Result<Session, ConnectorError> {
     let opts = opts(spec);
     let target = format!("{side} {}:{}", spec.host, spec.port);
-    match tokio::time::timeout(timeout, Conn::new(opts)).await {
+    let open = async {
+        let mut conn = Conn::new(opts).await?;
+        plain_quoting(&mut conn).await?;
+        Ok::<Conn, mysql_async::Error>(conn)
+    };
+    match tokio::time::timeout(timeout, open).await {
         Ok(Ok(conn)) => Ok(Session { conn, side, host: spec.host.clone(), port: spec.port, user: spec.user.clone() }),
+        Ok(Err(e)) if spec.tls != TlsMode::Disabled && tls_failure(&e) => Err(ConnectorError::new(
+            ErrorClass::NeedsOperator,
+            format!(
+                "TLS with {target} failed: the server's certificate is not trusted by the given CA (or the \
+                 built-in roots without one), or does not name {} (verify-full)",
+                spec.host
+            ),
+            e.to_string(),
+        )),
         Ok(Err(e)) => Err(classify(&e, side, &spec.user, &target, "connecting")),
         Err(_) => Err(ConnectorError::new(
             ErrorClass::Transient,
@@ -201,6 +278,24 @@ fn classify(e: &mysql_async::Error, side: Side, user: &str, target: &str, doing:
         Error::Io(IoError::Io(io)) => {
             (ErrorClass::Transient, format!("lost connection to {target} while {doing}: {}", io_reason(io)))
         }
+        Error::Io(IoError::Tls(_)) => (
+            ErrorClass::NeedsOperator,
+            format!(
+                "TLS with {target} failed while {doing}: the server's certificate is not trusted by the given CA \
+                 or does not name the host (verify-full), or the TLS handshake was refused"
+            ),
+        ),
+        Error::Server(s) if s.code == INSECURE_TRANSPORT => (
+            ErrorClass::NeedsOperator,
+            format!(
+                "{target} accepts only encrypted connections (require_secure_transport=ON): give the job's {side} \
+                 a TLS mode (required, or verify-full with a CA)"
+            ),
+        ),
+        Error::Driver(DriverError::NoClientSslFlagFromServer) => (
+            ErrorClass::NeedsOperator,
+            format!("{target} does not offer TLS, and the job's {side} asks for it: enable TLS on the server"),
+        ),
         Error::Server(s) if ACCESS_DENIED_CODES.contains(&s.code) => (
             ErrorClass::NeedsOperator,
             format!("access denied for user '{user}' on {target} while {doing} (MySQL error {})", s.code),
@@ -260,6 +355,19 @@ mod tests {
             });
             assert_eq!(classify(&e, Side::Source, "u", "source h:1", "reading").class, class);
         }
+    }
+
+    #[test]
+    fn quoting_modes_are_dropped_from_a_session_sql_mode_and_others_kept() {
+        assert_eq!(
+            without_quoting_modes("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES,ANSI_QUOTES,NO_ENGINE_SUBSTITUTION")
+                .as_deref(),
+            Some("STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION")
+        );
+        assert_eq!(without_quoting_modes("NO_BACKSLASH_ESCAPES").as_deref(), Some(""));
+        assert_eq!(without_quoting_modes("STRICT_TRANS_TABLES"), None);
+        assert_eq!(without_quoting_modes(""), None);
+        assert_eq!(without_quoting_modes("ANSI_QUOTES,x'"), None, "never spliced unless plain words");
     }
 
     #[test]

@@ -90,9 +90,26 @@ fn remove_auto_increment_option(line: &str) -> String {
     format!("{}{}", &line[..start], &line[digits_from + digits..])
 }
 
-/// The comparable form of a view, routine or trigger definition: without its definer.
+/// The comparable form of a view, routine or trigger definition: without its definer and its
+/// `SQL SECURITY` (dts creates objects with invoker rights unless told to keep the source's;
+/// see `definer`), whitespace runs as one space.
 pub fn normalize_program(sql: &str) -> String {
-    strip_definer(sql).trim().to_string()
+    let stripped = strip_definer(sql);
+    let words: Vec<&str> = stripped.split_whitespace().collect();
+    let mut out: Vec<&str> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let security = words[i].eq_ignore_ascii_case("SQL")
+            && words.get(i + 1).is_some_and(|w| w.eq_ignore_ascii_case("SECURITY"))
+            && words.get(i + 2).is_some_and(|w| w.eq_ignore_ascii_case("DEFINER") || w.eq_ignore_ascii_case("INVOKER"));
+        if security {
+            i += 3;
+        } else {
+            out.push(words[i]);
+            i += 1;
+        }
+    }
+    out.join(" ")
 }
 
 #[cfg(test)]
@@ -115,6 +132,14 @@ mod tests {
         assert_eq!(strip_definer(r), "CREATE TRIGGER `t` BEFORE INSERT ON `x` FOR EACH ROW SET @a=1");
         let none = "CREATE PROCEDURE `p`() SELECT 'DEFINER=`x`@`y`'";
         assert_eq!(strip_definer(none), none);
+    }
+
+    #[test]
+    fn programs_compare_equal_whatever_their_security_and_definer() {
+        let source = "CREATE DEFINER=`root`@`%` PROCEDURE `p`()\nSELECT 1";
+        let destination = "CREATE DEFINER=`dts`@`%` PROCEDURE `p`()\n    SQL SECURITY INVOKER\nSELECT 1";
+        assert_eq!(normalize_program(source), normalize_program(destination));
+        assert_ne!(normalize_program(source), normalize_program("CREATE PROCEDURE `p`() SELECT 2"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!
 //! Precheck items, in report order: `source_connectivity`, `destination_connectivity`,
 //! `version`, `source_privileges`, `destination_privileges`, `source_objects`,
-//! `destination_conflicts`, then for migrate type 3 `binlog_enabled`, `binlog_format`,
+//! `destination_conflicts`, `definers`, then for migrate type 3 `binlog_enabled`, `binlog_format`,
 //! `binlog_row_image`, `server_id`, `binlog_compress`, `binlog_row_value_options` (no
 //! `PARTIAL_JSON`), and last `primary_keys` (a warning; for migrate type 3 a failure for tables
 //! without any key).
@@ -30,6 +30,7 @@ mod checker;
 mod chunk;
 mod conflict;
 mod connection;
+mod definer;
 mod definition;
 mod full_load;
 mod grants;
@@ -39,6 +40,7 @@ mod literal;
 mod net_apply;
 mod replication;
 mod snapshot;
+mod sql_tokens;
 mod statement;
 mod structure;
 mod two_way_watch;

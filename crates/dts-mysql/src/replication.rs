@@ -30,9 +30,9 @@ use dts_core::{
 use crate::MySqlConnector;
 use crate::applier::{Dispatcher, Durable, POSITION_KEY, Transaction, TwoWay};
 use crate::binlog::{self, BinlogEvent, BinlogReader};
-use crate::binlog_filter::{BinlogFilter, database_statement};
-use crate::catalog::Catalog;
+use crate::binlog_filter::{self, BinlogFilter, Decision};
 use crate::connection::{Session, Side, connect};
+use crate::definer;
 
 /// Rows of one source transaction held in memory before they are sent ahead.
 const PARTIAL_ROWS: u64 = 5_000;
@@ -139,8 +139,8 @@ async fn replicate(
     observer: &dyn ReplicationObserver,
 ) -> Result<BinlogPosition, ConnectorError> {
     let mut control = connect(&plan.source, Side::Source, conn.connect_timeout()).await?;
-    let catalog = Catalog::read(&mut control, &plan.selection).await?;
-    let filter = BinlogFilter::new(&plan.selection, &catalog);
+    let filter = BinlogFilter::read(&mut control, &plan.selection).await?;
+    let preserve_definer = definer::preserved(plan);
     // Two-way synchronization: a change logged with the loop guard was written by dts's other
     // direction; its rows and DDL are dropped here (its commit still advances the position).
     let echoed = |server_id: u32| plan.loop_guard == Some(server_id);
@@ -251,13 +251,51 @@ async fn replicate(
                 // the statement runs, then its position is checkpointed (a crash in between
                 // replays it).
                 let text = String::from_utf8_lossy(&sql);
-                if !echoed(server_id) && filter.ddl(&schema, &text) {
-                    tracing::info!(schema = %schema, "replaying DDL");
-                    // CREATE/DROP DATABASE runs without a default database (it may not exist).
-                    let schema = if database_statement(&text).is_some() { String::new() } else { schema };
-                    durable!(applier.ddl(&schema, &sql, &session).await?);
-                } else {
-                    durable!(applier.barrier().await?);
+                let decision =
+                    if echoed(server_id) { Decision::Skip } else { filter.ddl(&schema, &text, session.sql_mode) };
+                match decision {
+                    Decision::Replay { without_schema } => {
+                        tracing::info!(schema = %schema, "replaying DDL");
+                        // A view, routine or trigger gets invoker rights (`definer`).
+                        let program = if preserve_definer {
+                            None
+                        } else {
+                            binlog_filter::program(&schema, &text, session.sql_mode)
+                        };
+                        let sql = match (&program, std::str::from_utf8(&sql)) {
+                            (Some(p), Ok(text)) => definer::invoker_text(text, p.kind).into_bytes(),
+                            (Some(p), Err(_)) => {
+                                return Err(ConnectorError::new(
+                                    ErrorClass::NeedsOperator,
+                                    format!(
+                                        "replication stopped at {position}: the statement defining `{}`.`{}` is not \
+                                         UTF-8, so dts cannot give it invoker rights; create it on the destination \
+                                         by hand",
+                                        p.db, p.name
+                                    ),
+                                    text.into_owned(),
+                                ));
+                            }
+                            (None, _) => sql,
+                        };
+                        // CREATE/DROP DATABASE runs without a default database (it may not exist).
+                        let schema = if without_schema { String::new() } else { schema };
+                        durable!(applier.ddl(&schema, &sql, &session).await?);
+                        if let Some(alter) = program.as_ref().and_then(definer::invoker_alter) {
+                            durable!(applier.ddl(&schema, alter.as_bytes(), &session).await?);
+                        }
+                    }
+                    Decision::Skip => durable!(applier.barrier().await?),
+                    Decision::Refuse(why) => {
+                        if let Some(d) = applier.barrier().await? {
+                            observer.applied(d.rows);
+                        }
+                        return Err(ConnectorError::new(
+                            ErrorClass::NeedsOperator,
+                            format!("replication stopped at {position}: {why}"),
+                            text.into_owned(),
+                        ));
+                    }
                 }
                 pos = position;
                 applier.checkpoint(&pos).await?;

@@ -12,7 +12,8 @@ use crate::MySqlConnector;
 use crate::accounts;
 use crate::catalog::{self, Catalog};
 use crate::connection::{Session, Side, connect, server_code, text_column};
-use crate::definition::{is_plain_word, normalize_program, normalize_table, qualified, quote_ident, strip_definer};
+use crate::definer::{self, Program, ProgramKind, invoker_alter, invoker_text};
+use crate::definition::{is_plain_word, normalize_program, normalize_table, qualified, quote_ident};
 
 /// Server codes meaning "something this view uses does not exist yet": retry later.
 const MISSING_DEPENDENCY: [u16; 3] = [1146, 1356, 1305];
@@ -57,6 +58,17 @@ impl Kind {
         match self {
             Kind::Table | Kind::View => (1, None),
             Kind::Procedure | Kind::Function | Kind::Trigger => (2, Some(1)),
+        }
+    }
+
+    /// The kind as an object that runs as someone (`definer`); `None` for tables.
+    fn program(self) -> Option<ProgramKind> {
+        match self {
+            Kind::Table => None,
+            Kind::View => Some(ProgramKind::View),
+            Kind::Procedure => Some(ProgramKind::Procedure),
+            Kind::Function => Some(ProgramKind::Function),
+            Kind::Trigger => Some(ProgramKind::Trigger),
         }
     }
 
@@ -153,6 +165,7 @@ impl StructureMigrator for MySqlConnector {
             done: 0,
             total: 0,
             summary: StructureSummary::default(),
+            preserve_definer: definer::preserved(plan),
         };
         let result = run.migrate(plan).await;
         let Run { src, dst, summary, .. } = run;
@@ -173,6 +186,8 @@ struct Run<'a> {
     done: u64,
     total: u64,
     summary: StructureSummary,
+    /// `PreserveDefiner`: objects keep the source's definer and security.
+    preserve_definer: bool,
 }
 
 impl Run<'_> {
@@ -423,9 +438,10 @@ impl Run<'_> {
     /// Runs an object's statement in its database, under its own `sql_mode` if it has one.
     async fn execute(&mut self, object: &Pending) -> Result<(), mysql_async::Error> {
         self.dst.query_drop_raw(&format!("USE {}", quote_ident(&object.db))).await?;
-        let ddl = match object.kind {
-            Kind::Table => object.definition.ddl.clone(),
-            _ => strip_definer(&object.definition.ddl),
+        let ddl = match object.kind.program() {
+            None => object.definition.ddl.clone(),
+            Some(_) if self.preserve_definer => object.definition.ddl.clone(),
+            Some(kind) => invoker_text(&object.definition.ddl, kind),
         };
         let mode = object.definition.sql_mode.as_deref().filter(|m| is_sql_mode(m));
         if let Some(mode) = mode {
@@ -433,9 +449,17 @@ impl Run<'_> {
                 .query_drop_raw(&format!("SET @dts_saved_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = '{mode}'"))
                 .await?;
         }
-        let result = self.dst.query_drop_raw(&ddl).await;
+        let mut result = self.dst.query_drop_raw(&ddl).await;
         if mode.is_some() {
             self.dst.query_drop_raw("SET SESSION sql_mode = @dts_saved_sql_mode").await?;
+        }
+        // A routine runs with its caller's rights unless the job keeps the source's definers.
+        if result.is_ok()
+            && !self.preserve_definer
+            && let Some(kind) = object.kind.program()
+            && let Some(alter) = invoker_alter(&Program { kind, db: object.db.clone(), name: object.name.clone() })
+        {
+            result = self.dst.query_drop_raw(&alter).await;
         }
         result
     }

@@ -38,10 +38,11 @@ pub enum JobCommand {
         request: Option<PathBuf>,
         #[arg(long)]
         name: Option<String>,
-        /// mysql://user:password@host:port
+        /// mysql://user:password@host:port, with `?ssl-mode=required` or
+        /// `?ssl-mode=verify-full&ssl-ca=ca.pem` for TLS
         #[arg(long)]
         source: Option<String>,
-        /// mysql://user:password@host:port
+        /// mysql://user:password@host:port, TLS options as for --source
         #[arg(long)]
         destination: Option<String>,
         /// Databases or db.table names, comma separated; whole instance when absent.
@@ -131,19 +132,37 @@ fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
     serde_json::from_str(&text).context("the request is not valid JSON")
 }
 
-/// `mysql://user:password@host:port` into SrcInfo/DstInfo fields.
-fn endpoint_info(url: &str) -> anyhow::Result<Value> {
-    let u = reqwest::Url::parse(url).with_context(|| format!("bad database URL {url}"))?;
+/// `mysql://user:password@host:port[?ssl-mode=required|verify-full[&ssl-ca=ca.pem]]` into
+/// SrcInfo/DstInfo fields, and the endpoint's TLS settings as `ExternParams` entries
+/// (`<prefix>SslMode`, `<prefix>SslCa` with the CA file's PEM text).
+fn endpoint_info(url: &str, prefix: &str) -> anyhow::Result<(Value, serde_json::Map<String, Value>)> {
+    // The URL carries a password: errors never repeat it.
+    let u = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("bad database URL for the {prefix} endpoint: {e}"))?;
     if !matches!(u.scheme(), "mysql" | "mariadb") {
         bail!("database URLs start with mysql:// or mariadb://");
     }
+    let mut tls = serde_json::Map::new();
+    for (key, value) in u.query_pairs() {
+        match key.as_ref() {
+            "ssl-mode" | "sslmode" | "ssl_mode" => {
+                tls.insert(format!("{prefix}SslMode"), json!(value));
+            }
+            "ssl-ca" | "sslca" | "ssl_ca" => {
+                let pem = std::fs::read_to_string(value.as_ref())
+                    .with_context(|| format!("cannot read the CA file {value}"))?;
+                tls.insert(format!("{prefix}SslCa"), json!(pem));
+            }
+            other => bail!("unknown database URL option `{other}` (ssl-mode, ssl-ca)"),
+        }
+    }
     let decode = |s: &str| percent_decode(s);
-    Ok(json!({
+    let info = json!({
         "Ip": u.host_str().context("database URL without host")?,
         "Port": u.port().unwrap_or(3306),
         "User": if u.username().is_empty() { "root".to_string() } else { decode(u.username()) },
         "Password": decode(u.password().unwrap_or_default()),
-    }))
+    });
+    Ok((info, tls))
 }
 
 pub fn percent_decode(s: &str) -> String {
@@ -422,15 +441,20 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
                     let (Some(name), Some(src), Some(dst)) = (name, source, destination) else {
                         bail!("give --request FILE, or --name, --source and --destination");
                     };
-                    let mut dst_info = endpoint_info(&dst)?;
+                    let (src_info, mut extern_params) = endpoint_info(&src, "Src")?;
+                    let (mut dst_info, dst_tls) = endpoint_info(&dst, "Dst")?;
+                    extern_params.extend(dst_tls);
                     dst_info["Region"] = json!(dst_region);
                     let info = database_info(&objects);
                     let mut req = json!({
                         "JobName": name,
                         "MigrateOption": {"RunMode": 1, "MigrateType": migrate_type, "MigrateObject": if info.is_some() { 2 } else { 1 }},
-                        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet", "SrcInfo": endpoint_info(&src)?,
+                        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet", "SrcInfo": src_info,
                         "DstDatabaseType": "mysql", "DstAccessType": "cdb", "DstInfo": dst_info,
                     });
+                    if !extern_params.is_empty() {
+                        req["MigrateOption"]["ExternParams"] = json!(Value::Object(extern_params).to_string());
+                    }
                     if let Some(info) = info {
                         req["DatabaseInfo"] = json!(info);
                     }

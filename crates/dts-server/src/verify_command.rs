@@ -38,9 +38,13 @@ pub struct VerifyArgs {
 }
 
 fn spec(url: &str) -> anyhow::Result<ConnectionSpec> {
-    let u = reqwest::Url::parse(url).with_context(|| format!("bad database URL {url}"))?;
+    // The URL carries a password: errors never repeat it.
+    let u = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("bad database URL: {e}"))?;
     if !matches!(u.scheme(), "mysql" | "mariadb") {
         bail!("database URLs start with mysql:// or mariadb://");
+    }
+    if u.query().is_some() {
+        bail!("`dts verify` connects without TLS and takes no URL options");
     }
     let decode = |s: &str| crate::job_command::percent_decode(s);
     Ok(ConnectionSpec {

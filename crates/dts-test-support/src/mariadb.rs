@@ -17,12 +17,21 @@ pub struct ServerAddr {
     pub port: u16,
     pub user: String,
     pub password: String,
+    /// Connect with TLS (the server's certificate is not checked): for servers started with
+    /// [`MariaDbOptions::require_tls`].
+    pub tls: bool,
 }
 
 impl ServerAddr {
     /// The machine's own MariaDB (127.0.0.1:3306, root, no password), if it answers.
     pub async fn machine_mariadb() -> Option<ServerAddr> {
-        let addr = ServerAddr { host: "127.0.0.1".into(), port: 3306, user: "root".into(), password: String::new() };
+        let addr = ServerAddr {
+            host: "127.0.0.1".into(),
+            port: 3306,
+            user: "root".into(),
+            password: String::new(),
+            tls: false,
+        };
         match tokio::time::timeout(Duration::from_secs(3), mysql_async::Conn::new(addr.opts())).await {
             Ok(Ok(conn)) => {
                 let _ = conn.disconnect().await;
@@ -39,6 +48,7 @@ impl ServerAddr {
             .user(Some(self.user.clone()))
             .pass(Some(self.password.clone()))
             .prefer_socket(false)
+            .ssl_opts(self.tls.then(|| mysql_async::SslOpts::default().with_danger_accept_invalid_certs(true)))
             .into()
     }
 
@@ -63,11 +73,14 @@ pub struct MariaDbOptions {
     pub log_bin: bool,
     /// Extra `mariadbd` arguments.
     pub extra_args: Vec<String>,
+    /// TLS with a throwaway CA and a server certificate for 127.0.0.1 (see [`MariaDb::tls`]),
+    /// and `require_secure_transport=ON`: plain connections are refused.
+    pub require_tls: bool,
 }
 
 impl Default for MariaDbOptions {
     fn default() -> Self {
-        Self { log_bin: true, extra_args: Vec::new() }
+        Self { log_bin: true, extra_args: Vec::new(), require_tls: false }
     }
 }
 
@@ -78,6 +91,7 @@ pub struct MariaDb {
     addr: ServerAddr,
     server_id: u32,
     options: MariaDbOptions,
+    tls: Option<crate::tls::TlsFiles>,
 }
 
 static NEXT_SERVER_ID: AtomicU32 = AtomicU32::new(100);
@@ -120,6 +134,7 @@ impl MariaDb {
              GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
         )
         .expect("write init.sql");
+        let tls = options.require_tls.then(|| crate::tls::TlsFiles::generate(&dir.path().join("tls")));
         let server_id = NEXT_SERVER_ID.fetch_add(1, Ordering::SeqCst) + std::process::id() % 1000 * 100;
         let mut db = MariaDb {
             dir,
@@ -129,9 +144,11 @@ impl MariaDb {
                 port: free_port(),
                 user: "root".into(),
                 password: String::new(),
+                tls: options.require_tls,
             },
             server_id,
             options,
+            tls,
         };
         db.spawn().await;
         db
@@ -155,6 +172,12 @@ impl MariaDb {
             cmd.arg(format!("--log-bin={}", d.join("data").join("binlog").display()))
                 .args(["--binlog-format=ROW", "--binlog-row-image=FULL"]);
         }
+        if let Some(tls) = &self.tls {
+            cmd.arg(format!("--ssl-ca={}", tls.ca.display()))
+                .arg(format!("--ssl-cert={}", tls.cert.display()))
+                .arg(format!("--ssl-key={}", tls.key.display()))
+                .arg("--require-secure-transport=ON");
+        }
         cmd.args(&self.options.extra_args).stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().expect("start mariadbd");
         self.child = Some(child);
@@ -171,6 +194,11 @@ impl MariaDb {
             assert!(Instant::now() < deadline, "mariadbd on port {} did not become ready", self.addr.port);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The certificate files of a server started with [`MariaDbOptions::require_tls`].
+    pub fn tls(&self) -> Option<&crate::tls::TlsFiles> {
+        self.tls.as_ref()
     }
 
     pub fn addr(&self) -> &ServerAddr {

@@ -135,6 +135,35 @@ fn conflict_policy(reserve: Option<&str>) -> Result<ConflictPolicy, AliError> {
     }
 }
 
+/// `Reserve` keys that carry dts's per-job settings, and their `ExternParams` names
+/// (`dts_core::extern_params`): TLS per endpoint, definer preservation.
+const RESERVE_SETTINGS: [(&str, &str); 5] = [
+    ("srcSslMode", "SrcSslMode"),
+    ("srcSslCa", "SrcSslCa"),
+    ("destSslMode", "DstSslMode"),
+    ("destSslCa", "DstSslCa"),
+    ("preserveDefiner", "PreserveDefiner"),
+];
+
+/// The `ExternParams` of a `Reserve` (only the keys of [`RESERVE_SETTINGS`]), validated.
+fn reserve_settings(reserve: Option<&str>) -> Result<Option<String>, AliError> {
+    let Some(raw) = reserve else { return Ok(None) };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| AliError::invalid_parameter("Reserve", format!("not JSON ({e})")))?;
+    let mut settings = serde_json::Map::new();
+    for (ours, theirs) in RESERVE_SETTINGS {
+        if let Some(value) = v.get(ours) {
+            settings.insert(theirs.to_string(), value.clone());
+        }
+    }
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let text = Value::Object(settings).to_string();
+    dts_core::ExternSettings::parse(Some(&text)).map_err(|e| AliError::invalid_parameter("Reserve", e.to_string()))?;
+    Ok(Some(text))
+}
+
 /// One endpoint group (`SourceEndpoint*` or `DestinationEndpoint*`): the stored endpoint, its
 /// password, and what Describe echoes back.
 fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpec, Option<String>), AliError> {
@@ -253,7 +282,7 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
             migrate_object: 2,
             consistency_type: None,
             is_override_root: None,
-            extern_params: None,
+            extern_params: reserve_settings(caller.get("Reserve"))?,
             consistency_params: None,
         },
         source,
@@ -321,6 +350,23 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserve_tls_and_definer_keys_become_extern_params_and_bad_values_are_refused() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let reserve = serde_json::json!({
+            "srcSslMode": "verify-full", "srcSslCa": pem, "destSslMode": "required", "preserveDefiner": true,
+            "autoStartModulesAfterConfig": "none"
+        })
+        .to_string();
+        let params = reserve_settings(Some(&reserve)).unwrap().unwrap();
+        let s = dts_core::ExternSettings::parse(Some(&params)).unwrap();
+        assert_eq!(s.source_tls, dts_core::TlsMode::VerifyFull { ca: Some(pem.into()) });
+        assert_eq!(s.destination_tls, dts_core::TlsMode::Required);
+        assert!(s.preserve_definer);
+        assert_eq!(reserve_settings(Some(r#"{"conflictPolicy":"Ignore"}"#)).unwrap(), None);
+        assert!(reserve_settings(Some(r#"{"destSslMode":"sometimes"}"#)).is_err());
+    }
 
     #[test]
     fn db_list_becomes_database_info_with_its_renames() {

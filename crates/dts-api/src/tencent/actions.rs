@@ -120,6 +120,9 @@ fn parse_options(o: &Map<String, Value>) -> Result<MigrateOptions, ApiError> {
     {
         return Err(ApiError::invalid_value("MigrateOption.ExternParams", "it is not a JSON string"));
     }
+    if let Err(e) = dts_core::ExternSettings::parse(extern_params.as_deref()) {
+        return Err(ApiError::invalid_value("MigrateOption.ExternParams", e));
+    }
     Ok(MigrateOptions {
         run_mode,
         expect_time,

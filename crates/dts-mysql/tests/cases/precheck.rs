@@ -80,7 +80,7 @@ async fn precheck_fails_when_a_selected_table_already_exists_on_the_destination(
 
 #[tokio::test]
 async fn precheck_for_incremental_migration_fails_when_the_source_binlog_is_off() {
-    let (src, dst) = pair_with(MariaDbOptions { log_bin: false, extra_args: Vec::new() }).await;
+    let (src, dst) = pair_with(MariaDbOptions { log_bin: false, ..MariaDbOptions::default() }).await;
     src.exec(SHOP).await;
     let p = plan(src.addr(), dst.addr(), 3, databases(&[("shop", None)]));
     let report = MySqlConnector::new().check(&p, &no_progress()).await;
