@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dts_core::change::ChangeKind;
 use dts_core::{ChangeBatch, ChangeSink, ConnectorError, MigrationPlan, Position};
 use tokio::sync::Mutex;
 
@@ -57,6 +58,16 @@ pub struct BusSink {
     config: BusConfig,
     options: SinkOptions,
     channels: Mutex<HashMap<String, Arc<Mutex<Option<Channel>>>>>,
+}
+
+/// Whether the job publishes DDL and DML: `{"subscriptionDataType": {"ddl": .., "dml": ..}}` in
+/// its `ExternParams` (both when absent). Leaving events out keeps the others' ids: binlog ids
+/// carry no per-transaction count.
+fn data_types(plan: &MigrationPlan) -> (bool, bool) {
+    let v: serde_json::Value =
+        plan.extern_params.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let flag = |k: &str| v["subscriptionDataType"][k].as_bool().unwrap_or(true);
+    (flag("ddl"), flag("dml"))
 }
 
 fn now_ms() -> i64 {
@@ -117,10 +128,18 @@ impl BusSink {
         if batch.events.is_empty() {
             return Ok(());
         }
+        let (ddl, dml) = data_types(plan);
         self.with_channel(&plan.job_id, async |c: &mut Channel| {
             let mut messages: Vec<Message> = Vec::with_capacity(batch.events.len() + batch.events.len() / 4);
             for ev in &batch.events {
-                c.encoder.encode(ev, &mut messages)?;
+                let wanted = match ev.kind {
+                    ChangeKind::Ddl { .. } => ddl,
+                    ChangeKind::Row(_) | ChangeKind::Truncate { .. } => dml,
+                    _ => true,
+                };
+                if wanted {
+                    c.encoder.encode(ev, &mut messages)?;
+                }
             }
             if !messages.is_empty() {
                 let receipt = c.publisher.publish(&messages).await?;

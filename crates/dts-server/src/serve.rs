@@ -102,6 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(regions) = file.regions {
         ctx.regions = regions;
     }
+    ctx.change_bus = Some(dts_api::subscription::ChangeBusView::new(bus));
     ctx.throttle = Throttle::new(file.limits.requests_per_second, file.limits.describe_requests_per_second);
     let app = dts_api::router(Arc::new(ctx));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
