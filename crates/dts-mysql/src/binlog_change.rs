@@ -323,6 +323,7 @@ impl BinlogChangeStream {
                 let text = String::from_utf8_lossy(&sql).into_owned();
                 if self.filter.ddl(&schema, &text) {
                     self.columns.clear();
+                    let schema = self.filter.ddl_database(&schema, &text);
                     events.push(ChangeEvent {
                         position: at(&position),
                         index: 0,

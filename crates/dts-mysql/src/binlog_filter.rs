@@ -92,6 +92,28 @@ impl BinlogFilter {
         }
         self.databases.contains_key(schema) || self.databases.keys().any(|d| names(d))
     }
+
+    /// The database a replayed DDL statement is about (change tracking routes it there): the one
+    /// a database statement names, else the default database if it is selected, else the first
+    /// selected database the statement names qualified, else the default database.
+    pub fn ddl_database(&self, schema: &str, sql: &str) -> String {
+        if let Some(db) = database_statement(sql) {
+            return db;
+        }
+        if !schema.is_empty() && self.database(schema) {
+            return schema.to_string();
+        }
+        let lower = sql.to_ascii_lowercase();
+        let position = |d: &str| {
+            let d = d.to_ascii_lowercase();
+            [format!("`{d}`."), format!(" {d}.")].iter().filter_map(|p| lower.find(p.as_str())).min()
+        };
+        self.databases
+            .keys()
+            .filter_map(|d| position(d).map(|at| (at, d)))
+            .min()
+            .map_or_else(|| schema.to_string(), |(_, d)| d.clone())
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +133,16 @@ mod tests {
         assert_eq!(database_statement("drop schema if exists c;"), Some("c".into()));
         assert_eq!(database_statement("ALTER DATABASE app CHARACTER SET utf8mb4"), Some("app".into()));
         assert_eq!(database_statement("CREATE TABLE database (id int)"), None);
+    }
+
+    #[test]
+    fn a_ddl_statement_is_about_the_selected_database_it_names() {
+        let f = selected(false);
+        assert_eq!(f.ddl_database("", "ALTER TABLE app.t ADD COLUMN x INT"), "app");
+        assert_eq!(f.ddl_database("", "ALTER TABLE `part`.`t1` ADD COLUMN x INT"), "part");
+        assert_eq!(f.ddl_database("app", "ALTER TABLE t ADD COLUMN x INT"), "app");
+        assert_eq!(f.ddl_database("other", "CREATE DATABASE shop"), "shop");
+        assert_eq!(f.ddl_database("other", "ALTER TABLE t ADD COLUMN x INT"), "other");
     }
 
     #[test]

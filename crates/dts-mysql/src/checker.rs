@@ -82,23 +82,26 @@ impl Checker for MySqlConnector {
         }
         out.push(privileges("source_privileges", src.as_mut(), Side::Source, &source_needs, &database_names).await);
         if !to_bus {
-            let target_names: Vec<String> =
-                database_names.iter().map(|d| plan.selection.target_database(d)).collect();
+            let target_names: Vec<String> = database_names.iter().map(|d| plan.selection.target_database(d)).collect();
             let mut destination_needs: Vec<Requirement> = grants::STRUCTURE.to_vec();
             if plan.stages.full_data || plan.stages.incremental {
                 destination_needs.extend(grants::DATA);
             }
             out.push(
-                privileges("destination_privileges", dst.as_mut(), Side::Destination, &destination_needs, &target_names)
-                    .await,
+                privileges(
+                    "destination_privileges",
+                    dst.as_mut(),
+                    Side::Destination,
+                    &destination_needs,
+                    &target_names,
+                )
+                .await,
             );
         }
 
         out.push(source_objects(catalog.as_ref()));
         if !to_bus {
-            out.push(
-                destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await,
-            );
+            out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await);
             if let Some(id) = plan.loop_guard {
                 out.push(loop_guard(dst.as_mut(), id).await);
             }

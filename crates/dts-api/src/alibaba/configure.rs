@@ -191,7 +191,10 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     if instance_type == "SUBSCRIBE" {
         return Err(AliError::invalid_parameter(
             "DtsInstanceId",
-            format!("the instance `{}` is for change tracking: configure it with ConfigureSubscription", instance.instance_id),
+            format!(
+                "the instance `{}` is for change tracking: configure it with ConfigureSubscription",
+                instance.instance_id
+            ),
         ));
     }
     let job_type = caller.choice("JobType", &["MIGRATION", "SYNC"])?.unwrap_or(instance_type);

@@ -259,7 +259,11 @@ pub fn create_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
         "password_sha256": password_digest(caller.required("ConsumerGroupPassword")?),
     }));
     doc["ConsumerGroups"] = Value::Array(list);
-    caller.ctx.store.set_instance_info(&instance.instance_id, &doc).map_err(|e| store_error(e, &instance.instance_id))?;
+    caller
+        .ctx
+        .store
+        .set_instance_info(&instance.instance_id, &doc)
+        .map_err(|e| store_error(e, &instance.instance_id))?;
     tracing::info!(instance_id = %instance.instance_id, group = %id, "consumer group created");
     Ok(json!({ "ConsumerGroupID": id }))
 }
@@ -321,6 +325,10 @@ pub fn delete_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
     }
     let mut doc = instance.info.clone();
     doc["ConsumerGroups"] = Value::Array(list);
-    caller.ctx.store.set_instance_info(&instance.instance_id, &doc).map_err(|e| store_error(e, &instance.instance_id))?;
+    caller
+        .ctx
+        .store
+        .set_instance_info(&instance.instance_id, &doc)
+        .map_err(|e| store_error(e, &instance.instance_id))?;
     Ok(json!({}))
 }
