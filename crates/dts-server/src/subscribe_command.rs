@@ -11,7 +11,7 @@ use apache_avro::{Schema, from_avro_datum};
 use base64::Engine as _;
 use clap::Subcommand;
 use dts_bus::consumer::rewind_group;
-use dts_bus::{BusConfig, Consumer, Delivery, KafkaConfig, NatsConfig, StartAt};
+use dts_bus::{BusConfig, BusError, Consumer, Delivery, KafkaConfig, NatsConfig, StartAt};
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
@@ -115,8 +115,17 @@ pub async fn run(command: SubscribeCommand) -> anyhow::Result<()> {
         "avro" => Some(Schema::parse_str(dts_bus::alibaba::RECORD_SCHEMA).context("the Record schema")?),
         _ => None,
     };
-    let mut consumer =
-        Consumer::open(&config, &subscription, start).await.with_context(|| format!("opening {subscription}"))?;
+    // A subscription that just started may not have its stream yet: wait a little for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut consumer = loop {
+        match Consumer::open(&config, &subscription, start.clone()).await {
+            Ok(c) => break c,
+            Err(BusError::NotFound { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {subscription}")),
+        }
+    };
     let stdout = std::io::stdout();
     let mut printed = 0u64;
     let mut last_new = Instant::now();

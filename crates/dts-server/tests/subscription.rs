@@ -224,3 +224,64 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     let stdout = script.finish(&server).await;
     assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_consumer_group() {
+    let (src, python) = tokio::join!(MariaDb::start(), python());
+    let nats = NatsServer::start();
+    let config = format!(
+        "[change_bus]\nurl = \"{}\"\nheartbeat_secs = 3600\n\n[instances.cdb-src]\nengine = \"mariadb\"\nhost = \
+         \"127.0.0.1\"\nport = {}\nuser = \"root\"\n",
+        nats.url(),
+        src.port()
+    );
+    let server = DtsServer::start(
+        Path::new(env!("CARGO_BIN_EXE_dts")),
+        DtsServerOptions { config_toml: Some(config), ..Default::default() },
+    )
+    .await;
+    src.exec(
+        "CREATE DATABASE tdb;
+         CREATE TABLE tdb.t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;
+         CREATE TABLE tdb.u (id INT PRIMARY KEY) ENGINE=InnoDB",
+    )
+    .await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").expect("phase file");
+    let env: Vec<(String, String)> = [
+        ("DTS_ENDPOINT", server.endpoint()),
+        ("DTS_SECRET_ID", server.secret_id().to_string()),
+        ("DTS_SECRET_KEY", server.secret_key().to_string()),
+        ("INSTANCE_ID", "cdb-src".to_string()),
+        ("DB_NAME", "tdb".to_string()),
+        ("TABLE_NAME", "t".to_string()),
+        ("BUS_ADDRESS", format!("127.0.0.1:{}", nats.port())),
+        ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut script = Running::start(&python, "subscribe.py", &env);
+    script.wait_line("READY", Duration::from_secs(180), &server).await;
+    let sub = printed(&script.stdout(), "SUBSCRIBE_ID=");
+    let channel = printed(&script.stdout(), "CHANNEL=");
+    let job = channel.trim_start_matches("dts.").to_string();
+
+    src.exec("INSERT INTO tdb.u VALUES (1); INSERT INTO tdb.t VALUES (1, 'x'); UPDATE tdb.t SET v = 'y' WHERE id = 1")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    while lines.iter().filter(|l: &&Value| l["value"]["op"].is_string()).count() < 2 {
+        assert!(Instant::now() < deadline, "the table's changes did not arrive: {lines:#?}\n{}", server.log());
+        lines.extend(tail_group(&server, &nats, &job, &sub).await);
+    }
+    let rows: Vec<&Value> = lines.iter().filter(|l| l["value"]["op"].is_string()).collect();
+    assert_eq!(rows.len(), 2, "only the subscribed table: {rows:#?}");
+    assert_eq!(rows[0]["value"]["after"], json!({"id": 1, "v": "x"}));
+    assert_eq!((&rows[1]["value"]["op"], &rows[1]["value"]["after"]["v"]), (&json!("u"), &json!("y")));
+    assert!(rows.iter().all(|r| r["subject"].as_str().is_some_and(|s| s.ends_with(".tdb.t"))), "{rows:#?}");
+
+    std::fs::write(&phase, "stop").expect("phase file");
+    let stdout = script.finish(&server).await;
+    assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+}

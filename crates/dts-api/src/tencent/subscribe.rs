@@ -455,7 +455,7 @@ pub fn describe_subscribes(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiE
             && str_of(p, "InstanceId").is_none_or(|x| field("InstanceId") == x)
             && str_of(p, "ChannelId").is_none_or(|x| field("ChannelId") == x)
             && str_of(p, "Product").is_none_or(|x| field("Product") == x)
-            && str_of(p, "PayType").is_none_or(|x| v["PayType"].to_string() == x)
+            && str_of(p, "PayType").is_none_or(|x| x.parse::<i64>().ok() == v["PayType"].as_i64())
             && (statuses.is_empty() || statuses.contains(&field("Status")))
             && (subs_statuses.is_empty() || subs_statuses.iter().any(|s| s == configured));
         if keep {
