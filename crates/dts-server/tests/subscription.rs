@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dts_bus::{BusConfig, Consumer, Delivery, MessageKind, NatsConfig, StartAt};
-use dts_test_support::{DtsServer, DtsServerOptions, MariaDb, NatsServer};
+use dts_test_support::{DtsServer, DtsServerOptions, KafkaBroker, MariaDb, NatsServer};
 use mysql_async::prelude::Queryable;
 use sdk_script::{Running, job_id_printed, printed, python};
 use serde_json::{Value, json};
@@ -225,14 +225,73 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_consumer_group() {
+/// The change bus of a test: NATS with Debezium JSON, or Kafka (tansu) with Alibaba Avro.
+enum Bus {
+    Nats(NatsServer),
+    Kafka(KafkaBroker),
+}
+
+impl Bus {
+    fn config(&self) -> String {
+        match self {
+            Bus::Nats(n) => format!("[change_bus]\nurl = \"{}\"\nheartbeat_secs = 3600\n", n.url()),
+            Bus::Kafka(k) => format!(
+                "[change_bus]\nkind = \"kafka\"\nbootstrap = \"{}\"\nformat = \"avro\"\nheartbeat_secs = 3600\n",
+                k.bootstrap()
+            ),
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Bus::Nats(n) => format!("127.0.0.1:{}", n.port()),
+            Bus::Kafka(k) => k.bootstrap(),
+        }
+    }
+
+    /// `dts subscribe tail` arguments naming this bus and format.
+    fn tail_args(&self) -> Vec<String> {
+        match self {
+            Bus::Nats(n) => vec!["--bus".into(), n.url(), "--format".into(), "json".into()],
+            Bus::Kafka(k) => {
+                vec!["--bus".into(), format!("kafka://{}", k.bootstrap()), "--format".into(), "avro".into()]
+            }
+        }
+    }
+}
+
+/// Runs `dts subscribe tail --group` on `bus` until idle for 8 s (a Kafka group join takes
+/// seconds); returns its JSON lines.
+fn tail_bus_group(server: &DtsServer, bus: &Bus, job: &str, group: &str) -> Vec<Value> {
+    let mut args: Vec<String> =
+        ["subscribe", "tail", job, "--group", group, "--idle-exit", "8"].map(String::from).into();
+    args.extend(bus.tail_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = server.cli_ok(&args);
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
+/// The row events of tail lines, as (operation, id, subject) whichever the format.
+fn row_events(lines: &[Value]) -> Vec<(String, i64, String)> {
+    lines
+        .iter()
+        .filter(|l| matches!(l["kind"].as_str(), Some("insert" | "update" | "delete")))
+        .map(|l| {
+            let op = match (&l["value"]["op"], &l["value"]["operation"]) {
+                (Value::String(op), _) => op.clone(),
+                (_, Value::String(op)) => op.clone(),
+                _ => panic!("neither a Debezium nor an Alibaba record: {l}"),
+            };
+            (op, l["key"]["id"].as_i64().unwrap_or(-1), l["subject"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+async fn tencent_subscription(bus: Bus) {
     let (src, python) = tokio::join!(MariaDb::start(), python());
-    let nats = NatsServer::start();
     let config = format!(
-        "[change_bus]\nurl = \"{}\"\nheartbeat_secs = 3600\n\n[instances.cdb-src]\nengine = \"mariadb\"\nhost = \
-         \"127.0.0.1\"\nport = {}\nuser = \"root\"\n",
-        nats.url(),
+        "{}\n[instances.cdb-src]\nengine = \"mariadb\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n",
+        bus.config(),
         src.port()
     );
     let server = DtsServer::start(
@@ -255,7 +314,7 @@ async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_co
         ("INSTANCE_ID", "cdb-src".to_string()),
         ("DB_NAME", "tdb".to_string()),
         ("TABLE_NAME", "t".to_string()),
-        ("BUS_ADDRESS", format!("127.0.0.1:{}", nats.port())),
+        ("BUS_ADDRESS", bus.address()),
         ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
     ]
     .into_iter()
@@ -269,19 +328,38 @@ async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_co
 
     src.exec("INSERT INTO tdb.u VALUES (1); INSERT INTO tdb.t VALUES (1, 'x'); UPDATE tdb.t SET v = 'y' WHERE id = 1")
         .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut lines = Vec::new();
-    while lines.iter().filter(|l: &&Value| l["value"]["op"].is_string()).count() < 2 {
+    while row_events(&lines).len() < 2 {
         assert!(Instant::now() < deadline, "the table's changes did not arrive: {lines:#?}\n{}", server.log());
-        lines.extend(tail_group(&server, &nats, &job, &sub).await);
+        lines.extend(tail_bus_group(&server, &bus, &job, &sub));
     }
-    let rows: Vec<&Value> = lines.iter().filter(|l| l["value"]["op"].is_string()).collect();
-    assert_eq!(rows.len(), 2, "only the subscribed table: {rows:#?}");
-    assert_eq!(rows[0]["value"]["after"], json!({"id": 1, "v": "x"}));
-    assert_eq!((&rows[1]["value"]["op"], &rows[1]["value"]["after"]["v"]), (&json!("u"), &json!("y")));
-    assert!(rows.iter().all(|r| r["subject"].as_str().is_some_and(|s| s.ends_with(".tdb.t"))), "{rows:#?}");
+    let rows = row_events(&lines);
+    assert_eq!(rows.len(), 2, "only the subscribed table, each change once: {lines:#?}");
+    assert!(matches!(rows[0].0.as_str(), "c" | "INSERT") && rows[0].1 == 1, "{rows:?}");
+    assert!(matches!(rows[1].0.as_str(), "u" | "UPDATE") && rows[1].1 == 1, "{rows:?}");
+    if let Bus::Kafka(_) = bus {
+        let update = lines.iter().find(|l| l["kind"] == "update").expect("the update");
+        assert_eq!(update["value"]["objectName"], "tdb.t", "{update}");
+        assert_eq!(update["value"]["source"]["sourceType"], "MySQL", "{update}");
+    } else {
+        let update = lines.iter().find(|l| l["kind"] == "update").expect("the update");
+        assert_eq!(update["value"]["after"], json!({"id": 1, "v": "y"}));
+        assert!(rows.iter().all(|r| r.2.ends_with(".tdb.t")), "{rows:?}");
+    }
 
     std::fs::write(&phase, "stop").expect("phase file");
     let stdout = script.finish(&server).await;
     assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_nats_consumer_group() {
+    tencent_subscription(Bus::Nats(NatsServer::start())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tencent_sdk_activates_a_subscription_published_to_kafka_as_alibaba_avro() {
+    let broker = tokio::task::spawn_blocking(KafkaBroker::start).await.expect("start the Kafka broker");
+    tencent_subscription(Bus::Kafka(broker)).await;
 }
