@@ -173,7 +173,10 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     let ids: HashSet<&str> = got.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids.len(), got.len(), "message ids are unique");
 
-    // A burst of writes; dts is killed with SIGKILL while publishing it, then restarted.
+    // A burst of writes, a second or more after the first part (times are in seconds); dts is
+    // killed with SIGKILL while publishing it, then restarted.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let burst_from = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     let writer = burst(&src);
     let killer = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -216,6 +219,14 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     }
     // The first part is in the group's view too, once.
     assert_eq!(lines.iter().filter(|l| l["value"]["op"] == "d").count(), 1);
+
+    // A reader from the burst's start time sees the burst, and nothing of the first part.
+    let from = burst_from.to_string();
+    let stdout = server.cli_ok(&["subscribe", "tail", &job, "--from", &from, "--bus", &nats.url(), "--idle-exit", "2"]);
+    let rewound: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let rows: Vec<&Value> = rewound.iter().filter(|l| l["value"]["op"].is_string()).collect();
+    assert_eq!(rows.len(), expected, "the burst from its start time, each change once");
+    assert!(rows.iter().all(|l| l["key"]["id"].as_i64().is_some_and(|k| k >= 100)), "nothing before the burst");
 
     // Drain whatever the restart added (a heartbeat), then let the script check the group's
     // position, stop and delete the subscription.
