@@ -7,6 +7,7 @@
 
 pub mod alibaba;
 mod replay;
+pub mod subscription;
 pub mod tencent;
 mod throttle;
 
@@ -61,6 +62,8 @@ pub struct ApiContext {
     pub ali_replay: NonceCache,
     /// Notified whenever a job needs the engine's attention.
     pub wake_engine: Arc<Notify>,
+    /// Where change tracking publishes (the Describe calls show it).
+    pub change_bus: Option<subscription::ChangeBusView>,
 }
 
 impl ApiContext {
@@ -73,6 +76,7 @@ impl ApiContext {
             replay: NonceCache::default(),
             ali_replay: NonceCache::new(std::time::Duration::from_secs(2 * alibaba::MAX_SKEW_SECS as u64)),
             wake_engine,
+            change_bus: None,
         }
     }
 }

@@ -219,6 +219,14 @@ pub async fn rewind_group(
     }
 }
 
+/// Deletes a consumer group (its position is lost); `Ok` when it did not exist.
+pub async fn delete_group(config: &BusConfig, subscription: &str, group: &str) -> Result<(), BusError> {
+    match config {
+        BusConfig::Nats(c) => NatsBus::connect(c).await?.delete_group(subscription, group).await,
+        BusConfig::Kafka(c) => KafkaBus::connect(c).await?.delete_group(group).await,
+    }
+}
+
 /// The retained events' count and source-time range.
 pub async fn window(config: &BusConfig, subscription: &str) -> Result<Window, BusError> {
     match config {

@@ -172,6 +172,23 @@ impl KafkaBus {
         self.partitions(names).await
     }
 
+    /// Deletes a consumer group (it must have no member); `Ok` when it did not exist.
+    pub async fn delete_group(&self, group: &str) -> Result<(), BusError> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config(None).create().map_err(|e| classify(&self.config, "the client settings", e))?;
+        let opts =
+            AdminOptions::new().operation_timeout(Some(self.config.timeout)).request_timeout(Some(self.config.timeout));
+        let results =
+            admin.delete_groups(&[group], &opts).await.map_err(|e| classify(&self.config, "deleting the group", e))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+                Err((_, code)) => return Err(classify(&self.config, "deleting the group", KafkaError::AdminOp(code))),
+            }
+        }
+        Ok(())
+    }
+
     async fn partitions(&self, names: &SubscriptionNames) -> Result<i32, BusError> {
         let probe = self.reader(None)?;
         let (topic, timeout, cfg) = (names.topic().to_string(), self.config.timeout, self.config.clone());

@@ -24,6 +24,7 @@ pub mod naming;
 pub mod nats;
 pub mod publisher;
 pub mod seek;
+pub mod sink;
 pub mod temporal;
 
 pub use config::{BusConfig, KafkaConfig, NatsConfig, Retention};
@@ -35,3 +36,4 @@ pub use id::MessageIds;
 pub use message::{Message, MessageKind};
 pub use naming::{Route, SubscriptionNames};
 pub use publisher::Publisher;
+pub use sink::{BusSink, SinkOptions};

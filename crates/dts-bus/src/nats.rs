@@ -292,6 +292,22 @@ impl NatsBus {
         })
     }
 
+    /// Deletes a group's durable consumer; `Ok` when it did not exist.
+    pub async fn delete_group(&self, subscription: &str, group: &str) -> Result<(), BusError> {
+        check_name("consumer group", group)?;
+        let names = self.names(subscription)?;
+        let stream = match self.stream(&names).await {
+            Ok(s) => s,
+            Err(BusError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match stream.delete_consumer(group).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().to_lowercase().contains("not found") => Ok(()),
+            Err(e) => Err(api_error(&self.config, "the consumer group", e)),
+        }
+    }
+
     /// Moves a group to the first retained event at or after `t_ms` (recreates its durable
     /// consumer starting there). Returns the sequence it will read next.
     pub async fn rewind_group(&self, subscription: &str, group: &str, t_ms: i64) -> Result<u64, BusError> {

@@ -10,3 +10,5 @@ mod formats;
 mod kafka;
 #[path = "cases/nats.rs"]
 mod nats;
+#[path = "cases/sink.rs"]
+mod sink;

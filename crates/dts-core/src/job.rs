@@ -161,6 +161,17 @@ pub struct MigrateOptions {
     pub consistency_params: Option<ConsistencyParams>,
 }
 
+impl MigrateOptions {
+    /// `ExternParams` `{"startAfterCheck": true}`: the engine starts the job as soon as its
+    /// precheck passes (Tencent's `ActivateSubscribe` is one call from configuration to running).
+    pub fn starts_after_check(&self) -> bool {
+        self.extern_params
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .is_some_and(|v| v["startAfterCheck"] == serde_json::Value::Bool(true))
+    }
+}
+
 /// One side of a job as declared (`SrcInfo`/`DstInfo` plus type and access type), minus the
 /// password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use dts_core::{CheckItem, CheckReport, Checker, JobEvent, JobStatus};
-use dts_store::{CheckState, JobRecord, StoreError};
+use dts_core::{CheckItem, CheckReport, Checker, JobDetail, JobEvent, JobStatus, ReleaseReason};
+use dts_store::{CheckState, JobRecord, StoreError, now_string};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoints::blocking;
@@ -74,6 +74,13 @@ impl<R: ConnectorRegistry> Engine<R> {
         let message = if passed { "ok".to_string() } else { report.failure_summary() };
         self.update(&id, move |j| {
             j.apply(if passed { JobEvent::CheckPassed } else { JobEvent::CheckFailed })?;
+            if passed && j.spec.options.starts_after_check() {
+                j.apply(JobEvent::Started)?;
+                j.request_release(ReleaseReason::FreshStart);
+                j.detail = JobDetail::for_job(j.kind, &j.spec);
+                j.errors.clear();
+                j.start_time = now_string();
+            }
             j.check = CheckState {
                 status: "finished".into(),
                 progress: 100,

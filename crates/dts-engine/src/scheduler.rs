@@ -158,8 +158,17 @@ impl<R: ConnectorRegistry> Engine<R> {
             blocking(&self.store, |s| Ok::<_, StoreError>((s.active_jobs()?, s.pending_releases()?))).await?;
         // A task whose job left the active statuses (suspended, reset, deleted) stops now; its
         // checkpoints stay until a release (if one was asked) has run.
+        // So does a job's stage task whose job went back to a precheck (reset and configured
+        // again between two ticks): the check spawns once the old task has ended.
         for (id, task) in lock(&self.tasks).iter() {
-            if task.kind != TaskKind::Release && !active.iter().any(|j| &j.job_id == id) {
+            let status = active.iter().find(|j| &j.job_id == id).map(|j| j.status);
+            let left = match (task.kind, status) {
+                (TaskKind::Release, _) => false,
+                (_, None) => true,
+                (TaskKind::Job, Some(s)) => s == JobStatus::Checking,
+                _ => false,
+            };
+            if left {
                 task.token.cancel();
             }
         }

@@ -44,6 +44,8 @@ async fn publish<C: Connector>(
     let from = ecp.position(TRACKING_POSITION).await?.unwrap_or_else(|| start.clone());
     let mut last = Some(from.clone());
     let mut stream = connector.changes(plan, from).await?;
+    // A heartbeat first: the subscription's stream or topic exists on the bus from here on.
+    sink.heartbeat(plan, last.as_ref()).await?;
     loop {
         match stream.next_batch(batch_size, Duration::from_secs(1)).await? {
             None => {

@@ -323,6 +323,7 @@ impl BinlogChangeStream {
                 // bus only carries its text, and its consumers see the whole change.
                 if !matches!(self.filter.ddl(&schema, &text, session.sql_mode), Decision::Skip) {
                     self.columns.clear();
+                    let schema = self.filter.ddl_database(&schema, &text, session.sql_mode);
                     events.push(ChangeEvent {
                         position: at(&position),
                         index: 0,

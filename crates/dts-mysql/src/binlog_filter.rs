@@ -445,6 +445,22 @@ impl BinlogFilter {
             )),
         }
     }
+
+    /// The database a replayed DDL statement is about (change tracking routes it there): the one
+    /// a database statement names, else the first selected database among the objects it names
+    /// (by the same tokenizer as [`BinlogFilter::ddl`]), else the default database.
+    pub fn ddl_database(&self, schema: &str, sql: &str, sql_mode: Option<u64>) -> String {
+        let tokens = tokenize(sql, Dialect::of_sql_mode(sql_mode));
+        let named_dbs: Vec<String> = match named(schema, &tokens) {
+            Named::Database { name, .. } => return name,
+            Named::Tables(objects) => objects.into_iter().map(|(d, _)| d).collect(),
+            Named::NewTrigger { table, .. } => vec![table.0],
+            Named::DroppedTrigger(db, _) => vec![db],
+            Named::Programs(dbs) => dbs,
+            Named::NotReplayed => Vec::new(),
+        };
+        named_dbs.iter().find(|d| !d.is_empty() && self.database(d)).cloned().unwrap_or_else(|| schema.to_string())
+    }
 }
 
 fn list(objects: &[&(String, String)]) -> String {
@@ -506,6 +522,16 @@ mod tests {
         ));
         assert!(!replays(&f, "app", "CREATE VIEW other.v AS SELECT * FROM app.t"));
         assert!(!replays(&f, "app", "DROP VIEW IF EXISTS other.v"));
+    }
+
+    #[test]
+    fn a_ddl_statement_is_about_the_selected_database_it_names() {
+        let f = selected(false);
+        assert_eq!(f.ddl_database("", "ALTER TABLE app.t ADD COLUMN x INT", None), "app");
+        assert_eq!(f.ddl_database("", "ALTER TABLE `part`.`t1` ADD COLUMN x INT", None), "part");
+        assert_eq!(f.ddl_database("app", "ALTER TABLE t ADD COLUMN x INT", None), "app");
+        assert_eq!(f.ddl_database("other", "CREATE DATABASE shop", None), "shop");
+        assert_eq!(f.ddl_database("other", "ALTER TABLE t ADD COLUMN x INT", None), "other");
     }
 
     #[test]

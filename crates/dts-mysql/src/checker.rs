@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use dts_core::{
     CheckItem, CheckReport, Checker, ConnectionSpec, ConnectorError, ErrorClass, MigrationPlan, ObjectSelection,
-    ProgressFn, TlsMode,
+    ProgressFn, Target, TlsMode,
 };
 
 use crate::MySqlConnector;
@@ -53,13 +53,17 @@ fn could_not_check(name: &str, description: &str, expected: impl Into<String>, e
 impl Checker for MySqlConnector {
     /// Runs every item in a fixed order; see the crate docs for the item names. Read-only.
     async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
-        let incremental = plan.stages.incremental;
-        let total = if incremental { 15 } else { 9 } + u64::from(plan.loop_guard.is_some());
+        // A change-tracking job publishes to the change bus: no destination database to check,
+        // and it always reads the binlog.
+        let to_bus = matches!(plan.target, Target::ChangeBus(_));
+        let incremental = plan.stages.incremental || to_bus;
+        let per_side = if to_bus { 4 } else { 9 };
+        let total = if incremental { per_side + 6 } else { per_side } + u64::from(plan.loop_guard.is_some());
         let mut out = Items { items: Vec::new(), total, progress };
         (progress)(0, total);
 
         let mut src = connectivity(&mut out, plan, Side::Source, self).await;
-        let mut dst = connectivity(&mut out, plan, Side::Destination, self).await;
+        let mut dst = if to_bus { None } else { connectivity(&mut out, plan, Side::Destination, self).await };
 
         let catalog = match src.as_mut() {
             Some(s) => Some(Catalog::read(s, &plan.selection).await),
@@ -71,29 +75,41 @@ impl Checker for MySqlConnector {
             (_, ObjectSelection::WholeInstance) => Vec::new(),
         };
 
-        out.push(version(src.as_mut(), dst.as_mut()).await);
+        if !to_bus {
+            out.push(version(src.as_mut(), dst.as_mut()).await);
+        }
 
         let mut source_needs = vec![grants::SELECT, grants::SHOW_VIEW];
         if incremental {
             source_needs.extend([grants::REPLICATION_SLAVE, grants::REPLICATION_CLIENT]);
         }
         out.push(privileges("source_privileges", src.as_mut(), Side::Source, &source_needs, &database_names).await);
-        let target_names: Vec<String> = database_names.iter().map(|d| plan.selection.target_database(d)).collect();
-        let mut destination_needs: Vec<Requirement> = grants::STRUCTURE.to_vec();
-        if plan.stages.full_data || plan.stages.incremental {
-            destination_needs.extend(grants::DATA);
-        }
-        out.push(
-            privileges("destination_privileges", dst.as_mut(), Side::Destination, &destination_needs, &target_names)
+        if !to_bus {
+            let target_names: Vec<String> = database_names.iter().map(|d| plan.selection.target_database(d)).collect();
+            let mut destination_needs: Vec<Requirement> = grants::STRUCTURE.to_vec();
+            if plan.stages.full_data || plan.stages.incremental {
+                destination_needs.extend(grants::DATA);
+            }
+            out.push(
+                privileges(
+                    "destination_privileges",
+                    dst.as_mut(),
+                    Side::Destination,
+                    &destination_needs,
+                    &target_names,
+                )
                 .await,
-        );
+            );
+        }
 
         out.push(source_objects(catalog.as_ref()));
-        out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await);
-        let read = catalog.as_ref().and_then(|c| c.as_ref().ok());
-        out.push(crate::definer::check(plan, src.as_mut(), dst.as_mut(), read).await);
-        if let Some(id) = plan.loop_guard {
-            out.push(loop_guard(dst.as_mut(), id).await);
+        if !to_bus {
+            out.push(destination_tables(catalog.as_ref(), dst.as_mut(), plan.stages.structure, &plan.selection).await);
+            let read = catalog.as_ref().and_then(|c| c.as_ref().ok());
+            out.push(crate::definer::check(plan, src.as_mut(), dst.as_mut(), read).await);
+            if let Some(id) = plan.loop_guard {
+                out.push(loop_guard(dst.as_mut(), id).await);
+            }
         }
 
         if incremental {

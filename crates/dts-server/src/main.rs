@@ -6,6 +6,7 @@ mod config;
 mod job_command;
 mod key_command;
 mod serve;
+mod subscribe_command;
 mod verify_command;
 
 use std::path::PathBuf;
@@ -33,6 +34,11 @@ enum Command {
     },
     /// Compare tables of two servers (outside any job).
     Verify(verify_command::VerifyArgs),
+    /// Read change-tracking subscriptions from the change bus.
+    Subscribe {
+        #[command(subcommand)]
+        command: subscribe_command::SubscribeCommand,
+    },
     /// Manage migration jobs through the API.
     Job {
         #[command(flatten)]
@@ -50,6 +56,7 @@ fn main() -> std::process::ExitCode {
                 Command::Serve(args) => runtime.block_on(serve::run(args)),
                 Command::Key { data_dir, command } => key_command::run(&data_dir, command),
                 Command::Job { conn, command } => runtime.block_on(job_command::run(conn, command)),
+                Command::Subscribe { command } => runtime.block_on(subscribe_command::run(command)),
                 Command::Verify(args) => runtime.block_on(verify_command::run(args)),
             },
         );

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use dts_api::{ApiContext, Throttle};
+use dts_bus::BusSink;
 use dts_core::AccountId;
 use dts_engine::{Engine, EngineConfig, Families};
 use dts_store::Store;
@@ -92,7 +93,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mysql = dts_mysql::MySqlConnector::default()
         .with_full_load_settings(file.full_load.settings())
         .with_replication_settings(file.replication.settings());
-    let families = Families::new(mysql);
+    let (bus, sink_options) = file.change_bus.settings()?;
+    let families = Families::new(mysql).with_change_sink(Box::new(BusSink::new(bus.clone(), sink_options)));
     let engine = Engine::new(store.clone(), families, file.instances.clone(), wake.clone(), EngineConfig::default());
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
 
@@ -100,6 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(regions) = file.regions {
         ctx.regions = regions;
     }
+    ctx.change_bus = Some(dts_api::subscription::ChangeBusView::new(bus));
     ctx.throttle = Throttle::new(file.limits.requests_per_second, file.limits.describe_requests_per_second);
     let app = dts_api::router(Arc::new(ctx));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;

@@ -41,9 +41,6 @@ fn loop_guard(instance_id: &str) -> u32 {
 
 pub fn create_dts_instance(caller: &Caller<'_>) -> Result<Value, AliError> {
     let kind = caller.choice("Type", &["MIGRATION", "SYNC", "SUBSCRIBE"])?.ok_or_else(|| AliError::missing("Type"))?;
-    if kind == "SUBSCRIBE" {
-        return Err(AliError::invalid_parameter("Type", "change tracking (SUBSCRIBE) instances are not offered yet"));
-    }
     let architecture = caller.choice("SyncArchitecture", &["oneway", "bidirectional"])?.unwrap_or("oneway");
     if architecture == "bidirectional" && kind != "SYNC" {
         return Err(AliError::invalid_parameter("SyncArchitecture", "bidirectional applies only to Type SYNC"));
@@ -83,7 +80,7 @@ pub fn create_dts_instance(caller: &Caller<'_>) -> Result<Value, AliError> {
 /// `DbList` (`{"db": {"name": "db2", "all": true}}` or with `"Table": {"t": {"name": "t2", "all": true}}`)
 /// as the `DatabaseInfo` the engine reads; a "name" other than its key renames the database or
 /// table on the destination (`NewDatabase` / `NewTables`).
-fn database_info(db_list: &str) -> Result<String, AliError> {
+pub(super) fn database_info(db_list: &str) -> Result<String, AliError> {
     let bad = |why: String| AliError::invalid_parameter("DbList", why);
     let v: Value = serde_json::from_str(db_list).map_err(|e| bad(format!("it is not JSON ({e})")))?;
     let dbs =
@@ -166,7 +163,7 @@ fn reserve_settings(reserve: Option<&str>) -> Result<Option<String>, AliError> {
 
 /// One endpoint group (`SourceEndpoint*` or `DestinationEndpoint*`): the stored endpoint, its
 /// password, and what Describe echoes back.
-fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpec, Option<String>), AliError> {
+pub(super) fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpec, Option<String>), AliError> {
     let p = |f: &str| format!("{prefix}{f}");
     let database_type = engine(caller, &p("EngineName"))?;
     let instance_type = caller.required(&p("InstanceType"))?;
@@ -220,6 +217,15 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
         return Err(AliError::not_purchased(&target.job_id));
     };
     let instance_type = instance.info["Type"].as_str().unwrap_or("MIGRATION");
+    if instance_type == "SUBSCRIBE" {
+        return Err(AliError::invalid_parameter(
+            "DtsInstanceId",
+            format!(
+                "the instance `{}` is for change tracking: configure it with ConfigureSubscription",
+                instance.instance_id
+            ),
+        ));
+    }
     let job_type = caller.choice("JobType", &["MIGRATION", "SYNC"])?.unwrap_or(instance_type);
     if job_type != instance_type {
         return Err(AliError::invalid_parameter(

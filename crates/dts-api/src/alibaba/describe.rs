@@ -112,7 +112,7 @@ fn job_json(job: &JobRecord, instance: Option<&DtsInstance>, direction: Directio
         "DtsJobName": job.spec.name,
         "DtsJobClass": purchased("InstanceClass"),
         "DtsJobDirection": direction.as_str(),
-        "JobType": if sync { "SYNC" } else { "MIGRATION" },
+        "JobType": job_type(job.kind),
         "Status": status_string(job),
         "PayType": pay_type,
         "CreateTime": iso(&job.create_time),
@@ -213,6 +213,9 @@ pub fn describe_dts_jobs(caller: &Caller<'_>) -> Result<Value, AliError> {
             continue;
         }
         let mut v = job_json(job, instance, Direction::Forward);
+        if job.kind == JobKind::ChangeTracking {
+            super::subscription::add_detail(caller, job, instance, &mut v);
+        }
         if let Some(i) = instance {
             v = with_reverse(caller, v, i);
         }
@@ -257,7 +260,10 @@ pub fn describe_dts_job_detail(caller: &Caller<'_>) -> Result<Value, AliError> {
     let target = resolve(caller, "DtsInstanceID")?;
     let out = match (&target.job, &target.instance) {
         (Some(job), inst) => {
-            let v = job_json(job, inst.as_ref(), target.direction);
+            let mut v = job_json(job, inst.as_ref(), target.direction);
+            if job.kind == JobKind::ChangeTracking {
+                super::subscription::add_detail(caller, job, inst.as_ref(), &mut v);
+            }
             match inst {
                 Some(i) if target.direction == Direction::Forward => with_reverse(caller, v, i),
                 _ => v,

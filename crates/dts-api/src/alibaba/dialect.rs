@@ -9,11 +9,11 @@ use dts_store::{DtsInstance, JobRecord, STOPPED_ON_REQUEST, StoreError};
 use serde_json::Value;
 
 use super::reply::AliError;
-use super::{configure, control, describe};
+use super::{configure, control, describe, subscription};
 use crate::ApiContext;
 
 /// The actions served.
-pub const ACTIONS: [&str; 11] = [
+pub const ACTIONS: [&str; 15] = [
     "CreateDtsInstance",
     "ConfigureDtsJob",
     "DescribePreCheckStatus",
@@ -25,6 +25,10 @@ pub const ACTIONS: [&str; 11] = [
     "DescribeDtsJobs",
     "DescribeDtsJobDetail",
     "ModifyDtsJobName",
+    "ConfigureSubscription",
+    "CreateConsumerChannel",
+    "DescribeConsumerChannel",
+    "DeleteConsumerChannel",
 ];
 
 pub fn dispatch(caller: &Caller<'_>, action: &str) -> Result<Value, AliError> {
@@ -40,6 +44,10 @@ pub fn dispatch(caller: &Caller<'_>, action: &str) -> Result<Value, AliError> {
         "DescribeDtsJobs" => describe::describe_dts_jobs(caller),
         "DescribeDtsJobDetail" => describe::describe_dts_job_detail(caller),
         "ModifyDtsJobName" => control::modify_dts_job_name(caller),
+        "ConfigureSubscription" => subscription::configure_subscription(caller),
+        "CreateConsumerChannel" => subscription::create_consumer_channel(caller),
+        "DescribeConsumerChannel" => subscription::describe_consumer_channel(caller),
+        "DeleteConsumerChannel" => subscription::delete_consumer_channel(caller),
         other => Err(AliError::new(404, "InvalidAction.NotFound", format!("Specified api `{other}` is not found."))),
     }
 }
@@ -234,6 +242,9 @@ fn replicating(job: &JobRecord) -> bool {
 
 /// `Status` in Alibaba's words (the reference's lists for migration and synchronization).
 pub fn status_string(job: &JobRecord) -> &'static str {
+    if job.kind == JobKind::ChangeTracking {
+        return tracking_status(job);
+    }
     let sync = job.kind == JobKind::Synchronization;
     match job.status {
         JobStatus::Creating => "NotStarted",
@@ -250,6 +261,30 @@ pub fn status_string(job: &JobRecord) -> &'static str {
         JobStatus::Failed if sync && !replicating(job) => "InitializeFailed",
         JobStatus::Failed if sync => "Failed",
         JobStatus::Failed => "MigrationFailed",
+        JobStatus::Suspended => "Suspending",
+    }
+}
+
+/// `Status` of a change-tracking task (the reference's list for change tracking).
+fn tracking_status(job: &JobRecord) -> &'static str {
+    let tracking = job.detail.step_no(dts_core::TRACKING_STEP).is_some_and(|n| n == job.detail.step_now);
+    match job.status {
+        JobStatus::Creating => "NotStarted",
+        JobStatus::Checking => "Prechecking",
+        JobStatus::CheckPass => "PreCheckPass",
+        JobStatus::CheckNotPass => "PrecheckFailed",
+        JobStatus::Running | JobStatus::ReadyComplete | JobStatus::Completing | JobStatus::Stopping
+            if job.detail.retry.is_some() =>
+        {
+            "Retrying"
+        }
+        JobStatus::Running | JobStatus::ReadyComplete | JobStatus::Completing | JobStatus::Stopping if tracking => {
+            "Normal"
+        }
+        JobStatus::Running | JobStatus::ReadyComplete | JobStatus::Completing | JobStatus::Stopping => "Starting",
+        JobStatus::Success => "Finished",
+        JobStatus::Failed if stopped_on_request(job) => "Finished",
+        JobStatus::Failed => "Abnormal",
         JobStatus::Suspended => "Suspending",
     }
 }

@@ -12,6 +12,7 @@ mod describe;
 mod dialect;
 pub mod reply;
 pub mod signature;
+mod subscription;
 
 use std::collections::BTreeMap;
 

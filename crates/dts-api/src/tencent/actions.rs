@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::models::{self, endpoint_from, job_info};
+use super::subscribe;
 use crate::ApiContext;
 
 const ACCESS_TYPES: [&str; 7] = ["extranet", "cvm", "dcg", "vpncloud", "cdb", "ccn", "vpnselfbuild"];
@@ -575,6 +576,14 @@ pub fn schema(action: &str) -> Option<&'static [super::params::Field]> {
         | "StartMigrateJob"
         | "StopMigrateJob" => &models::JOB_ID_ONLY,
         "DescribeMigrateJobDiff" => &models::DESCRIBE_MIGRATE_JOB_DIFF,
+        "CreateSubscribe" => &subscribe::CREATE_SUBSCRIBE,
+        "ActivateSubscribe" => &subscribe::ACTIVATE_SUBSCRIBE,
+        "ModifySubscribeObjects" => &subscribe::MODIFY_SUBSCRIBE_OBJECTS,
+        "DescribeSubscribes" => &subscribe::DESCRIBE_SUBSCRIBES,
+        "DescribeAsyncRequestInfo" => &subscribe::ASYNC_REQUEST,
+        "DescribeSubscribeConf" | "ResetSubscribe" | "IsolateSubscribe" | "OfflineIsolatedSubscribe" => {
+            &subscribe::SUBSCRIBE_ID_ONLY
+        }
         _ => return None,
     })
 }
@@ -592,6 +601,15 @@ pub fn dispatch(caller: &Caller<'_>, action: &str, p: &Value) -> Result<Value, A
         "StopMigrateJob" => stop_migrate_job(caller, p),
         "CompleteMigrateJob" => complete_migrate_job(caller, p),
         "DescribeMigrateJobDiff" => describe_migrate_job_diff(caller, p),
+        "CreateSubscribe" => subscribe::create_subscribe(caller, p),
+        "ActivateSubscribe" => subscribe::activate_subscribe(caller, p),
+        "ModifySubscribeObjects" => subscribe::modify_subscribe_objects(caller, p),
+        "DescribeSubscribes" => subscribe::describe_subscribes(caller, p),
+        "DescribeSubscribeConf" => subscribe::describe_subscribe_conf(caller, p),
+        "DescribeAsyncRequestInfo" => subscribe::describe_async_request_info(caller, p),
+        "ResetSubscribe" => subscribe::reset_subscribe(caller, p),
+        "IsolateSubscribe" => subscribe::isolate_subscribe(caller, p),
+        "OfflineIsolatedSubscribe" => subscribe::offline_isolated_subscribe(caller, p),
         _ => Err(ApiError::new("InvalidAction", format!("The action `{action}` is not supported."))),
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod models;
 mod params;
 pub mod signature;
+mod subscribe;
 
 use axum::http::Method;
 use axum::response::Response;

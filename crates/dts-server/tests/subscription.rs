@@ -1,0 +1,376 @@
+//! End-to-end change tracking: an official Alibaba SDK (`tests/py/ali_subscription.py`) buys,
+//! configures and starts a subscription of a throwaway MariaDB database on a real `dts serve`
+//! whose change bus is a throwaway `nats-server -js`; the source's inserts, updates, deletes and
+//! DDL arrive as Debezium JSON; `dts` is killed with SIGKILL during a burst of writes and
+//! restarted, and a consumer group read with `dts subscribe tail` (de-duplicating by id) sees
+//! every change exactly once, in order per key.
+
+mod sdk_script;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dts_bus::{BusConfig, Consumer, Delivery, MessageKind, NatsConfig, StartAt};
+use dts_test_support::{DtsServer, DtsServerOptions, KafkaBroker, MariaDb, NatsServer};
+use mysql_async::prelude::Queryable;
+use sdk_script::{Running, job_id_printed, printed, python};
+use serde_json::{Value, json};
+
+const KEYS: i64 = 30;
+const ROUNDS: i64 = 20;
+
+async fn server(nats: &NatsServer) -> DtsServer {
+    let config = format!("[change_bus]\nkind = \"nats\"\nurl = \"{}\"\nheartbeat_secs = 3600\n", nats.url());
+    let options = DtsServerOptions { config_toml: Some(config), ..Default::default() };
+    DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), options).await
+}
+
+fn json_of(bytes: Option<&[u8]>) -> Value {
+    bytes.map(|b| serde_json::from_slice(b).expect("a Debezium value is JSON")).unwrap_or(Value::Null)
+}
+
+/// Every message of the subscription from the start, until `done` holds for them (heartbeats
+/// left out); panics after 60 s.
+async fn read_until(
+    nats: &NatsServer,
+    job: &str,
+    server: &DtsServer,
+    done: impl Fn(&[Delivery]) -> bool,
+) -> Vec<Delivery> {
+    let config = BusConfig::Nats(NatsConfig::new(nats.url()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut consumer = loop {
+        match Consumer::open(&config, job, StartAt::Beginning).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the subscription's stream never appeared: {e}\n{}", server.log());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let mut got = Vec::new();
+    while !done(&got) {
+        assert!(Instant::now() < deadline, "events missing after 60 s; got {got:#?}\n{}", server.log());
+        let batch = consumer.next_batch(256, Duration::from_millis(300)).await.expect("read the stream");
+        got.extend(batch.into_iter().filter(|d| d.kind != Some(MessageKind::Heartbeat)));
+    }
+    got
+}
+
+/// Writes the burst: `KEYS` rows, then `ROUNDS` rounds updating every row to the round number,
+/// half of each round as one multi-row transaction, 25 ms apart; returns when it ended.
+async fn burst(db: &MariaDb) -> Instant {
+    let mut conn = db.conn().await;
+    for k in 0..KEYS {
+        conn.query_drop(format!("INSERT INTO track.items (id, v, note) VALUES ({}, 0, 'burst')", 100 + k))
+            .await
+            .expect("insert");
+    }
+    for r in 1..=ROUNDS {
+        let mut tx = conn.start_transaction(Default::default()).await.expect("begin");
+        for k in 0..KEYS / 2 {
+            tx.query_drop(format!("UPDATE track.items SET v = {r} WHERE id = {}", 100 + k)).await.expect("update");
+        }
+        tx.commit().await.expect("commit");
+        for k in KEYS / 2..KEYS {
+            conn.query_drop(format!("UPDATE track.items SET v = {r} WHERE id = {}", 100 + k)).await.expect("update");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Instant::now()
+}
+
+/// Runs `dts subscribe tail --group` until it has been idle for 3 s; returns its JSON lines.
+async fn tail_group(server: &DtsServer, nats: &NatsServer, job: &str, group: &str) -> Vec<Value> {
+    let args = ["subscribe", "tail", job, "--group", group, "--bus", &nats.url(), "--idle-exit", "3"];
+    let stdout = server.cli_ok(&args);
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_once_across_a_kill_9() {
+    let (src, python) = tokio::join!(MariaDb::start(), python());
+    let nats = NatsServer::start();
+    let mut server = server(&nats).await;
+    src.exec(
+        "CREATE DATABASE track;
+         CREATE TABLE track.items (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40)) ENGINE=InnoDB;
+         CREATE DATABASE other;
+         CREATE TABLE other.t (id INT PRIMARY KEY) ENGINE=InnoDB",
+    )
+    .await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").expect("phase file");
+    let env: Vec<(String, String)> = [
+        ("DTS_ENDPOINT", server.endpoint()),
+        ("DTS_SECRET_ID", server.secret_id().to_string()),
+        ("DTS_SECRET_KEY", server.secret_key().to_string()),
+        ("SRC_PORT", src.port().to_string()),
+        ("DB_NAME", "track".to_string()),
+        ("ALI_SDK", "tea".to_string()),
+        ("BUS_ADDRESS", format!("127.0.0.1:{}", nats.port())),
+        ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut script = Running::start(&python, "ali_subscription.py", &env);
+    script.wait_line("READY", Duration::from_secs(180), &server).await;
+    let job = job_id_printed(&script.stdout());
+    let group = printed(&script.stdout(), "GROUP=");
+
+    // Inserts, an update, a delete and a DDL of the selected database; nothing of `other`.
+    src.exec(
+        "INSERT INTO other.t VALUES (1);
+         INSERT INTO track.items VALUES (1, 10, 'one');
+         UPDATE track.items SET v = 11, note = NULL WHERE id = 1;
+         DELETE FROM track.items WHERE id = 1;
+         ALTER TABLE track.items ADD COLUMN extra INT;
+         INSERT INTO track.items VALUES (2, 20, 'two', 7)",
+    )
+    .await;
+    let got = read_until(&nats, &job, &server, |g| {
+        g.iter().any(|d| d.kind == Some(MessageKind::Insert) && json_of(d.key.as_deref()) == json!({"id": 2}))
+    })
+    .await;
+    let kinds: Vec<_> = got.iter().map(|d| d.kind.expect("dts sets dts-kind")).collect();
+    assert_eq!(
+        kinds,
+        [
+            MessageKind::Insert,
+            MessageKind::Update,
+            MessageKind::Delete,
+            MessageKind::Tombstone,
+            MessageKind::Ddl,
+            MessageKind::Insert
+        ],
+        "{got:#?}"
+    );
+    let values: Vec<Value> = got.iter().map(|d| json_of(d.payload.as_deref())).collect();
+    let insert = &values[0];
+    assert_eq!(insert["op"], "c");
+    assert_eq!(insert["before"], Value::Null);
+    assert_eq!(insert["after"], json!({"id": 1, "v": 10, "note": "one"}));
+    assert_eq!((&insert["source"]["db"], &insert["source"]["table"]), (&json!("track"), &json!("items")));
+    assert!(insert["source"]["file"].as_str().is_some_and(|f| !f.is_empty()), "{insert}");
+    assert!(insert["source"]["pos"].as_u64().is_some_and(|p| p > 0), "{insert}");
+    assert_eq!(insert["source"]["server_id"], json!(src.server_id()));
+    assert_eq!(json_of(got[0].key.as_deref()), json!({"id": 1}));
+    assert!(got[0].subject.ends_with(".track.items"), "{}", got[0].subject);
+    let update = &values[1];
+    assert_eq!(update["op"], "u");
+    assert_eq!(update["before"], json!({"id": 1, "v": 10, "note": "one"}));
+    assert_eq!(update["after"], json!({"id": 1, "v": 11, "note": null}));
+    let delete = &values[2];
+    assert_eq!((&delete["op"], &delete["after"]), (&json!("d"), &Value::Null));
+    assert_eq!(delete["before"], json!({"id": 1, "v": 11, "note": null}));
+    assert_eq!((json_of(got[3].key.as_deref()), &got[3].payload), (json!({"id": 1}), &None), "tombstone");
+    let ddl = &values[4];
+    assert!(ddl["ddl"].as_str().is_some_and(|s| s.contains("ADD COLUMN extra")), "{ddl}");
+    assert_eq!(ddl["databaseName"], "track");
+    assert_eq!(values[5]["after"], json!({"id": 2, "v": 20, "note": "two", "extra": 7}));
+    let ids: HashSet<&str> = got.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "message ids are unique");
+
+    // A burst of writes, a second or more after the first part (times are in seconds); dts is
+    // killed with SIGKILL while publishing it, then restarted.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let burst_from = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let writer = burst(&src);
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.kill();
+        let killed = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.restart().await;
+        killed
+    };
+    let (written, killed) = tokio::join!(writer, killer);
+    assert!(killed < written, "dts was killed only after the burst ended; make the burst longer");
+
+    // The group reads everything, resuming across several tail runs.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut lines: Vec<Value> = Vec::new();
+    let expected = (KEYS * (ROUNDS + 1)) as usize;
+    loop {
+        lines.extend(tail_group(&server, &nats, &job, &group).await);
+        let burst_changes =
+            lines.iter().filter(|l| l["key"]["id"].as_i64().is_some_and(|k| k >= 100) && l["value"]["op"].is_string());
+        if burst_changes.count() >= expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group read only part of the burst: {lines:#?}\n{}", server.log());
+    }
+    let ids: Vec<&str> = lines.iter().filter_map(|l| l["id"].as_str()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "the group saw a message id twice");
+    let mut per_key: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for l in &lines {
+        let Some(k) = l["key"]["id"].as_i64().filter(|k| *k >= 100) else { continue };
+        if l["value"]["op"].is_string() {
+            per_key.entry(k).or_default().push(l["value"]["after"]["v"].as_i64().expect("v"));
+        }
+    }
+    let want: Vec<i64> = (0..=ROUNDS).collect();
+    assert_eq!(per_key.len(), KEYS as usize);
+    for (k, seen) in &per_key {
+        assert_eq!(seen, &want, "key {k}: each change exactly once, in order");
+    }
+    // The first part is in the group's view too, once.
+    assert_eq!(lines.iter().filter(|l| l["value"]["op"] == "d").count(), 1);
+
+    // A reader from the burst's start time sees the burst, and nothing of the first part.
+    let from = burst_from.to_string();
+    let stdout = server.cli_ok(&["subscribe", "tail", &job, "--from", &from, "--bus", &nats.url(), "--idle-exit", "2"]);
+    let rewound: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let rows: Vec<&Value> = rewound.iter().filter(|l| l["value"]["op"].is_string()).collect();
+    assert_eq!(rows.len(), expected, "the burst from its start time, each change once");
+    assert!(rows.iter().all(|l| l["key"]["id"].as_i64().is_some_and(|k| k >= 100)), "nothing before the burst");
+
+    // Drain whatever the restart added (a heartbeat), then let the script check the group's
+    // position, stop and delete the subscription.
+    tail_group(&server, &nats, &job, &group).await;
+    std::fs::write(&phase, "stop").expect("phase file");
+    let stdout = script.finish(&server).await;
+    assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+}
+
+/// The change bus of a test: NATS with Debezium JSON, or Kafka (tansu) with Alibaba Avro.
+enum Bus {
+    Nats(NatsServer),
+    Kafka(KafkaBroker),
+}
+
+impl Bus {
+    fn config(&self) -> String {
+        match self {
+            Bus::Nats(n) => format!("[change_bus]\nurl = \"{}\"\nheartbeat_secs = 3600\n", n.url()),
+            Bus::Kafka(k) => format!(
+                "[change_bus]\nkind = \"kafka\"\nbootstrap = \"{}\"\nformat = \"avro\"\nheartbeat_secs = 3600\n",
+                k.bootstrap()
+            ),
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Bus::Nats(n) => format!("127.0.0.1:{}", n.port()),
+            Bus::Kafka(k) => k.bootstrap(),
+        }
+    }
+
+    /// `dts subscribe tail` arguments naming this bus and format.
+    fn tail_args(&self) -> Vec<String> {
+        match self {
+            Bus::Nats(n) => vec!["--bus".into(), n.url(), "--format".into(), "json".into()],
+            Bus::Kafka(k) => {
+                vec!["--bus".into(), format!("kafka://{}", k.bootstrap()), "--format".into(), "avro".into()]
+            }
+        }
+    }
+}
+
+/// Runs `dts subscribe tail --group` on `bus` until idle for 8 s (a Kafka group join takes
+/// seconds); returns its JSON lines.
+fn tail_bus_group(server: &DtsServer, bus: &Bus, job: &str, group: &str) -> Vec<Value> {
+    let mut args: Vec<String> =
+        ["subscribe", "tail", job, "--group", group, "--idle-exit", "8"].map(String::from).into();
+    args.extend(bus.tail_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = server.cli_ok(&args);
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
+/// The row events of tail lines, as (operation, id, subject) whichever the format.
+fn row_events(lines: &[Value]) -> Vec<(String, i64, String)> {
+    lines
+        .iter()
+        .filter(|l| matches!(l["kind"].as_str(), Some("insert" | "update" | "delete")))
+        .map(|l| {
+            let op = match (&l["value"]["op"], &l["value"]["operation"]) {
+                (Value::String(op), _) => op.clone(),
+                (_, Value::String(op)) => op.clone(),
+                _ => panic!("neither a Debezium nor an Alibaba record: {l}"),
+            };
+            (op, l["key"]["id"].as_i64().unwrap_or(-1), l["subject"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+async fn tencent_subscription(bus: Bus) {
+    let (src, python) = tokio::join!(MariaDb::start(), python());
+    let config = format!(
+        "{}\n[instances.cdb-src]\nengine = \"mariadb\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n",
+        bus.config(),
+        src.port()
+    );
+    let server = DtsServer::start(
+        Path::new(env!("CARGO_BIN_EXE_dts")),
+        DtsServerOptions { config_toml: Some(config), ..Default::default() },
+    )
+    .await;
+    src.exec(
+        "CREATE DATABASE tdb;
+         CREATE TABLE tdb.t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;
+         CREATE TABLE tdb.u (id INT PRIMARY KEY) ENGINE=InnoDB",
+    )
+    .await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").expect("phase file");
+    let env: Vec<(String, String)> = [
+        ("DTS_ENDPOINT", server.endpoint()),
+        ("DTS_SECRET_ID", server.secret_id().to_string()),
+        ("DTS_SECRET_KEY", server.secret_key().to_string()),
+        ("INSTANCE_ID", "cdb-src".to_string()),
+        ("DB_NAME", "tdb".to_string()),
+        ("TABLE_NAME", "t".to_string()),
+        ("BUS_ADDRESS", bus.address()),
+        ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut script = Running::start(&python, "subscribe.py", &env);
+    script.wait_line("READY", Duration::from_secs(180), &server).await;
+    let sub = printed(&script.stdout(), "SUBSCRIBE_ID=");
+    let channel = printed(&script.stdout(), "CHANNEL=");
+    let job = channel.trim_start_matches("dts.").to_string();
+
+    src.exec("INSERT INTO tdb.u VALUES (1); INSERT INTO tdb.t VALUES (1, 'x'); UPDATE tdb.t SET v = 'y' WHERE id = 1")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut lines = Vec::new();
+    while row_events(&lines).len() < 2 {
+        assert!(Instant::now() < deadline, "the table's changes did not arrive: {lines:#?}\n{}", server.log());
+        lines.extend(tail_bus_group(&server, &bus, &job, &sub));
+    }
+    let rows = row_events(&lines);
+    assert_eq!(rows.len(), 2, "only the subscribed table, each change once: {lines:#?}");
+    assert!(matches!(rows[0].0.as_str(), "c" | "INSERT") && rows[0].1 == 1, "{rows:?}");
+    assert!(matches!(rows[1].0.as_str(), "u" | "UPDATE") && rows[1].1 == 1, "{rows:?}");
+    if let Bus::Kafka(_) = bus {
+        let update = lines.iter().find(|l| l["kind"] == "update").expect("the update");
+        assert_eq!(update["value"]["objectName"], "tdb.t", "{update}");
+        assert_eq!(update["value"]["source"]["sourceType"], "MySQL", "{update}");
+    } else {
+        let update = lines.iter().find(|l| l["kind"] == "update").expect("the update");
+        assert_eq!(update["value"]["after"], json!({"id": 1, "v": "y"}));
+        assert!(rows.iter().all(|r| r.2.ends_with(".tdb.t")), "{rows:?}");
+    }
+
+    std::fs::write(&phase, "stop").expect("phase file");
+    let stdout = script.finish(&server).await;
+    assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_nats_consumer_group() {
+    tencent_subscription(Bus::Nats(NatsServer::start())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tencent_sdk_activates_a_subscription_published_to_kafka_as_alibaba_avro() {
+    let broker = tokio::task::spawn_blocking(KafkaBroker::start).await.expect("start the Kafka broker");
+    tencent_subscription(Bus::Kafka(broker)).await;
+}
