@@ -308,6 +308,24 @@ fn update_one(layout: &ApplyLayout, changed: &[usize], before: &Row, after: &Row
     s
 }
 
+/// One row of a joined update: the key (from `before`), then the `changed` values (from
+/// `after`); the first row names them `k0..` and `c0..`.
+fn joined_row(s: &mut Vec<u8>, layout: &ApplyLayout, changed: &[usize], before: &Row, after: &Row, named: bool) {
+    let values = layout.key.iter().map(|&i| (i, before, 'k')).chain(changed.iter().map(|&i| (i, after, 'c')));
+    let (mut keys, mut cols) = (0, 0);
+    for (n, (i, image, kind)) in values.enumerate() {
+        if n > 0 {
+            s.push(b',');
+        }
+        push_binlog_value(s, &layout.columns[i], image.get(i).and_then(Option::as_ref));
+        if named {
+            let at = if kind == 'k' { &mut keys } else { &mut cols };
+            s.extend_from_slice(format!(" AS `{kind}{at}`").as_bytes());
+            *at += 1;
+        }
+    }
+}
+
 /// Updates of many rows' `changed` columns as one statement: the table joined by its key to a
 /// table value constructor of (key, new values) rows, so the destination parses and plans once
 /// for the chunk (measured about 3.5x cheaper per row than one `UPDATE` each). The first row is
@@ -327,35 +345,11 @@ fn update_joined(
         let mut s = format!("UPDATE {table} JOIN (SELECT ").into_bytes();
         let mut n = 0;
         for (before, after) in &rows[chunk_start..] {
-            if n == 0 {
-                let mut first = true;
-                for (k, &i) in layout.key.iter().enumerate() {
-                    if !first {
-                        s.push(b',');
-                    }
-                    first = false;
-                    push_binlog_value(&mut s, &layout.columns[i], before.get(i).and_then(Option::as_ref));
-                    s.extend_from_slice(format!(" AS `k{k}`").as_bytes());
-                }
-                for (c, &i) in changed.iter().enumerate() {
-                    s.push(b',');
-                    push_binlog_value(&mut s, &layout.columns[i], after.get(i).and_then(Option::as_ref));
-                    s.extend_from_slice(format!(" AS `c{c}`").as_bytes());
-                }
-            } else {
+            if n > 0 {
                 s.extend_from_slice(if n == 1 { b" UNION ALL VALUES (" } else { b",(" });
-                let mut first = true;
-                for &i in &layout.key {
-                    if !first {
-                        s.push(b',');
-                    }
-                    first = false;
-                    push_binlog_value(&mut s, &layout.columns[i], before.get(i).and_then(Option::as_ref));
-                }
-                for &i in changed {
-                    s.push(b',');
-                    push_binlog_value(&mut s, &layout.columns[i], after.get(i).and_then(Option::as_ref));
-                }
+            }
+            joined_row(&mut s, layout, changed, before, after, n == 0);
+            if n > 0 {
                 s.push(b')');
             }
             n += 1;
