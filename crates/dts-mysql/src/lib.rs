@@ -47,7 +47,7 @@ mod two_way_watch;
 mod verify;
 mod version;
 
-pub use binlog::{BinlogEvent, BinlogReader, RowChange, StatementSession};
+pub use binlog::{BinlogDecoder, BinlogEvent, BinlogReader, RowChange, StatementSession, decode_stream};
 pub use binlog_change::{BinlogChangeStream, SourceColumns};
 pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
