@@ -98,7 +98,12 @@ impl NatsBus {
             Err(create) => {
                 self.js.update_stream(config).await.map_err(|e| {
                     tracing::warn!(stream = %names.stream, error = %create, "creating the stream failed");
-                    api_error(&self.config, "the stream configuration", e)
+                    // No stream to update: the creation's refusal (limits, storage) is the cause.
+                    if e.to_string().to_lowercase().contains("not found") {
+                        api_error(&self.config, "creating the stream", create)
+                    } else {
+                        api_error(&self.config, "the stream configuration", e)
+                    }
                 })?;
                 self.stream(names).await
             }

@@ -374,3 +374,64 @@ async fn the_tencent_sdk_activates_a_subscription_published_to_kafka_as_alibaba_
     let broker = tokio::task::spawn_blocking(KafkaBroker::start).await.expect("start the Kafka broker");
     tencent_subscription(Bus::Kafka(broker)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_outage_is_retried_and_shown_until_the_bus_returns_and_nothing_is_lost() {
+    let (src, python) = tokio::join!(MariaDb::start(), python());
+    let mut nats = NatsServer::start();
+    let config = format!(
+        "{}\n[instances.cdb-src]\nengine = \"mariadb\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n",
+        format_args!("[change_bus]\nurl = \"{}\"\nheartbeat_secs = 3600\n", nats.url()),
+        src.port()
+    );
+    let server = DtsServer::start(
+        Path::new(env!("CARGO_BIN_EXE_dts")),
+        DtsServerOptions { config_toml: Some(config), ..Default::default() },
+    )
+    .await;
+    src.exec("CREATE DATABASE odb; CREATE TABLE odb.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB").await;
+    let env: Vec<(String, String)> = [
+        ("DTS_ENDPOINT", server.endpoint()),
+        ("DTS_SECRET_ID", server.secret_id().to_string()),
+        ("DTS_SECRET_KEY", server.secret_key().to_string()),
+        ("INSTANCE_ID", "cdb-src".to_string()),
+        ("DB_NAME", "odb".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let stdout = sdk_script::run_script(&python, "subscribe_start.py", &env, &server).await;
+    let sub = printed(&stdout, "SUBSCRIBE_ID=");
+    let job = printed(&stdout, "CHANNEL=").trim_start_matches("dts.").to_string();
+    let nats_url = nats.url();
+    let tail = |server: &DtsServer| {
+        let args = ["subscribe", "tail", &job, "--group", &sub, "--bus", &nats_url, "--idle-exit", "3"];
+        let out = server.cli_ok(&args);
+        out.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON line")).collect::<Vec<_>>()
+    };
+
+    src.exec("INSERT INTO odb.t VALUES (1, 1)").await;
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while row_events(&lines).is_empty() {
+        assert!(Instant::now() < deadline, "the first row did not arrive\n{}", server.log());
+        lines.extend(tail(&server));
+    }
+
+    // The bus goes away; the source keeps changing; the job shows its retries.
+    nats.kill();
+    for id in 2..=20 {
+        src.exec(&format!("INSERT INTO odb.t VALUES ({id}, {id})")).await;
+    }
+    let retrying = server.wait_job(&job, "a retry state", |j| !j["Detail"]["RetryState"].is_null()).await;
+    assert_eq!(retrying["Status"], 7, "a bus outage does not fail the job: {retrying}");
+    nats.restart();
+    server.wait_job(&job, "the retries to end", |j| j["Detail"]["RetryState"].is_null()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while row_events(&lines).len() < 20 {
+        assert!(Instant::now() < deadline, "rows missing after the bus returned: {lines:#?}\n{}", server.log());
+        lines.extend(tail(&server));
+    }
+    let ids: Vec<i64> = row_events(&lines).iter().map(|r| r.1).collect();
+    assert_eq!(ids, (1..=20).collect::<Vec<_>>(), "every row once, in order");
+}

@@ -13,7 +13,7 @@ use super::{configure, control, describe, subscription};
 use crate::ApiContext;
 
 /// The actions served.
-pub const ACTIONS: [&str; 15] = [
+pub const ACTIONS: [&str; 16] = [
     "CreateDtsInstance",
     "ConfigureDtsJob",
     "DescribePreCheckStatus",
@@ -29,6 +29,7 @@ pub const ACTIONS: [&str; 15] = [
     "CreateConsumerChannel",
     "DescribeConsumerChannel",
     "DeleteConsumerChannel",
+    "ModifyConsumerChannel",
 ];
 
 pub fn dispatch(caller: &Caller<'_>, action: &str) -> Result<Value, AliError> {
@@ -48,6 +49,7 @@ pub fn dispatch(caller: &Caller<'_>, action: &str) -> Result<Value, AliError> {
         "CreateConsumerChannel" => subscription::create_consumer_channel(caller),
         "DescribeConsumerChannel" => subscription::describe_consumer_channel(caller),
         "DeleteConsumerChannel" => subscription::delete_consumer_channel(caller),
+        "ModifyConsumerChannel" => subscription::modify_consumer_channel(caller),
         other => Err(AliError::new(404, "InvalidAction.NotFound", format!("Specified api `{other}` is not found."))),
     }
 }

@@ -3,7 +3,7 @@
 //! the subscription fields of `DescribeDtsJobs`/`DescribeDtsJobDetail` (`SubscriptionHost`,
 //! `SubscribeTopic`, `SubscriptionDataType`, `ConsumptionCheckpoint`, `BeginTimestamp`/
 //! `EndTimestamp`), and consumer groups as the bus's durable consumers
-//! (`CreateConsumerChannel`/`DescribeConsumerChannel`/`DeleteConsumerChannel`).
+//! (`CreateConsumerChannel`/`DescribeConsumerChannel`/`ModifyConsumerChannel`/`DeleteConsumerChannel`).
 //!
 //! Start, suspend, stop, reset and delete are the task calls of `control`, which work on any
 //! job kind. Events go to the server's change bus, one subscription per task id.
@@ -322,6 +322,35 @@ pub fn delete_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
         && !b.delete_group(&job_id, &group)
     {
         return Err(AliError::unavailable());
+    }
+    let mut doc = instance.info.clone();
+    doc["ConsumerGroups"] = Value::Array(list);
+    caller
+        .ctx
+        .store
+        .set_instance_info(&instance.instance_id, &doc)
+        .map_err(|e| store_error(e, &instance.instance_id))?;
+    Ok(json!({}))
+}
+
+/// `ModifyConsumerChannel`: renames a group or changes its account or password.
+pub fn modify_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
+    let group = caller.required("ConsumerGroupId")?.to_string();
+    check_group_fields(caller, false)?;
+    let (instance, _) = subscription_target(caller)?;
+    let mut list = groups(&instance);
+    let entry = list
+        .iter_mut()
+        .find(|g| g["id"].as_str() == Some(&group))
+        .ok_or_else(|| AliError::invalid_parameter("ConsumerGroupId", format!("no consumer group `{group}`")))?;
+    if let Some(name) = caller.get("ConsumerGroupName") {
+        entry["name"] = json!(name);
+    }
+    if let Some(user) = caller.get("ConsumerGroupUserName") {
+        entry["user"] = json!(user);
+    }
+    if let Some(password) = caller.get("ConsumerGroupPassword") {
+        entry["password_sha256"] = json!(password_digest(password));
     }
     let mut doc = instance.info.clone();
     doc["ConsumerGroups"] = Value::Array(list);

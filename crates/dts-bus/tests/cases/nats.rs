@@ -19,8 +19,12 @@ use crate::fixtures::*;
 
 const T0: i64 = 1_700_000_000_000;
 
+/// The server's config with 256 MiB per stream: JetStream reserves a file stream's `max_bytes`
+/// on disk, so the 8 GiB default fits only once or twice on a small test disk.
 fn config(server: &NatsServer) -> BusConfig {
-    BusConfig::Nats(NatsConfig::new(server.url()))
+    let mut c = NatsConfig::new(server.url());
+    c.retention.max_bytes = 256 << 20;
+    BusConfig::Nats(c)
 }
 
 fn encode(format: Format, events: &[ChangeEvent]) -> Vec<Message> {

@@ -43,14 +43,20 @@ fn batch() -> ChangeBatch {
     ChangeBatch { events, end: Some(binlog(500)) }
 }
 
+/// 256 MiB per stream (JetStream reserves `max_bytes` on disk for file streams).
+fn nats(server: &NatsServer) -> BusConfig {
+    let mut c = NatsConfig::new(server.url());
+    c.retention.max_bytes = 256 << 20;
+    BusConfig::Nats(c)
+}
+
 fn sink(server: &NatsServer, heartbeat: Duration) -> BusSink {
     let options = SinkOptions { format: Format::DebeziumJson, tombstones: true, heartbeat_interval: heartbeat };
-    BusSink::new(BusConfig::Nats(NatsConfig::new(server.url())), options)
+    BusSink::new(nats(server), options)
 }
 
 async fn kinds(server: &NatsServer, job: &str) -> Vec<MessageKind> {
-    let config = BusConfig::Nats(NatsConfig::new(server.url()));
-    let mut c = Consumer::open_with_window(&config, job, StartAt::Beginning, 0).await.expect("open");
+    let mut c = Consumer::open_with_window(&nats(server), job, StartAt::Beginning, 0).await.expect("open");
     let mut out = Vec::new();
     loop {
         let got = c.next_batch(100, Duration::from_millis(400)).await.expect("read");

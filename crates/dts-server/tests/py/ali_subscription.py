@@ -92,6 +92,15 @@ def main():
     check(api.last_raw.get("ConsumptionCheckpoint", "").endswith("Z"),
           "ConsumptionCheckpoint once a group consumed: %s" % api.last_raw)
 
+    step("ModifyConsumerChannel renames the group")
+    api.call("ModifyConsumerChannel", DtsInstanceId=instance_id, DtsJobId=job_id, ConsumerGroupId=group,
+             ConsumerGroupName="renamed group", RegionId="cn-hangzhou")
+    expect_error("InvalidParameter", "ModifyConsumerChannel of an unknown group", api.call, "ModifyConsumerChannel",
+                 DtsInstanceId=instance_id, DtsJobId=job_id, ConsumerGroupId="dtsenothere", ConsumerGroupName="x",
+                 RegionId="cn-hangzhou")
+    body = api.call("DescribeConsumerChannel", DtsInstanceId=instance_id, DtsJobId=job_id, RegionId="cn-hangzhou")
+    check(body["ConsumerChannels"][0].get("ConsumerGroupName") == "renamed group", "renamed: %s" % body)
+
     step("StopDtsJob, DeleteConsumerChannel, DeleteDtsJob")
     check_success(api.call("StopDtsJob", DtsJobId=job_id, DtsInstanceId=instance_id), "StopDtsJob")
     wait_status(api, job_id, "Finished", passing=("Normal",))
