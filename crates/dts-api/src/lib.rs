@@ -142,25 +142,33 @@ pub enum Refused {
 }
 
 /// What bounds the memory of requests before they are authenticated: slots for requests in
-/// flight and a budget of body bytes (in KiB), both waited for at most the read timeout.
+/// flight and a budget of body bytes (in KiB), waited for at most `queue_wait`; then the body
+/// must arrive within `read_timeout`.
 pub struct BodyGate {
     slots: Arc<Semaphore>,
     budget_kib: Arc<Semaphore>,
+    queue_wait: std::time::Duration,
     read_timeout: std::time::Duration,
 }
 
 impl BodyGate {
-    pub fn new(slots: usize, budget_bytes: usize, read_timeout: std::time::Duration) -> Self {
+    pub fn new(
+        slots: usize,
+        budget_bytes: usize,
+        queue_wait: std::time::Duration,
+        read_timeout: std::time::Duration,
+    ) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(slots.max(1))),
             budget_kib: Arc::new(Semaphore::new((budget_bytes / 1024).max(limits::MAX_BODY_BYTES / 1024))),
+            queue_wait,
             read_timeout,
         }
     }
 
     /// Reads a body within the bounds; the permits live as long as the request is handled.
     async fn read(&self, headers: &HeaderMap, body: Body) -> Result<(Bytes, GatePermits), Refused> {
-        let deadline = tokio::time::Instant::now() + self.read_timeout;
+        let deadline = tokio::time::Instant::now() + self.queue_wait;
         let declared = headers
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -179,18 +187,24 @@ impl BodyGate {
             .await
             .map_err(|_| Refused::Busy)?
             .map_err(|_| Refused::Busy)?;
-        let bytes = match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limits::MAX_BODY_BYTES)).await {
-            Err(_) => return Err(Refused::Timeout),
-            Ok(Err(_)) => return Err(Refused::TooLarge),
-            Ok(Ok(b)) => b,
-        };
+        let bytes =
+            match tokio::time::timeout(self.read_timeout, axum::body::to_bytes(body, limits::MAX_BODY_BYTES)).await {
+                Err(_) => return Err(Refused::Timeout),
+                Ok(Err(_)) => return Err(Refused::TooLarge),
+                Ok(Ok(b)) => b,
+            };
         Ok((bytes, GatePermits { _slot: slot, _budget: budget }))
     }
 }
 
 impl Default for BodyGate {
     fn default() -> Self {
-        Self::new(limits::MAX_REQUESTS_IN_FLIGHT, limits::BODY_BUDGET_BYTES, limits::BODY_READ_TIMEOUT)
+        Self::new(
+            limits::MAX_REQUESTS_IN_FLIGHT,
+            limits::BODY_BUDGET_BYTES,
+            limits::QUEUE_WAIT,
+            limits::BODY_READ_TIMEOUT,
+        )
     }
 }
 

@@ -18,8 +18,10 @@ pub const MAX_BODY_BYTES: usize = 10 << 20;
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The bytes of request bodies held at once across all connections, before authentication.
 pub const BODY_BUDGET_BYTES: usize = 64 << 20;
-/// Requests handled at once; more wait for a slot for at most [`BODY_READ_TIMEOUT`].
+/// Requests handled at once; more wait for a slot (and for room in [`BODY_BUDGET_BYTES`]) for
+/// at most [`QUEUE_WAIT`], then are refused as throttled.
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 128;
+pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
 /// Parameters of one request (flattened pairs, or the leaf values of a JSON body).
 pub const MAX_PARAMS: usize = 1_000;
 /// Segments of a dotted parameter name (`A.0.B`), and nesting of a JSON body.

@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn deep_long_and_numerous_names_are_refused_naming_the_limit() {
-        let eight = vec!["A"; crate::limits::MAX_DEPTH].join(".");
+        let eight = ["A"; crate::limits::MAX_DEPTH].join(".");
         assert!(unflatten(&[(eight.clone(), "v".into())]).is_ok());
         let err = unflatten(&[(format!("{eight}.A"), "v".into())]).unwrap_err();
         assert_eq!(err.code, "InvalidParameter");
