@@ -16,8 +16,9 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::Value;
 
+pub use actions::schema;
 pub use error::ApiError;
-pub use params::{unflatten, validate};
+pub use params::{Field, Ty, unflatten, validate};
 
 use crate::limits::{self, LimitError};
 use crate::replay::Admission;
