@@ -6,6 +6,7 @@ mod config;
 mod job_command;
 mod key_command;
 mod serve;
+mod tls;
 mod verify_command;
 
 use std::path::PathBuf;
