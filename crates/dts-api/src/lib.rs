@@ -120,6 +120,14 @@ fn update_account_job<E>(
     }
 }
 
+/// Whether an endpoint change points the job at another server (address, port or registered
+/// instance): then a stored password must not follow it unless the request gives one.
+fn endpoint_moved(old: &dts_core::EndpointSpec, new: &dts_core::EndpointSpec) -> bool {
+    let ip = |e: &dts_core::EndpointSpec| e.ip.clone().filter(|s| !s.is_empty());
+    let id = |e: &dts_core::EndpointSpec| e.instance_id.clone().filter(|s| !s.is_empty());
+    ip(old) != ip(new) || old.port.unwrap_or(3306) != new.port.unwrap_or(3306) || id(old) != id(new)
+}
+
 /// A request id in UUID form.
 pub fn request_id() -> String {
     let mut b = [0u8; 16];

@@ -14,6 +14,7 @@ fn connection(
     e: &EndpointSpec,
     password: Option<String>,
     registry: &InstanceRegistry,
+    account: &str,
 ) -> Result<ConnectionSpec, EngineError> {
     if let Some(ip) = e.ip.as_deref().filter(|s| !s.is_empty()) {
         let port = e.port.unwrap_or(3306);
@@ -27,8 +28,9 @@ fn connection(
         });
     }
     let id = e.instance_id.as_deref().unwrap_or_default();
+    // Another account's instance is unknown to this job (its credentials serve only its owner).
     let inst = registry
-        .get(id)
+        .get_for(account, id)
         .ok_or_else(|| EngineError::Plan(format!("{side} instance `{id}` is not in the instance registry")))?;
     let user_given = e.user.as_deref().filter(|s| !s.is_empty());
     Ok(ConnectionSpec {
@@ -57,7 +59,7 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
     let route = dts_core::route(&spec.source.database_type, declared).map_err(|e| EngineError::Plan(e.to_string()))?;
     let target = match job.kind {
         JobKind::ChangeTracking => Target::ChangeBus(BusTarget { subscription: job.job_id.clone() }),
-        _ => Target::Database(connection("destination", &spec.destination, dst_pw, registry)?),
+        _ => Target::Database(connection("destination", &spec.destination, dst_pw, registry, &job.account_id)?),
     };
     Ok(MigrationPlan {
         job_id: job.job_id.clone(),
@@ -65,7 +67,7 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         route,
         stages: spec.stages(),
         selection,
-        source: connection("source", &spec.source, src_pw, registry)?,
+        source: connection("source", &spec.source, src_pw, registry, &job.account_id)?,
         target,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,

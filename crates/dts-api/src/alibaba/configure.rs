@@ -154,8 +154,8 @@ fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpec, Option<S
         .transpose()?;
     match (&ip, &instance_id) {
         (Some(_), _) => {}
-        (None, Some(id)) if rds || caller.ctx.instances.get(id).is_some() => {
-            if caller.ctx.instances.get(id).is_none() {
+        (None, Some(id)) if rds || caller.ctx.instances.get_for(caller.account_id, id).is_some() => {
+            if caller.ctx.instances.get_for(caller.account_id, id).is_none() {
                 return Err(AliError::invalid_parameter(
                     &p("InstanceID"),
                     format!("the instance `{id}` is not registered with this dts server"),
@@ -287,6 +287,12 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
             refused = Some(job.status);
             return Err(dts_store::StoreError::Rejected(String::new()));
         }
+        // A stored password never follows the task to another server.
+        let src_password =
+            src_password.clone().or_else(|| crate::endpoint_moved(&job.spec.source, &spec.source).then(String::new));
+        let dst_password = dst_password
+            .clone()
+            .or_else(|| crate::endpoint_moved(&job.spec.destination, &spec.destination).then(String::new));
         job.spec = spec;
         store.set_job_passwords(job, src_password.as_deref(), dst_password.as_deref());
         job.apply(JobEvent::Modified)?;

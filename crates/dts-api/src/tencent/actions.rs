@@ -166,7 +166,7 @@ fn check_endpoint(caller: &Caller<'_>, side: &str, e: &EndpointSpec) -> Result<(
     }
     match (&e.ip, &e.instance_id) {
         (Some(ip), _) if !ip.is_empty() => Ok(()),
-        (_, Some(id)) if !id.is_empty() => match caller.ctx.instances.get(id) {
+        (_, Some(id)) if !id.is_empty() => match caller.ctx.instances.get_for(caller.account_id, id) {
             Some(_) => Ok(()),
             None => Err(ApiError::new(
                 "InvalidParameter.InstanceNotFound",
@@ -305,8 +305,9 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         if let Some(info) = obj(p, "SrcInfo") {
             let (e, pw) = endpoint_from(&spec.source.database_type, &spec.source.access_type, info);
             check_endpoint(caller, "SrcInfo", &e)?;
+            // A stored password never follows the job to another server.
+            src_password = pw.or_else(|| crate::endpoint_moved(&spec.source, &e).then(String::new));
             spec.source = e;
-            src_password = pw;
         }
         if let Some(a) = str_field(p, "DstAccessType") {
             check_access_type("DstAccessType", a)?;
@@ -318,8 +319,8 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
                 return Err(ApiError::invalid_value("DstInfo.Region", "the destination region cannot change"));
             }
             check_endpoint(caller, "DstInfo", &e)?;
+            dst_password = pw.or_else(|| crate::endpoint_moved(&spec.destination, &e).then(String::new));
             spec.destination = e;
-            dst_password = pw;
         }
         if let Some(d) = str_field(p, "DatabaseInfo") {
             spec.database_info = Some(d.to_string()).filter(|s| !s.is_empty());
