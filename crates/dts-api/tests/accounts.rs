@@ -263,3 +263,21 @@ fn moving_an_endpoint_without_a_new_password_clears_the_stored_one() {
     configure("4406", None);
     assert_eq!(passwords(&f, &ajob).1.as_deref(), Some(""), "another port: cleared");
 }
+
+#[test]
+fn an_access_key_is_stored_encrypted_and_never_returned() {
+    let f = fixture();
+    let secret = "AKIA-access-key-7731";
+    let src = json!({"Ip": "10.0.0.5", "Port": 3306, "User": "u", "Password": "p", "AccessKey": secret});
+    let job = create(&f, DEFAULT, src)["JobId"].as_str().unwrap().to_string();
+    let listed = tencent(&f, DEFAULT, "DescribeMigrateJobs", json!({"JobId": job}));
+    assert_eq!(listed["JobList"][0]["SrcInfo"]["AccessKey"], "", "{listed}");
+    assert!(!listed.to_string().contains(secret), "{listed}");
+    let record = f.ctx.store.job(&job).unwrap().unwrap();
+    let stored = serde_json::to_string(&record.spec).unwrap();
+    assert!(!stored.contains(secret), "stored in clear: {stored}");
+    let sealed = record.spec.source.extra["AccessKeySealed"].as_str().unwrap();
+    assert_eq!(f.ctx.store.open_endpoint_secret("SrcInfo.AccessKey", sealed).unwrap(), secret);
+    let detail = alibaba(&f, DEFAULT, "DescribeDtsJobDetail", &[("DtsJobId", &job)]);
+    assert!(!detail.to_string().contains(secret), "{detail}");
+}

@@ -207,6 +207,17 @@ impl Store {
         password.map(|p| self.cipher.encrypt(p, &format!("job:{job_id}:{field}")))
     }
 
+    /// A secret of an endpoint (e.g. `SrcInfo.AccessKey`) encrypted for storage in the job's
+    /// spec; `field` names it and is bound to the ciphertext.
+    pub fn seal_endpoint_secret(&self, field: &str, secret: &str) -> String {
+        self.cipher.encrypt(secret, &format!("endpoint:{field}"))
+    }
+
+    /// The clear text of [`Store::seal_endpoint_secret`].
+    pub fn open_endpoint_secret(&self, field: &str, sealed: &str) -> Result<String, StoreError> {
+        self.cipher.decrypt(sealed, &format!("endpoint:{field}"))
+    }
+
     /// Stores a new job in status 1 and returns it.
     pub fn insert_job(&self, new: NewJob) -> Result<JobRecord, StoreError> {
         let job_id = new.job_id.clone().unwrap_or_else(new_job_id);

@@ -222,7 +222,8 @@ pub fn create_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
     let dst_access = str_field(p, "DstAccessType").unwrap_or_default();
     check_access_type("SrcAccessType", src_access)?;
     check_access_type("DstAccessType", dst_access)?;
-    let (source, src_password) = endpoint_from(src_type, src_access, obj(p, "SrcInfo").expect("schema"));
+    let (mut source, src_password) = endpoint_from(src_type, src_access, obj(p, "SrcInfo").expect("schema"));
+    models::seal_access_key(&caller.ctx.store, obj(p, "SrcInfo").expect("schema"), &mut source);
     let (destination, dst_password) = endpoint_from(dst_type, dst_access, obj(p, "DstInfo").expect("schema"));
     check_endpoint(caller, "SrcInfo", &source)?;
     check_endpoint(caller, "DstInfo", &destination)?;
@@ -303,7 +304,13 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
             spec.source.access_type = a.to_string();
         }
         if let Some(info) = obj(p, "SrcInfo") {
-            let (e, pw) = endpoint_from(&spec.source.database_type, &spec.source.access_type, info);
+            let (mut e, pw) = endpoint_from(&spec.source.database_type, &spec.source.access_type, info);
+            models::seal_access_key(store, info, &mut e);
+            if !crate::endpoint_moved(&spec.source, &e)
+                && let Some(kept) = spec.source.extra.get(models::SEALED_ACCESS_KEY)
+            {
+                e.extra.entry(models::SEALED_ACCESS_KEY.to_string()).or_insert_with(|| kept.clone());
+            }
             check_endpoint(caller, "SrcInfo", &e)?;
             // A stored password never follows the job to another server.
             src_password = pw.or_else(|| crate::endpoint_moved(&spec.source, &e).then(String::new));
