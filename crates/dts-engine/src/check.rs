@@ -74,6 +74,7 @@ impl<R: ConnectorRegistry> Engine<R> {
         let message = if passed { "ok".to_string() } else { report.failure_summary() };
         self.update(&id, move |j| {
             j.apply(if passed { JobEvent::CheckPassed } else { JobEvent::CheckFailed })?;
+            let auto_start = passed && j.spec.auto_start;
             j.check = CheckState {
                 status: "finished".into(),
                 progress: 100,
@@ -82,9 +83,15 @@ impl<R: ConnectorRegistry> Engine<R> {
                 error_message: message,
                 report: Some(report),
             };
+            if auto_start {
+                // As StartMigrateJob/StartDtsJob would (Alibaba's default after ConfigureDtsJob).
+                j.start_fresh()?;
+            }
             Ok(())
         })
         .await;
         tracing::info!(job_id = %id, passed, "precheck finished");
+        // A job that started by itself runs at the engine's next look.
+        self.wake.notify_one();
     }
 }

@@ -135,6 +135,22 @@ fn conflict_policy(reserve: Option<&str>) -> Result<ConflictPolicy, AliError> {
     }
 }
 
+/// `Reserve`'s `autoStartModulesAfterConfig`: `all` (the default) or `none`.
+fn auto_start(reserve: Option<&str>) -> Result<bool, AliError> {
+    let Some(raw) = reserve else { return Ok(true) };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| AliError::invalid_parameter("Reserve", format!("not JSON ({e})")))?;
+    match v.get("autoStartModulesAfterConfig").and_then(Value::as_str) {
+        None => Ok(true),
+        Some(s) if s.eq_ignore_ascii_case("all") => Ok(true),
+        Some(s) if s.eq_ignore_ascii_case("none") => Ok(false),
+        Some(s) => Err(AliError::invalid_parameter(
+            "Reserve",
+            format!("autoStartModulesAfterConfig `{s}` is not one of all, none"),
+        )),
+    }
+}
+
 /// One endpoint group (`SourceEndpoint*` or `DestinationEndpoint*`): the stored endpoint, its
 /// password, and what Describe echoes back.
 fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpec, Option<String>), AliError> {
@@ -244,7 +260,13 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     if name.chars().count() > 128 {
         return Err(AliError::invalid_parameter("DtsJobName", "it is longer than 128 characters"));
     }
+    // As on the real service, the task starts by itself once its precheck passes, unless
+    // `Reserve` says `"autoStartModulesAfterConfig": "none"`; a reverse task only if the forward
+    // task already synchronizes (else StartDtsJob starts it later).
+    let auto_start = auto_start(caller.get("Reserve"))?
+        && (target.direction == Direction::Forward || super::control::forward_ready(caller, &target).is_ok());
     let spec = MigrationSpec {
+        auto_start,
         name,
         options: MigrateOptions {
             run_mode: 1,

@@ -230,6 +230,7 @@ pub fn create_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
     let database_info = str_field(p, "DatabaseInfo").filter(|s| !s.is_empty()).map(str::to_string);
     check_selection(&options, database_info.as_deref())?;
     let spec = MigrationSpec {
+        auto_start: false,
         name: name.to_string(),
         options,
         source,
