@@ -1,7 +1,9 @@
 //! Property tests on the Alibaba dialect: unsigned garbage and validly signed RPC v1 requests
 //! with random parameters for every action are answered with a JSON body carrying a RequestId
 //! and a 2xx/4xx status (never a 5xx: bad input is the caller's error), within 5 s, and never
-//! echo a password.
+//! echo a password. Deep, wide and huge inputs (10,000 parameters, 10 MiB values, invalid UTF-8,
+//! duplicate parameters, long nonces, JSON-valued parameters nested 100,000 deep) get the
+//! documented error naming the limit, and only admitted requests leave a nonce behind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +55,7 @@ const KEYS: [&str; 16] = [
 struct Fixture {
     _dir: tempfile::TempDir,
     app: axum::Router,
+    ctx: Arc<ApiContext>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -62,8 +65,9 @@ fn fixture() -> Fixture {
     store.ensure_key("default", "LTAIfuzz", "fuzzsecret").unwrap();
     let mut ctx = ApiContext::new(store, InstanceRegistry::default(), Arc::new(tokio::sync::Notify::new()));
     ctx.throttle = dts_api::Throttle::new(1_000_000, 1_000_000);
+    let ctx = Arc::new(ctx);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    Fixture { _dir: dir, app: router(Arc::new(ctx)), rt }
+    Fixture { _dir: dir, app: router(ctx.clone()), ctx, rt }
 }
 
 fn send(f: &Fixture, req: Request<Body>) -> (u16, Value) {
@@ -82,16 +86,40 @@ fn send(f: &Fixture, req: Request<Body>) -> (u16, Value) {
 }
 
 fn signed(action: &str, params: &[(String, String)]) -> Request<Body> {
-    let mut all: Vec<(String, String)> = vec![
+    signed_with_nonce(action, params, &format!("{:032x}", rand_nonce()))
+}
+
+/// Common parameters in the query, the action's in a form body, as the core SDK sends them.
+fn signed_form(action: &str, params: &[(String, String)], nonce: &str) -> Request<Body> {
+    let common = common_params(action, nonce);
+    let mut all = common.clone();
+    all.extend(params.iter().cloned());
+    let sig = rpc_v1_sign("fuzzsecret", &rpc_v1_string_to_sign("POST", &all));
+    let mut query: Vec<String> =
+        common.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
+    query.push(format!("Signature={}", percent_encode(&sig)));
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    Request::post(format!("/?{}", query.join("&")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn common_params(action: &str, nonce: &str) -> Vec<(String, String)> {
+    vec![
         ("Action".into(), action.into()),
         ("Version".into(), "2020-01-01".into()),
         ("Format".into(), "JSON".into()),
         ("AccessKeyId".into(), "LTAIfuzz".into()),
         ("SignatureMethod".into(), "HMAC-SHA1".into()),
         ("SignatureVersion".into(), "1.0".into()),
-        ("SignatureNonce".into(), format!("{:032x}", rand_nonce())),
+        ("SignatureNonce".into(), nonce.into()),
         ("Timestamp".into(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-    ];
+    ]
+}
+
+fn signed_with_nonce(action: &str, params: &[(String, String)], nonce: &str) -> Request<Body> {
+    let mut all = common_params(action, nonce);
     all.extend(params.iter().cloned());
     let sig = rpc_v1_sign("fuzzsecret", &rpc_v1_string_to_sign("POST", &all));
     all.push(("Signature".into(), sig));
@@ -154,4 +182,115 @@ fn the_fuzzers_signing_is_accepted() {
 
 thread_local! {
     static FIXTURE: Arc<Fixture> = Arc::new(fixture());
+}
+
+fn p(k: impl Into<String>, v: impl Into<String>) -> (String, String) {
+    (k.into(), v.into())
+}
+
+fn nonce() -> String {
+    format!("{:032x}", rand_nonce())
+}
+
+fn expect(f: &Fixture, req: Request<Body>, status: u16, code: &str, says: &str, parameter: &str) {
+    let started = std::time::Instant::now();
+    let (got, v) = send(f, req);
+    let shown: String = v.to_string().chars().take(400).collect();
+    assert_eq!((got, v["Code"].as_str().unwrap_or("")), (status, code), "{shown}");
+    assert!(v["Message"].as_str().unwrap_or("").contains(says), "{says}: {shown}");
+    assert_eq!(v["DynamicMessage"], parameter, "{shown}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn deep_wide_and_huge_alibaba_inputs_get_the_documented_error_naming_the_limit() {
+    let f = fixture();
+    let wide: Vec<(String, String)> = (0..10_000).map(|i| p(format!("P{i}"), "v")).collect();
+    expect(&f, signed_form("DescribeDtsJobs", &wide, &nonce()), 400, "InvalidParameter", "more than 1000", "(request)");
+    let big = [p("DtsJobName", "x".repeat(2 << 20))];
+    expect(
+        &f,
+        signed_form("DescribeDtsJobs", &big, &nonce()),
+        400,
+        "InvalidParameter",
+        "larger than 1048576",
+        "DtsJobName",
+    );
+    let huge = [p("DtsJobName", "x".repeat(10 << 20))];
+    expect(
+        &f,
+        signed_form("DescribeDtsJobs", &huge, &nonce()),
+        413,
+        "RequestSizeLimitExceeded",
+        "larger than 10485760",
+        "",
+    );
+    let dup = [p("DtsJobName", "a"), p("DtsJobName", "b")];
+    expect(
+        &f,
+        signed_form("ModifyDtsJobName", &dup, &nonce()),
+        400,
+        "InvalidParameter",
+        "more than once",
+        "DtsJobName",
+    );
+    let long = "a".repeat(60_000); // near the longest URI the http crate takes
+    expect(
+        &f,
+        signed_with_nonce("DescribeDtsJobs", &[], &long),
+        400,
+        "InvalidParameter",
+        "longer than 128 bytes",
+        "SignatureNonce",
+    );
+    let mut bad_utf8 = signed_form("DescribeDtsJobs", &[], &nonce());
+    *bad_utf8.body_mut() = Body::from(b"DtsJobName=%FF%FE".to_vec());
+    expect(&f, bad_utf8, 400, "InvalidParameter", "not valid UTF-8", "(request)");
+    // JSON-valued parameters: serde_json refuses nesting beyond 128; the value size is bounded.
+    let deep = format!("{}{}", "{\"a\":".repeat(100_000), "1");
+    let job = create_instance(&f);
+    let configure = |db_list: &str| {
+        signed_form(
+            "ConfigureDtsJob",
+            &[
+                p("DtsJobId", job.as_str()),
+                p("SourceEndpointEngineName", "MySQL"),
+                p("SourceEndpointInstanceType", "other"),
+                p("SourceEndpointIP", "127.0.0.1"),
+                p("SourceEndpointPort", "3306"),
+                p("DestinationEndpointEngineName", "MySQL"),
+                p("DestinationEndpointInstanceType", "other"),
+                p("DestinationEndpointIP", "127.0.0.1"),
+                p("DestinationEndpointPort", "3306"),
+                p("DataInitialization", "true"),
+                p("DbList", db_list),
+            ],
+            &nonce(),
+        )
+    };
+    expect(&f, configure(&deep), 400, "InvalidParameter", "recursion limit", "DbList");
+    expect(&f, configure(&"[".repeat(2 << 20)), 400, "InvalidParameter", "larger than 1048576", "DbList");
+    // Still serving.
+    let (status, v) = send(&f, signed("DescribeDtsJobs", &[]));
+    assert_eq!(status, 200, "{v}");
+}
+
+fn create_instance(f: &Fixture) -> String {
+    let (status, v) = send(f, signed("CreateDtsInstance", &[p("Type", "MIGRATION")]));
+    assert_eq!(status, 200, "{v}");
+    v["JobId"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_alibaba_nonce_is_recorded_only_for_admitted_requests() {
+    let f = fixture();
+    let before = f.ctx.ali_replay.len();
+    let n = nonce();
+    let (status, v) = send(&f, signed_with_nonce("NoSuchAction", &[], &n));
+    assert_eq!((status, v["Code"].as_str()), (404, Some("InvalidAction.NotFound")), "{v}");
+    assert_eq!(f.ctx.ali_replay.len(), before);
+    let (status, v) = send(&f, signed_with_nonce("DescribeDtsJobs", &[], &n));
+    assert_eq!(status, 200, "the nonce of a refused request is still free: {v}");
+    let (status, v) = send(&f, signed_with_nonce("DescribeDtsJobs", &[], &n));
+    assert_eq!((status, v["Code"].as_str()), (400, Some("SignatureNonceUsed")), "{v}");
 }

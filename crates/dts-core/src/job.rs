@@ -220,6 +220,10 @@ pub struct MigrationSpec {
     /// Two-way synchronization's conflict rule.
     #[serde(default)]
     pub conflict_policy: ConflictPolicy,
+    /// Start the job when its precheck passes (Alibaba's `autoStartModulesAfterConfig`, and
+    /// StartDtsJob during the precheck); cleared when it fires.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_start: bool,
 }
 
 impl MigrationSpec {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use dts_core::{CheckItem, CheckReport, Checker, JobDetail, JobEvent, JobStatus, ReleaseReason};
-use dts_store::{CheckState, JobRecord, StoreError, now_string};
+use dts_core::{CheckItem, CheckReport, Checker, JobEvent, JobStatus};
+use dts_store::{CheckState, JobRecord, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoints::blocking;
@@ -74,13 +74,8 @@ impl<R: ConnectorRegistry> Engine<R> {
         let message = if passed { "ok".to_string() } else { report.failure_summary() };
         self.update(&id, move |j| {
             j.apply(if passed { JobEvent::CheckPassed } else { JobEvent::CheckFailed })?;
-            if passed && j.spec.options.starts_after_check() {
-                j.apply(JobEvent::Started)?;
-                j.request_release(ReleaseReason::FreshStart);
-                j.detail = JobDetail::for_job(j.kind, &j.spec);
-                j.errors.clear();
-                j.start_time = now_string();
-            }
+            // Alibaba's default after ConfigureDtsJob, or Tencent's `startAfterCheck`.
+            let auto_start = passed && (j.spec.auto_start || j.spec.options.starts_after_check());
             j.check = CheckState {
                 status: "finished".into(),
                 progress: 100,
@@ -89,9 +84,15 @@ impl<R: ConnectorRegistry> Engine<R> {
                 error_message: message,
                 report: Some(report),
             };
+            if auto_start {
+                // As StartMigrateJob/StartDtsJob would (Alibaba's default after ConfigureDtsJob).
+                j.start_fresh()?;
+            }
             Ok(())
         })
         .await;
         tracing::info!(job_id = %id, passed, "precheck finished");
+        // A job that started by itself runs at the engine's next look.
+        self.wake.notify_one();
     }
 }

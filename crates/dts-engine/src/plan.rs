@@ -15,6 +15,7 @@ fn connection(
     password: Option<String>,
     registry: &InstanceRegistry,
     tls: TlsMode,
+    account: &str,
 ) -> Result<ConnectionSpec, EngineError> {
     if let Some(ip) = e.ip.as_deref().filter(|s| !s.is_empty()) {
         let port = e.port.unwrap_or(3306);
@@ -29,8 +30,9 @@ fn connection(
         });
     }
     let id = e.instance_id.as_deref().unwrap_or_default();
+    // Another account's instance is unknown to this job (its credentials serve only its owner).
     let inst = registry
-        .get(id)
+        .get_for(account, id)
         .ok_or_else(|| EngineError::Plan(format!("{side} instance `{id}` is not in the instance registry")))?;
     let user_given = e.user.as_deref().filter(|s| !s.is_empty());
     Ok(ConnectionSpec {
@@ -63,9 +65,14 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
     let route = dts_core::route(&spec.source.database_type, declared).map_err(|e| EngineError::Plan(e.to_string()))?;
     let target = match job.kind {
         JobKind::ChangeTracking => Target::ChangeBus(BusTarget { subscription: job.job_id.clone() }),
-        _ => {
-            Target::Database(connection("destination", &spec.destination, dst_pw, registry, settings.destination_tls)?)
-        }
+        _ => Target::Database(connection(
+            "destination",
+            &spec.destination,
+            dst_pw,
+            registry,
+            settings.destination_tls,
+            &job.account_id,
+        )?),
     };
     Ok(MigrationPlan {
         job_id: job.job_id.clone(),
@@ -73,7 +80,7 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         route,
         stages: spec.stages(),
         selection,
-        source: connection("source", &spec.source, src_pw, registry, settings.source_tls)?,
+        source: connection("source", &spec.source, src_pw, registry, settings.source_tls, &job.account_id)?,
         target,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,

@@ -74,7 +74,7 @@ pub struct Engine<R: ConnectorRegistry = Families> {
     pub(crate) store: Arc<Store>,
     pub(crate) registry: R,
     pub(crate) instances: InstanceRegistry,
-    wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
     pub(crate) config: EngineConfig,
     tasks: Mutex<HashMap<String, Task>>,
     /// Per running incremental job: 0 replicate, 1 complete waitForSync, 2 complete immediately.

@@ -81,7 +81,8 @@ pub async fn migrate(
         let mut ok = true;
         for sql in statements {
             if let Err(e) = dst.query_drop_raw(&sql).await {
-                // The server's text may quote the statement, which carries a password hash.
+                // The statement and the server's text about it may carry the authentication
+                // string: log the account and the error code only.
                 tracing::warn!(account = %who, code = ?server_code(&e), "cannot apply an account statement on the destination");
                 ok = false;
             }

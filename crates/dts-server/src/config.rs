@@ -14,6 +14,9 @@ use serde::Deserialize;
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    /// HTTPS: the PEM certificate chain and private key (both, or neither for plain HTTP).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Regions accepted in `X-TC-Region`; default: Tencent's public regions.
     pub regions: Option<Vec<String>>,
     #[serde(default)]

@@ -132,12 +132,25 @@ fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
     serde_json::from_str(&text).context("the request is not valid JSON")
 }
 
+/// A URL as it may be shown: the password of its user info replaced by `***`.
+fn masked_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 /// `mysql://user:password@host:port[?ssl-mode=required|verify-full[&ssl-ca=ca.pem]]` into
 /// SrcInfo/DstInfo fields, and the endpoint's TLS settings as `ExternParams` entries
-/// (`<prefix>SslMode`, `<prefix>SslCa` with the CA file's PEM text).
+/// (`<prefix>SslMode`, `<prefix>SslCa` with the CA file's PEM text). Errors show the URL
+/// without its password.
 fn endpoint_info(url: &str, prefix: &str) -> anyhow::Result<(Value, serde_json::Map<String, Value>)> {
-    // The URL carries a password: errors never repeat it.
-    let u = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("bad database URL for the {prefix} endpoint: {e}"))?;
+    let u = reqwest::Url::parse(url)
+        .with_context(|| format!("bad database URL {} for the {prefix} endpoint", masked_url(url)))?;
     if !matches!(u.scheme(), "mysql" | "mariadb") {
         bail!("database URLs start with mysql:// or mariadb://");
     }
@@ -629,5 +642,18 @@ fn print_diff(r: &Value, show: usize) {
             };
             println!("  {n} {what}: {}{more}", shown.join("; "));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_urls_keep_everything_but_the_password() {
+        assert_eq!(masked_url("mysql://u:p@ss@h:1/db"), "mysql://u:***@h:1/db");
+        assert_eq!(masked_url("mysql://u@h"), "mysql://u@h");
+        assert_eq!(masked_url("mysql://u:secret@[::1"), "mysql://u:***@[::1");
+        assert_eq!(masked_url("not a url"), "not a url");
     }
 }

@@ -7,6 +7,7 @@ mod job_command;
 mod key_command;
 mod serve;
 mod subscribe_command;
+mod tls;
 mod verify_command;
 
 use std::path::PathBuf;

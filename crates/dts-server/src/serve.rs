@@ -25,6 +25,12 @@ pub struct ServeArgs {
     /// Data directory: metadata store and the key that encrypts secrets.
     #[arg(long, env = "DTS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key; or `tls_cert` in the config).
+    #[arg(long, env = "DTS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "DTS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// TOML config file (instances, regions, limits).
     #[arg(long, env = "DTS_CONFIG")]
     config: Option<PathBuf>,
@@ -84,6 +90,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
     let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9860".parse().expect("valid default"));
     let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./dts-data"));
+    let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(&cert, &key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("HTTPS needs both a certificate and a key (--tls-cert and --tls-key)"),
+    };
     let store =
         Arc::new(Store::open(&data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?);
     bootstrap_key(&store)?;
@@ -106,8 +117,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ctx.throttle = Throttle::new(file.limits.requests_per_second, file.limits.describe_requests_per_second);
     let app = dts_api::router(Arc::new(ctx));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(%listen, data_dir = %data_dir.display(), "dts serve ready");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%listen, scheme, data_dir = %data_dir.display(), "dts serve ready");
+    match tls {
+        Some(config) => crate::tls::serve(listener, config, app, shutdown_signal()).await?,
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+    }
     shutdown.cancel();
     let _ = engine_task.await;
     tracing::info!("dts serve stopped");

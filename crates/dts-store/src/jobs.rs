@@ -79,6 +79,20 @@ impl JobRecord {
     pub fn request_release(&mut self, reason: ReleaseReason) {
         self.release = Some(reason);
     }
+
+    /// Starts a job whose precheck passed (4 → 7), afresh: what an earlier run left is
+    /// released before the steps run, the detail, errors and times begin again. StartMigrateJob,
+    /// StartDtsJob and the engine's auto-start after a precheck all start a job this way.
+    pub fn start_fresh(&mut self) -> Result<(), StoreError> {
+        self.apply(JobEvent::Started)?;
+        self.request_release(ReleaseReason::FreshStart);
+        self.detail = JobDetail::for_job(self.kind, &self.spec);
+        self.errors.clear();
+        self.end_time.clear();
+        self.start_time = now_string();
+        self.spec.auto_start = false;
+        Ok(())
+    }
 }
 
 /// A release the engine owes a job.
@@ -205,6 +219,17 @@ fn to_json<T: Serialize>(v: &T) -> String {
 impl Store {
     fn seal(&self, job_id: &str, field: &str, password: Option<&str>) -> Option<String> {
         password.map(|p| self.cipher.encrypt(p, &format!("job:{job_id}:{field}")))
+    }
+
+    /// A secret of an endpoint (e.g. `SrcInfo.AccessKey`) encrypted for storage in the job's
+    /// spec; `field` names it and is bound to the ciphertext.
+    pub fn seal_endpoint_secret(&self, field: &str, secret: &str) -> String {
+        self.cipher.encrypt(secret, &format!("endpoint:{field}"))
+    }
+
+    /// The clear text of [`Store::seal_endpoint_secret`].
+    pub fn open_endpoint_secret(&self, field: &str, sealed: &str) -> Result<String, StoreError> {
+        self.cipher.decrypt(sealed, &format!("endpoint:{field}"))
     }
 
     /// Stores a new job in status 1 and returns it.
@@ -472,6 +497,7 @@ mod tests {
             account_id: account.into(),
             kind: JobKind::Migration,
             spec: MigrationSpec {
+                auto_start: false,
                 name: name.into(),
                 options: MigrateOptions {
                     run_mode: 1,

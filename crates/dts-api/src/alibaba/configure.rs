@@ -161,6 +161,22 @@ fn reserve_settings(reserve: Option<&str>) -> Result<Option<String>, AliError> {
     Ok(Some(text))
 }
 
+/// `Reserve`'s `autoStartModulesAfterConfig`: `all` (the default) or `none`.
+fn auto_start(reserve: Option<&str>) -> Result<bool, AliError> {
+    let Some(raw) = reserve else { return Ok(true) };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| AliError::invalid_parameter("Reserve", format!("not JSON ({e})")))?;
+    match v.get("autoStartModulesAfterConfig").and_then(Value::as_str) {
+        None => Ok(true),
+        Some(s) if s.eq_ignore_ascii_case("all") => Ok(true),
+        Some(s) if s.eq_ignore_ascii_case("none") => Ok(false),
+        Some(s) => Err(AliError::invalid_parameter(
+            "Reserve",
+            format!("autoStartModulesAfterConfig `{s}` is not one of all, none"),
+        )),
+    }
+}
+
 /// One endpoint group (`SourceEndpoint*` or `DestinationEndpoint*`): the stored endpoint, its
 /// password, and what Describe echoes back.
 pub(super) fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpec, Option<String>), AliError> {
@@ -180,8 +196,8 @@ pub(super) fn endpoint(caller: &Caller<'_>, prefix: &str) -> Result<(EndpointSpe
         .transpose()?;
     match (&ip, &instance_id) {
         (Some(_), _) => {}
-        (None, Some(id)) if rds || caller.ctx.instances.get(id).is_some() => {
-            if caller.ctx.instances.get(id).is_none() {
+        (None, Some(id)) if rds || caller.ctx.instances.get_for(caller.account_id, id).is_some() => {
+            if caller.ctx.instances.get_for(caller.account_id, id).is_none() {
                 return Err(AliError::invalid_parameter(
                     &p("InstanceID"),
                     format!("the instance `{id}` is not registered with this dts server"),
@@ -279,7 +295,13 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
     if name.chars().count() > 128 {
         return Err(AliError::invalid_parameter("DtsJobName", "it is longer than 128 characters"));
     }
+    // As on the real service, the task starts by itself once its precheck passes, unless
+    // `Reserve` says `"autoStartModulesAfterConfig": "none"`; a reverse task only if the forward
+    // task already synchronizes (else StartDtsJob starts it later).
+    let auto_start = auto_start(caller.get("Reserve"))?
+        && (target.direction == Direction::Forward || super::control::forward_ready(caller, &target).is_ok());
     let spec = MigrationSpec {
+        auto_start,
         name,
         options: MigrateOptions {
             run_mode: 1,
@@ -322,6 +344,12 @@ pub fn configure_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
             refused = Some(job.status);
             return Err(dts_store::StoreError::Rejected(String::new()));
         }
+        // A stored password never follows the task to another server.
+        let src_password =
+            src_password.clone().or_else(|| crate::endpoint_moved(&job.spec.source, &spec.source).then(String::new));
+        let dst_password = dst_password
+            .clone()
+            .or_else(|| crate::endpoint_moved(&job.spec.destination, &spec.destination).then(String::new));
         job.spec = spec;
         store.set_job_passwords(job, src_password.as_deref(), dst_password.as_deref());
         job.apply(JobEvent::Modified)?;

@@ -4,7 +4,7 @@
 //! and `ModifyDtsJobName`. Each is one atomic update of the job, then a nudge to the engine.
 
 use dts_core::{JobEvent, JobStatus};
-use dts_store::{COMPLETE_MODE_KEY, JobRecord, now_string};
+use dts_store::{COMPLETE_MODE_KEY, JobRecord};
 use serde_json::{Value, json};
 
 use super::dialect::{Caller, Direction, Target, resolve, store_error};
@@ -26,7 +26,7 @@ fn transition(job: &mut JobRecord, event: JobEvent) -> Result<(), AliError> {
 }
 
 /// The reverse direction starts only once the forward one replicates (its initial load done).
-fn forward_ready(caller: &Caller<'_>, target: &Target) -> Result<(), AliError> {
+pub(super) fn forward_ready(caller: &Caller<'_>, target: &Target) -> Result<(), AliError> {
     let Some(inst) = target.instance.as_ref().filter(|_| target.direction == Direction::Reverse) else {
         return Ok(());
     };
@@ -51,15 +51,7 @@ pub fn start_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
             forward_ready(caller, &target)?;
             // A task that never ran from this precheck starts afresh: the engine releases what an
             // earlier run left (resources, checkpoints) before the steps run.
-            update(caller, &id, |j| {
-                transition(j, JobEvent::Started)?;
-                j.request_release(dts_core::ReleaseReason::FreshStart);
-                j.detail = dts_core::JobDetail::for_job(j.kind, &j.spec);
-                j.errors.clear();
-                j.end_time.clear();
-                j.start_time = now_string();
-                Ok(())
-            })?;
+            update(caller, &id, |j| j.start_fresh().map_err(|e| store_error(e, &id)))?;
         }
         JobStatus::Suspended => {
             update(caller, &id, |j| transition(j, JobEvent::Resume))?;
@@ -67,7 +59,16 @@ pub fn start_dts_job(caller: &Caller<'_>) -> Result<Value, AliError> {
         }
         JobStatus::Running | JobStatus::ReadyComplete => {}
         JobStatus::Checking => {
-            return Err(AliError::status_conflict(format!("The task `{id}` is still being prechecked.")));
+            // As on the real service: accepted; the task starts when its precheck passes.
+            forward_ready(caller, &target)?;
+            update(caller, &id, |j| match j.status {
+                JobStatus::Checking => {
+                    j.spec.auto_start = true;
+                    Ok(())
+                }
+                _ => j.start_fresh().map_err(|e| store_error(e, &id)),
+            })?;
+            tracing::info!(job_id = %id, "task starts when its precheck passes");
         }
         JobStatus::CheckNotPass => {
             return Err(AliError::status_conflict(format!(

@@ -2,8 +2,8 @@
 //! HMAC-SHA1 and ACS3-HMAC-SHA256), parameters from the query and the form body merged, replay
 //! and clock checks, throttling, and the reply envelopes.
 //!
-//! Order of checks: signature material → key → clock → signature → nonce replay → version →
-//! action → rate limit → action. Errors are HTTP 4xx/5xx (the SDKs raise on nothing else).
+//! Order of checks: request bounds (`crate::limits`; each name once) → signature material → key
+//! → clock → signature → nonce replay → version → action → rate limit → nonce recorded → action. Errors are HTTP 4xx/5xx (the SDKs raise on nothing else).
 //! The same API keys serve both dialects: an AccessKeyId is a SecretId.
 
 mod configure;
@@ -23,6 +23,8 @@ use serde_json::Value;
 
 pub use reply::AliError;
 
+use crate::limits::{self, LimitError};
+use crate::replay::Admission;
 use crate::{ApiContext, RawRequest};
 use signature::Acs3Input;
 
@@ -57,8 +59,42 @@ pub fn recognizes(headers: &HeaderMap, query: &str) -> bool {
         || form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "AccessKeyId")
 }
 
-fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+/// A request beyond a bound of `crate::limits`: `InvalidParameter` (400) naming the limit.
+fn limit_error(e: LimitError) -> AliError {
+    AliError {
+        dynamic: Some(e.parameter().to_string()),
+        template: Some("The Value of Input Parameter %s is not valid."),
+        ..AliError::new(400, "InvalidParameter", e.to_string())
+    }
+}
+
+fn decode_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, AliError> {
+    limits::decode_pairs(raw).map_err(limit_error)
+}
+
+/// The query's pairs and, for a form body, the body's, within the bounds and each name once
+/// (a name given twice would mean one thing to the signature and another to the action).
+fn request_pairs(req: &RawRequest<'_>, with_body: bool) -> Result<Vec<(String, String)>, AliError> {
+    let mut pairs = decode_pairs(req.query.as_bytes())?;
+    if with_body {
+        pairs.extend(decode_pairs(req.body)?);
+    }
+    if pairs.len() > limits::MAX_PARAMS {
+        return Err(limit_error(LimitError::TooManyParams));
+    }
+    let mut names = std::collections::HashSet::with_capacity(pairs.len());
+    if let Some((dup, _)) = pairs.iter().find(|(k, _)| !names.insert(k.as_str())) {
+        return Err(AliError::invalid_parameter(dup, "it is given more than once"));
+    }
+    Ok(pairs)
+}
+
+fn check_nonce(nonce: &str) -> Result<(), AliError> {
+    if nonce.len() > limits::MAX_NONCE_BYTES {
+        let e = LimitError::NonceTooLong;
+        return Err(AliError { dynamic: Some("SignatureNonce".into()), ..limit_error(e) });
+    }
+    Ok(())
 }
 
 /// Who signed, and what they asked for.
@@ -67,6 +103,9 @@ struct Authenticated {
     action: String,
     version: String,
     params: BTreeMap<String, String>,
+    /// Who signed and the nonce, recorded once the request passed the action and rate checks.
+    access_key_id: String,
+    nonce: String,
 }
 
 fn check_clock(ts: &str) -> Result<(), AliError> {
@@ -109,15 +148,13 @@ fn nonce_used() -> AliError {
 }
 
 fn authenticate_rpc_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authenticated, AliError> {
-    let mut pairs = decode_pairs(req.query.as_bytes());
-    if is_form(req) {
-        pairs.extend(decode_pairs(req.body));
-    }
+    let pairs = request_pairs(req, is_form(req))?;
     let get = |k: &str| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
     let signature = get("Signature").ok_or_else(|| AliError::missing("Signature"))?;
     let access_key_id = get("AccessKeyId").ok_or_else(|| AliError::missing("AccessKeyId"))?;
     let timestamp = get("Timestamp").ok_or_else(|| AliError::missing("Timestamp"))?;
     let nonce = get("SignatureNonce").ok_or_else(|| AliError::missing("SignatureNonce"))?;
+    check_nonce(nonce)?;
     let action = get("Action").ok_or_else(|| AliError::missing("Action"))?;
     let version = get("Version").ok_or_else(|| AliError::missing("Version"))?;
     if !get("SignatureMethod").unwrap_or("HMAC-SHA1").eq_ignore_ascii_case("HMAC-SHA1") {
@@ -129,11 +166,18 @@ fn authenticate_rpc_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authent
     if !signature::rpc_v1_verify(&key.secret_key, &sts, signature) {
         return Err(signature_mismatch(&sts));
     }
-    if !ctx.ali_replay.first_use(access_key_id, nonce) {
+    if ctx.ali_replay.is_used(access_key_id, nonce) {
         return Err(nonce_used());
     }
     let params = pairs.iter().filter(|(k, _)| !RPC_COMMON.contains(&k.as_str())).cloned().collect();
-    Ok(Authenticated { account_id: key.account_id, action: action.into(), version: version.into(), params })
+    Ok(Authenticated {
+        account_id: key.account_id,
+        action: action.into(),
+        version: version.into(),
+        params,
+        access_key_id: access_key_id.into(),
+        nonce: nonce.into(),
+    })
 }
 
 fn authenticate_acs3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) -> Result<Authenticated, AliError> {
@@ -145,6 +189,7 @@ fn authenticate_acs3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) 
     let version = header("x-acs-version")?;
     let date = header("x-acs-date")?;
     let nonce = header("x-acs-signature-nonce")?;
+    check_nonce(nonce)?;
     let content_sha256 = header("x-acs-content-sha256")?;
     let key = lookup_key(ctx, &auth.access_key_id)?;
     check_clock(date)?;
@@ -155,7 +200,7 @@ fn authenticate_acs3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) 
         })?;
         signed.push((name.clone(), value.to_string()));
     }
-    let query = decode_pairs(req.query.as_bytes());
+    let query = request_pairs(req, false)?;
     let input = Acs3Input { method: req.method.as_str(), query: &query, headers: &signed, content_sha256 };
     let sts = signature::acs3_string_to_sign(&input);
     if !content_sha256.eq_ignore_ascii_case(&signature::body_sha256(req.body))
@@ -163,14 +208,18 @@ fn authenticate_acs3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) 
     {
         return Err(signature_mismatch(&sts));
     }
-    if !ctx.ali_replay.first_use(&auth.access_key_id, nonce) {
+    if ctx.ali_replay.is_used(&auth.access_key_id, nonce) {
         return Err(nonce_used());
     }
-    let mut params: BTreeMap<String, String> = query.into_iter().collect();
-    if is_form(req) {
-        params.extend(decode_pairs(req.body));
-    }
-    Ok(Authenticated { account_id: key.account_id, action: action.into(), version: version.into(), params })
+    let params: BTreeMap<String, String> = request_pairs(req, is_form(req))?.into_iter().collect();
+    Ok(Authenticated {
+        account_id: key.account_id,
+        action: action.into(),
+        version: version.into(),
+        params,
+        access_key_id: auth.access_key_id,
+        nonce: nonce.into(),
+    })
 }
 
 fn process(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<(String, Value), (Option<String>, AliError)> {
@@ -202,6 +251,17 @@ fn process(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<(String, Value), (O
             ..AliError::new(400, "Throttling.User", "Request was denied due to user flow control.")
         }));
     }
+    match ctx.ali_replay.record(&authed.access_key_id, &authed.nonce) {
+        Admission::First => {}
+        Admission::Replay => return Err(fail(nonce_used())),
+        Admission::Full => {
+            tracing::warn!(access_key_id = %authed.access_key_id, "nonce store full");
+            return Err(fail(AliError {
+                retry_after: Some(1),
+                ..AliError::new(400, "Throttling.User", "Request was denied due to user flow control.")
+            }));
+        }
+    }
     let caller = dialect::Caller { ctx, account_id: &authed.account_id, params: &authed.params };
     let out = dialect::dispatch(&caller, &authed.action).map_err(fail)?;
     Ok((authed.action, out))
@@ -210,7 +270,7 @@ fn process(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<(String, Value), (O
 /// Handles one Alibaba-dialect request end to end.
 pub fn handle(ctx: &ApiContext, req: RawRequest<'_>) -> Response {
     let request_id = crate::request_id().to_ascii_uppercase();
-    let xml = decode_pairs(req.query.as_bytes()).iter().any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("xml"));
+    let xml = form_urlencoded::parse(req.query.as_bytes()).any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("xml"));
     match process(ctx, &req) {
         Ok((action, out)) => {
             tracing::info!(%request_id, %action, dialect = "alibaba", "api request ok");
@@ -222,6 +282,25 @@ pub fn handle(ctx: &ApiContext, req: RawRequest<'_>) -> Response {
             reply::failure(&e, &request_id, xml)
         }
     }
+}
+
+/// The reply to a request refused before its body was read (`crate::BodyGate`).
+pub fn refused(why: crate::Refused) -> Response {
+    let e = match why {
+        crate::Refused::TooLarge => {
+            AliError::new(413, "RequestSizeLimitExceeded", LimitError::BodyTooLarge.to_string())
+        }
+        crate::Refused::Timeout => AliError::new(
+            408,
+            "RequestTimeout",
+            format!("The request body did not arrive within {} s.", limits::BODY_READ_TIMEOUT.as_secs()),
+        ),
+        crate::Refused::Busy => AliError {
+            retry_after: Some(1),
+            ..AliError::new(400, "Throttling.User", "Request was denied due to user flow control.")
+        },
+    };
+    reply::failure(&e, &crate::request_id().to_ascii_uppercase(), false)
 }
 
 /// The reply when a handler panicked.

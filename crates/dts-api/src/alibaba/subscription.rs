@@ -68,6 +68,8 @@ pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
         extra: Default::default(),
     };
     let spec = MigrationSpec {
+        // Started by StartDtsJob / ActivateSubscribe (or `startAfterCheck`), not by the precheck.
+        auto_start: false,
         name,
         options: MigrateOptions {
             run_mode: 1,

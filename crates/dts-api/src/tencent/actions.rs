@@ -170,7 +170,7 @@ fn check_endpoint(caller: &Caller<'_>, side: &str, e: &EndpointSpec) -> Result<(
     }
     match (&e.ip, &e.instance_id) {
         (Some(ip), _) if !ip.is_empty() => Ok(()),
-        (_, Some(id)) if !id.is_empty() => match caller.ctx.instances.get(id) {
+        (_, Some(id)) if !id.is_empty() => match caller.ctx.instances.get_for(caller.account_id, id) {
             Some(_) => Ok(()),
             None => Err(ApiError::new(
                 "InvalidParameter.InstanceNotFound",
@@ -226,13 +226,15 @@ pub fn create_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
     let dst_access = str_field(p, "DstAccessType").unwrap_or_default();
     check_access_type("SrcAccessType", src_access)?;
     check_access_type("DstAccessType", dst_access)?;
-    let (source, src_password) = endpoint_from(src_type, src_access, obj(p, "SrcInfo").expect("schema"));
+    let (mut source, src_password) = endpoint_from(src_type, src_access, obj(p, "SrcInfo").expect("schema"));
+    models::seal_access_key(&caller.ctx.store, obj(p, "SrcInfo").expect("schema"), &mut source);
     let (destination, dst_password) = endpoint_from(dst_type, dst_access, obj(p, "DstInfo").expect("schema"));
     check_endpoint(caller, "SrcInfo", &source)?;
     check_endpoint(caller, "DstInfo", &destination)?;
     let database_info = str_field(p, "DatabaseInfo").filter(|s| !s.is_empty()).map(str::to_string);
     check_selection(&options, database_info.as_deref())?;
     let spec = MigrationSpec {
+        auto_start: false,
         name: name.to_string(),
         options,
         source,
@@ -307,10 +309,17 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
             spec.source.access_type = a.to_string();
         }
         if let Some(info) = obj(p, "SrcInfo") {
-            let (e, pw) = endpoint_from(&spec.source.database_type, &spec.source.access_type, info);
+            let (mut e, pw) = endpoint_from(&spec.source.database_type, &spec.source.access_type, info);
+            models::seal_access_key(store, info, &mut e);
+            if !crate::endpoint_moved(&spec.source, &e)
+                && let Some(kept) = spec.source.extra.get(models::SEALED_ACCESS_KEY)
+            {
+                e.extra.entry(models::SEALED_ACCESS_KEY.to_string()).or_insert_with(|| kept.clone());
+            }
             check_endpoint(caller, "SrcInfo", &e)?;
+            // A stored password never follows the job to another server.
+            src_password = pw.or_else(|| crate::endpoint_moved(&spec.source, &e).then(String::new));
             spec.source = e;
-            src_password = pw;
         }
         if let Some(a) = str_field(p, "DstAccessType") {
             check_access_type("DstAccessType", a)?;
@@ -322,8 +331,8 @@ pub fn modify_migrate_job(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
                 return Err(ApiError::invalid_value("DstInfo.Region", "the destination region cannot change"));
             }
             check_endpoint(caller, "DstInfo", &e)?;
+            dst_password = pw.or_else(|| crate::endpoint_moved(&spec.destination, &e).then(String::new));
             spec.destination = e;
-            dst_password = pw;
         }
         if let Some(d) = str_field(p, "DatabaseInfo") {
             spec.database_info = Some(d.to_string()).filter(|s| !s.is_empty());

@@ -1,8 +1,9 @@
 //! The Tencent Cloud API 3.0 dialect (service `dts`, version `2018-03-30`): authentication
 //! (TC3 and v1), routing by action, throttling, parameter validation and the reply envelope.
 //!
-//! Order of checks: signature material → key → clock → signature → (v1) nonce replay →
-//! version → action → region → rate limit → parameters → action. Every failure is HTTP 200
+//! Order of checks: request bounds (`crate::limits`) → signature material → key → clock →
+//! signature → (v1) nonce replay → version → action → region → rate limit → (v1) nonce
+//! recorded → parameters → action. Every failure is HTTP 200
 //! with `Response.Error`, because the SDK reads nothing else.
 
 mod actions;
@@ -16,9 +17,12 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::Value;
 
+pub use actions::schema;
 pub use error::ApiError;
-pub use params::{unflatten, validate};
+pub use params::{Field, Ty, unflatten, validate};
 
+use crate::limits::{self, LimitError};
+use crate::replay::Admission;
 use crate::{ApiContext, RawRequest};
 use actions::Caller;
 use signature::{Tc3Input, V1Method};
@@ -52,10 +56,25 @@ struct Authenticated {
     params: Value,
     /// Whether `params` came from flattened strings (GET, v1).
     flattened: bool,
+    /// The v1 `Nonce`, recorded once the request passed the action check and the rate limit.
+    nonce: Option<String>,
 }
 
-fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+fn limit_error(e: LimitError) -> ApiError {
+    ApiError::invalid_parameter(e.to_string())
+}
+
+fn decode_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    limits::decode_pairs(raw).map_err(limit_error)
+}
+
+/// A JSON body within the bounds of `crate::limits` (shape checked before parsing).
+fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
+    limits::check_json_text(body).map_err(limit_error)?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::invalid_parameter("The request body is not valid JSON."))?;
+    limits::check_json(&v).map_err(limit_error)?;
+    Ok(v)
 }
 
 fn check_clock(ts: &str) -> Result<(), ApiError> {
@@ -81,6 +100,13 @@ fn lookup_key(ctx: &ApiContext, secret_id: &str) -> Result<dts_store::ApiKey, Ap
             Err(ApiError::internal())
         }
     }
+}
+
+fn replayed() -> ApiError {
+    ApiError::new(
+        "AuthFailure.SignatureFailure",
+        "The Nonce was already used with this SecretId within the last 10 minutes: the request is a replay.",
+    )
 }
 
 fn signature_failure() -> ApiError {
@@ -117,17 +143,16 @@ fn authenticate_tc3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) -
         return Err(signature_failure());
     }
     let (params, flattened) = if method == "GET" {
-        (unflatten(&decode_pairs(req.query.as_bytes()))?, true)
+        (unflatten(&decode_pairs(req.query.as_bytes())?)?, true)
     } else if content_type.starts_with("application/json") {
         let v: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
-            serde_json::from_slice(req.body)
-                .map_err(|_| ApiError::invalid_parameter("The request body is not valid JSON."))?
+            parse_json_body(req.body)?
         };
         (v, false)
     } else {
-        (unflatten(&decode_pairs(req.body))?, true)
+        (unflatten(&decode_pairs(req.body)?)?, true)
     };
     Ok(Authenticated {
         account_id: key.account_id,
@@ -137,12 +162,13 @@ fn authenticate_tc3(ctx: &ApiContext, req: &RawRequest<'_>, auth_header: &str) -
         region: req.header("x-tc-region").map(str::to_string),
         params,
         flattened,
+        nonce: None,
     })
 }
 
 fn authenticate_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authenticated, ApiError> {
     let raw = if req.method == Method::GET { req.query.as_bytes() } else { req.body.as_ref() };
-    let pairs = decode_pairs(raw);
+    let pairs = decode_pairs(raw)?;
     let get = |k: &str| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
     let missing =
         |k: &str| ApiError::new("MissingParameter", format!("The request is missing a required parameter `{k}`."));
@@ -150,6 +176,9 @@ fn authenticate_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authenticat
     let secret_id = get("SecretId").ok_or_else(|| missing("SecretId"))?;
     let timestamp = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
     let nonce = get("Nonce").ok_or_else(|| missing("Nonce"))?;
+    if nonce.len() > limits::MAX_NONCE_BYTES {
+        return Err(limit_error(LimitError::NonceTooLong));
+    }
     let action = get("Action").ok_or_else(|| missing("Action"))?;
     let version = get("Version").ok_or_else(|| missing("Version"))?;
     let method = V1Method::parse(get("SignatureMethod"))
@@ -161,11 +190,8 @@ fn authenticate_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authenticat
     if !signature::v1_verify(&key.secret_key, method, &string_to_sign, signature) {
         return Err(signature_failure());
     }
-    if !ctx.replay.first_use(secret_id, nonce) {
-        return Err(ApiError::new(
-            "AuthFailure.SignatureFailure",
-            "The Nonce was already used with this SecretId within the last 10 minutes: the request is a replay.",
-        ));
+    if ctx.replay.is_used(secret_id, nonce) {
+        return Err(replayed());
     }
     let own: Vec<(String, String)> = pairs.iter().filter(|(k, _)| !V1_COMMON.contains(&k.as_str())).cloned().collect();
     Ok(Authenticated {
@@ -176,6 +202,7 @@ fn authenticate_v1(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<Authenticat
         region: get("Region").map(str::to_string),
         params: unflatten(&own)?,
         flattened: true,
+        nonce: Some(nonce.to_string()),
     })
 }
 
@@ -215,6 +242,20 @@ fn process(ctx: &ApiContext, req: &RawRequest<'_>) -> Result<(String, Value), (O
             format!("Too many `{}` requests per second for this account; slow down.", authed.action),
         )));
     }
+    if let Some(nonce) = &authed.nonce {
+        match ctx.replay.record(&authed.secret_id, nonce) {
+            Admission::First => {}
+            Admission::Replay => return Err(fail(replayed())),
+            Admission::Full => {
+                tracing::warn!(secret_id = %authed.secret_id, "nonce store full");
+                return Err(fail(ApiError::new(
+                    "RequestLimitExceeded",
+                    "Too many signed requests in the last 10 minutes for this server to remember their nonces; \
+                     slow down.",
+                )));
+            }
+        }
+    }
     let params = validate(authed.params, schema, authed.flattened).map_err(fail)?;
     let caller = Caller { ctx, account_id: &authed.account_id };
     let out = actions::dispatch(&caller, &authed.action, &params).map_err(fail)?;
@@ -234,6 +275,21 @@ pub fn handle(ctx: &ApiContext, req: RawRequest<'_>) -> Response {
             error::failure(&e, &request_id)
         }
     }
+}
+
+/// The reply to a request refused before its body was read (`crate::BodyGate`).
+pub fn refused(why: crate::Refused) -> Response {
+    let e = match why {
+        crate::Refused::TooLarge => ApiError::new("RequestSizeLimitExceeded", LimitError::BodyTooLarge.to_string()),
+        crate::Refused::Timeout => ApiError::new(
+            "InvalidRequest",
+            format!("The request body did not arrive within {} s.", limits::BODY_READ_TIMEOUT.as_secs()),
+        ),
+        crate::Refused::Busy => {
+            ApiError::new("RequestLimitExceeded", "The server is reading too many requests at once; try again shortly.")
+        }
+    };
+    error::failure(&e, &crate::request_id())
 }
 
 /// The reply when a handler panicked: an `InternalError` envelope, never a dropped connection.

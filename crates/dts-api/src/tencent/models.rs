@@ -126,7 +126,11 @@ pub static DESCRIBE_MIGRATE_JOB_DIFF: [Field; 5] = [
 ];
 pub static COMPLETE_MIGRATE_JOB: [Field; 2] = [req("JobId", Ty::Str), opt("CompleteMode", Ty::Str)];
 
+/// The key under which a sealed `SrcInfo.AccessKey` is kept in `EndpointSpec::extra`.
+pub const SEALED_ACCESS_KEY: &str = "AccessKeySealed";
+
 /// Splits a validated `SrcInfo`/`DstInfo` object into the stored endpoint and its password.
+/// `AccessKey` is left out: [`seal_access_key`] stores it encrypted.
 pub fn endpoint_from(
     database_type: &str,
     access_type: &str,
@@ -135,7 +139,9 @@ pub fn endpoint_from(
     let s = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_string);
     let extra = info
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "Ip" | "Port" | "User" | "Password" | "InstanceId" | "Region"))
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "Ip" | "Port" | "User" | "Password" | "InstanceId" | "Region" | "AccessKey")
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let spec = EndpointSpec {
@@ -151,7 +157,15 @@ pub fn endpoint_from(
     (spec, s("Password"))
 }
 
-/// `SrcInfo`/`DstInfo` as Describe returns it: every field, unset ones `""`/`0`, password `""`.
+/// Keeps a `SrcInfo.AccessKey` encrypted with the store's key (never in clear, never returned).
+pub fn seal_access_key(store: &dts_store::Store, info: &Map<String, Value>, e: &mut EndpointSpec) {
+    if let Some(key) = info.get("AccessKey").and_then(Value::as_str).filter(|k| !k.is_empty()) {
+        e.extra.insert(SEALED_ACCESS_KEY.to_string(), json!(store.seal_endpoint_secret("SrcInfo.AccessKey", key)));
+    }
+}
+
+/// `SrcInfo`/`DstInfo` as Describe returns it: every field, unset ones `""`/`0`, password and
+/// access key `""`.
 fn endpoint_json(e: &EndpointSpec, fields: &[&str]) -> Value {
     let mut m = Map::new();
     for &f in fields {
@@ -159,7 +173,7 @@ fn endpoint_json(e: &EndpointSpec, fields: &[&str]) -> Value {
             "Ip" => json!(e.ip.clone().unwrap_or_default()),
             "Port" => json!(e.port.unwrap_or(0)),
             "User" => json!(e.user.clone().unwrap_or_default()),
-            "Password" => json!(""),
+            "Password" | "AccessKey" => json!(""),
             "InstanceId" => json!(e.instance_id.clone().unwrap_or_default()),
             "Region" => json!(e.region.clone().unwrap_or_default()),
             "ReadOnly" => e.extra.get(f).cloned().unwrap_or(json!(0)),

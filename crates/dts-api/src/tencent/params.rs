@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use crate::limits::{self, LimitError};
 
 /// The type of a parameter.
 #[derive(Debug)]
@@ -41,9 +42,26 @@ impl Ty {
 
 /// Builds a tree from flat `a.b.0.c = v` pairs: every leaf a string, numeric segments kept as
 /// object keys (the schema turns them into arrays).
+///
+/// Bounded (`crate::limits`): at most `MAX_PARAMS` pairs, names of at most `MAX_NAME_BYTES` and
+/// `MAX_DEPTH` segments, values of at most `MAX_VALUE_BYTES`; each refused with
+/// `InvalidParameter` naming the limit, before any of the tree is built for that pair.
 pub fn unflatten(pairs: &[(String, String)]) -> Result<Value, ApiError> {
+    let limit = |e: LimitError| ApiError::invalid_parameter(e.to_string());
+    if pairs.len() > limits::MAX_PARAMS {
+        return Err(limit(LimitError::TooManyParams));
+    }
     let mut root = Map::new();
     for (key, value) in pairs {
+        if key.len() > limits::MAX_NAME_BYTES {
+            return Err(limit(LimitError::NameTooLong));
+        }
+        if value.len() > limits::MAX_VALUE_BYTES {
+            return Err(limit(LimitError::ValueTooLarge { name: key.clone() }));
+        }
+        if key.split('.').nth(limits::MAX_DEPTH).is_some() {
+            return Err(limit(LimitError::NameTooDeep { name: key.clone() }));
+        }
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(ApiError::invalid_parameter(format!("The parameter name `{key}` is malformed.")));
         }
@@ -217,5 +235,19 @@ mod tests {
         assert_eq!(err.code, "InvalidParameter");
         assert!(unflatten(&pairs("A=1&A.B=2")).is_err());
         assert!(unflatten(&pairs("A..B=2")).is_err());
+    }
+
+    #[test]
+    fn deep_long_and_numerous_names_are_refused_naming_the_limit() {
+        let eight = ["A"; crate::limits::MAX_DEPTH].join(".");
+        assert!(unflatten(&[(eight.clone(), "v".into())]).is_ok());
+        let err = unflatten(&[(format!("{eight}.A"), "v".into())]).unwrap_err();
+        assert_eq!(err.code, "InvalidParameter");
+        assert!(err.message.contains("deeper than 8 levels"), "{}", err.message);
+        let huge = vec!["a"; 200_000].join(".");
+        let err = unflatten(&[(huge, "v".into())]).unwrap_err();
+        assert!(err.message.contains("longer than 256 bytes"), "{}", err.message);
+        let many: Vec<(String, String)> = (0..1001).map(|i| (format!("P{i}"), String::new())).collect();
+        assert!(unflatten(&many).unwrap_err().message.contains("more than 1000 parameters"));
     }
 }

@@ -263,7 +263,7 @@ pub fn activate_subscribe(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
         )));
     }
     let instance_id = str_of(p, "InstanceId").unwrap_or_default();
-    let entry = caller.ctx.instances.get(instance_id).ok_or_else(|| {
+    let entry = caller.ctx.instances.get_for(caller.account_id, instance_id).ok_or_else(|| {
         ApiError::invalid_value(
             "InstanceId",
             format!("the instance `{instance_id}` is not registered with this dts server"),
@@ -284,6 +284,8 @@ pub fn activate_subscribe(caller: &Caller<'_>, p: &Value) -> Result<Value, ApiEr
     let destination = EndpointSpec { access_type: "bus".into(), instance_id: None, ..source.clone() };
     let stages = Stages { structure: false, full_data: false, incremental: true };
     let spec = MigrationSpec {
+        // Started by StartDtsJob / ActivateSubscribe (or `startAfterCheck`), not by the precheck.
+        auto_start: false,
         name: inst.info["Name"].as_str().unwrap_or(sub).to_string(),
         options: MigrateOptions {
             run_mode: 1,

@@ -125,6 +125,7 @@ impl Harness {
             extra: Default::default(),
         };
         let spec = MigrationSpec {
+            auto_start: false,
             name: "fake".into(),
             options: MigrateOptions {
                 run_mode: 1,

@@ -19,6 +19,7 @@ MODE:
 
 import json
 import os
+import time
 
 from ali_common import (Api, ApiError, Failure, check, check_no_password, check_success, create_instance, db_list, describe_detail,
                         endpoints, env, find_job, run, step, wait_phase, wait_phase_or, wait_precheck, wait_status)
@@ -34,13 +35,17 @@ def announce(line):
     print(line, flush=True)
 
 
-def configure(api, instance_id, job_id, name, job_type, structure, data, sync, direction=None, reverse=False):
+def configure(api, instance_id, job_id, name, job_type, structure, data, sync, direction=None, reverse=False,
+              reserve=None):
     params = dict(DtsInstanceId=instance_id, DtsJobId=job_id, DtsJobName=name, JobType=job_type,
                   StructureInitialization=structure, DataInitialization=data, DataSynchronization=sync,
                   SynchronizationDirection=direction, DbList=db_list())
     params.update(endpoints(reverse=reverse))
+    reserve = dict(reserve or {})
     if os.environ.get("CONFLICT_POLICY"):
-        params["Reserve"] = json.dumps({"conflictPolicy": os.environ["CONFLICT_POLICY"]})
+        reserve["conflictPolicy"] = os.environ["CONFLICT_POLICY"]
+    if reserve:
+        params["Reserve"] = json.dumps(reserve)
     body = api.call("ConfigureDtsJob", **params)
     check_success(body, "ConfigureDtsJob")
     check(body.get("DtsJobId"), "ConfigureDtsJob should answer a DtsJobId: %s" % body)
@@ -72,16 +77,27 @@ def migration(api):
     instance_id, job_id = create_instance(api, "MIGRATION")
     print("   InstanceId=%s JobId=%s" % (instance_id, job_id), flush=True)
 
-    step("ConfigureDtsJob (structure + full data, DbList %s)" % env("DB_NAME"))
-    body = configure(api, instance_id, job_id, JOB_NAME, "MIGRATION", True, True, False)
+    # How the task starts, one way per SDK: tea by itself after the precheck (the real service's
+    # default), tea-v2 through StartDtsJob sent at once (while the precheck runs), core with
+    # Reserve autoStartModulesAfterConfig=none (nothing starts until StartDtsJob).
+    how = {"tea": "auto", "tea-v2": "start-during-precheck"}.get(api.kind, "none")
+    step("ConfigureDtsJob (structure + full data, DbList %s), start: %s" % (env("DB_NAME"), how))
+    reserve = {"autoStartModulesAfterConfig": "none"} if how == "none" else None
+    body = configure(api, instance_id, job_id, JOB_NAME, "MIGRATION", True, True, False, reserve=reserve)
     dts_job_id = body["DtsJobId"]
     announce("JOB_ID=%s" % dts_job_id)
+    if how == "start-during-precheck":
+        start(api, dts_job_id, instance_id)
 
     step("DescribePreCheckStatus until Finished")
     wait_precheck(api, dts_job_id)
 
-    step("StartDtsJob, then DescribeDtsJobDetail until Finished")
-    start(api, dts_job_id, instance_id)
+    if how == "none":
+        time.sleep(2)
+        status = describe_detail(api, dts_job_id).get("Status")
+        check(status == "PreCheckPass", "with autoStartModulesAfterConfig none the task must wait: %s" % status)
+        step("StartDtsJob, then DescribeDtsJobDetail until Finished")
+        start(api, dts_job_id, instance_id)
     detail = wait_status(api, dts_job_id, "Finished", timeout=180, passing=MIGRATION_PASSING)
     check(detail.get("DtsJobName") == JOB_NAME, "DescribeDtsJobDetail should echo DtsJobName %r: %s" % (JOB_NAME, detail))
 
