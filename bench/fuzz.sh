@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the API's request parsing (not in CI): the TC3, v1 and Alibaba signature
-# canonicalisers and the parameter parser (fuzz/fuzz_targets), each for SECONDS (default 60).
+# Fuzzes the API's request parsing and the binlog decoder (not in CI): the TC3, v1 and Alibaba
+# signature canonicalisers, the parameter parser and dts-mysql's binlog event decoder
+# (fuzz/fuzz_targets), each for SECONDS (default 60).
 # With cargo-fuzz and a nightly toolchain it runs `cargo fuzz run` (libFuzzer); otherwise each
 # target is built on stable as a plain binary that drives the same harness with random and
 # mutated inputs (fuzz/src/lib.rs `drive`). A crash leaves its input in fuzz/artifacts/<target>/
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-60}
-targets=(tc3_canonical v1_canonical alibaba_canonical params)
+targets=(tc3_canonical v1_canonical alibaba_canonical params binlog_events)
 if cargo fuzz --version >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | grep -q nightly; then
     for t in "${targets[@]}"; do
         cargo +nightly fuzz run --features libfuzzer "$t" -- -max_total_time="$seconds"

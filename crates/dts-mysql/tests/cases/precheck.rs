@@ -56,7 +56,7 @@ async fn precheck_passes_between_two_fresh_servers_for_structure_and_incremental
         assert_eq!(item(&report, name).outcome, CheckOutcome::Passed);
     }
     let calls = calls.lock().unwrap();
-    assert_eq!(calls.last(), Some(&(14, 14)));
+    assert_eq!(calls.last(), Some(&(15, 15)));
 }
 
 #[tokio::test]
