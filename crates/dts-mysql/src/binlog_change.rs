@@ -225,10 +225,22 @@ impl SourceColumns {
         SourceColumns { columns: infos.into(), unique_keys: unique_keys.into(), kinds }
     }
 
-    /// One binlog row change as a neutral row change.
+    /// One binlog row change as a neutral row change. A row image narrower than the catalog
+    /// (the catalog was read after a later `ADD COLUMN`: the stream reads it when it first meets
+    /// the table, which may be after the DDL ran on the source) is named by the catalog's first
+    /// columns, where a column added at the end leaves the older ones.
     pub fn row(&self, database: &str, table: &str, change: &RowChange) -> NeutralRow {
+        let width = match change {
+            RowChange::Insert(a) | RowChange::Update { after: a, .. } => a.len(),
+            RowChange::Delete(b) => b.len(),
+        };
+        let (columns, kinds) = if width < self.columns.len() {
+            (Arc::from(&self.columns[..width]), &self.kinds[..width])
+        } else {
+            (self.columns.clone(), &self.kinds[..])
+        };
         let image = |row: &[Option<BinlogValue<'static>>]| -> Vec<Neutral> {
-            self.kinds.iter().enumerate().map(|(i, k)| value(k, row.get(i).and_then(Option::as_ref))).collect()
+            kinds.iter().enumerate().map(|(i, k)| value(k, row.get(i).and_then(Option::as_ref))).collect()
         };
         let (op, before, after) = match change {
             RowChange::Insert(a) => (RowOp::Insert, None, Some(image(a))),
@@ -240,7 +252,7 @@ impl SourceColumns {
             schema: None,
             table: table.to_string(),
             op,
-            columns: self.columns.clone(),
+            columns,
             unique_keys: self.unique_keys.clone(),
             before,
             after,
@@ -457,6 +469,23 @@ mod tests {
             precision: None,
             scale: None,
         }
+    }
+
+    #[test]
+    fn a_row_logged_before_a_column_was_added_is_named_by_the_columns_it_had() {
+        let cols = SourceColumns::from_catalog(
+            vec![
+                col("id", "int", "int(11)", None),
+                col("note", "varchar", "varchar(9)", Some("utf8mb4")),
+                col("extra", "int", "int(11)", None),
+            ],
+            Vec::new(),
+        );
+        let v = |x: Value| Some(BinlogValue::Value(x));
+        let change = cols.row("app", "t", &RowChange::Insert(vec![v(Value::Int(1)), v(Value::Bytes(b"one".to_vec()))]));
+        let names: Vec<&str> = change.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "note"]);
+        assert_eq!(change.after.unwrap(), vec![Neutral::Int(1), Neutral::Text("one".into())]);
     }
 
     #[test]
