@@ -1,0 +1,1 @@
+//! The streaming RDB reader (placeholder until the reader lands).
