@@ -296,6 +296,9 @@ pub trait ReplicationObserver: Send + Sync {
     /// [`SnapshotMode::InStream`]: the snapshot is complete at the destination; what follows
     /// are changes.
     fn snapshot_finished(&self) {}
+    /// Something the operator should know about the stream (a full resync instead of a resume,
+    /// a source setting changed for the job), shown in the job's detail.
+    fn note(&self, _message: String) {}
     /// Two-way synchronization: where both directions meet to settle conflicts.
     fn arbiter(&self) -> Option<&dyn ConflictArbiter> {
         None

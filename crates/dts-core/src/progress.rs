@@ -75,6 +75,22 @@ pub struct JobDetail {
     /// An outage being ridden out (transient errors retried), cleared when the step goes on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryState>,
+    /// What the operator should know about the job's stream, newest last (at most
+    /// [`NOTES_KEPT`]): a full resync instead of a resume, source settings changed and restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Notes kept in a job's detail.
+pub const NOTES_KEPT: usize = 20;
+
+impl JobDetail {
+    /// Adds a note, dropping the oldest beyond [`NOTES_KEPT`].
+    pub fn add_note(&mut self, note: String) {
+        self.notes.push(note);
+        let over = self.notes.len().saturating_sub(NOTES_KEPT);
+        self.notes.drain(..over);
+    }
 }
 
 /// The step id of a change-tracking job's publishing step.

@@ -87,7 +87,7 @@ const fn name(
     EngineName { tencent, alibaba, family }
 }
 
-use DatabaseFamily::MySql;
+use DatabaseFamily::{MySql, Redis};
 
 /// Every engine name of both dialects. The one place that says which engines dts runs.
 pub const ENGINES: &[EngineName] = &[
@@ -95,7 +95,7 @@ pub const ENGINES: &[EngineName] = &[
     name(Some("mariadb"), Some("MariaDB"), Some(MySql)),
     name(Some("percona"), None, Some(MySql)),
     name(Some("cynosdbmysql"), Some("PolarDB"), Some(MySql)),
-    name(Some("redis"), Some("Redis"), None),
+    name(Some("redis"), Some("Redis"), Some(Redis)),
     name(Some("postgresql"), Some("PostgreSQL"), None),
     name(Some("mongodb"), Some("MongoDB"), None),
     name(Some("sqlserver"), Some("MSSQL"), None),
@@ -182,6 +182,9 @@ fn family_of(engine: &str) -> Result<DatabaseFamily, RouteError> {
 pub fn route(source: &str, target: DeclaredTarget<'_>) -> Result<Route, RouteError> {
     let family = family_of(source)?;
     let target = match target {
+        DeclaredTarget::ChangeBus if family != MySql => {
+            return Err(RouteError::Mismatch(source.to_string(), "the change bus".to_string()));
+        }
         DeclaredTarget::ChangeBus => TargetKind::ChangeBus,
         DeclaredTarget::Database(dst) => {
             let to = family_of(dst)?;
@@ -225,6 +228,16 @@ mod tests {
     }
 
     #[test]
+    fn redis_routes_to_redis_only_and_not_to_the_bus() {
+        assert_eq!(
+            route("redis", DeclaredTarget::Database("Redis")),
+            Ok(Route { family: DatabaseFamily::Redis, target: TargetKind::Database(DatabaseFamily::Redis) })
+        );
+        assert!(matches!(route("redis", DeclaredTarget::Database("mysql")), Err(RouteError::Mismatch(..))));
+        assert!(matches!(route("Redis", DeclaredTarget::ChangeBus), Err(RouteError::Mismatch(..))));
+    }
+
+    #[test]
     fn unknown_unsupported_and_mismatched_engines_are_told_apart() {
         assert_eq!(route("oracle", DeclaredTarget::ChangeBus), Err(RouteError::UnknownEngine("oracle".into())));
         assert_eq!(route("mongodb", DeclaredTarget::ChangeBus), Err(RouteError::Unsupported("mongodb".into())));
@@ -246,6 +259,6 @@ mod tests {
                 assert!(alibaba.insert(n.to_ascii_lowercase()), "{n} twice");
             }
         }
-        assert_eq!(RouteError::supported_tencent(), "mysql, mariadb, percona, cynosdbmysql");
+        assert_eq!(RouteError::supported_tencent(), "mysql, mariadb, percona, cynosdbmysql, redis");
     }
 }

@@ -9,6 +9,7 @@ use dts_core::{
     StructureMigrator, StructurePhase, StructureSummary, TableDiff,
 };
 use dts_mysql::MySqlConnector;
+use dts_redis::RedisConnector;
 
 use crate::ConnectorRegistry;
 
@@ -16,22 +17,25 @@ use crate::ConnectorRegistry;
 #[derive(Debug, Clone)]
 pub enum AnyConnector {
     MySql(MySqlConnector),
+    Redis(RedisConnector),
 }
 
 /// The change stream of one family.
 pub enum AnyStream {
     MySql(<MySqlConnector as ChangeSource>::Stream),
+    Redis(<RedisConnector as ChangeSource>::Stream),
 }
 
 /// The families of this build, with their settings, and the change bus when one is configured.
 pub struct Families {
     mysql: AnyConnector,
+    redis: AnyConnector,
     change_sink: Option<Box<dyn ChangeSink>>,
 }
 
 impl Families {
     pub fn new(mysql: MySqlConnector) -> Self {
-        Self { mysql: AnyConnector::MySql(mysql), change_sink: None }
+        Self { mysql: AnyConnector::MySql(mysql), redis: AnyConnector::Redis(RedisConnector::default()), change_sink: None }
     }
 
     /// Where change tracking jobs publish.
@@ -53,6 +57,7 @@ impl ConnectorRegistry for Families {
     fn connector(&self, route: &Route) -> Result<&AnyConnector, ConnectorError> {
         match route.family {
             DatabaseFamily::MySql => Ok(&self.mysql),
+            DatabaseFamily::Redis => Ok(&self.redis),
             other => Err(ConnectorError::new(
                 ErrorClass::NeedsOperator,
                 format!("this dts build has no connector for the {other} family"),
@@ -70,6 +75,7 @@ impl Checker for AnyConnector {
     async fn check(&self, plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckReport {
         match self {
             Self::MySql(c) => c.check(plan, progress).await,
+            Self::Redis(c) => c.check(plan, progress).await,
         }
     }
 }
@@ -83,6 +89,7 @@ impl StructureMigrator for AnyConnector {
     ) -> Result<StructureSummary, ConnectorError> {
         match self {
             Self::MySql(c) => c.migrate_structure_phase(plan, phase, progress).await,
+            Self::Redis(c) => c.migrate_structure_phase(plan, phase, progress).await,
         }
     }
 }
@@ -96,6 +103,7 @@ impl FullLoader for AnyConnector {
     ) -> Result<LoadSummary, ConnectorError> {
         match self {
             Self::MySql(c) => c.load(plan, checkpoints, progress).await,
+            Self::Redis(c) => c.load(plan, checkpoints, progress).await,
         }
     }
 }
@@ -104,6 +112,7 @@ impl ChangeReplicator for AnyConnector {
     async fn current_position(&self, plan: &MigrationPlan) -> Result<Position, ConnectorError> {
         match self {
             Self::MySql(c) => c.current_position(plan).await,
+            Self::Redis(c) => c.current_position(plan).await,
         }
     }
 
@@ -117,6 +126,7 @@ impl ChangeReplicator for AnyConnector {
     ) -> Result<Position, ConnectorError> {
         match self {
             Self::MySql(c) => c.replicate(plan, start, mode, checkpoints, observer).await,
+            Self::Redis(c) => c.replicate(plan, start, mode, checkpoints, observer).await,
         }
     }
 }
@@ -129,6 +139,7 @@ impl ChangeStream for AnyStream {
     ) -> Result<Option<ChangeBatch>, ConnectorError> {
         match self {
             Self::MySql(s) => s.next_batch(max_events, idle).await,
+            Self::Redis(s) => s.next_batch(max_events, idle).await,
         }
     }
 }
@@ -139,6 +150,7 @@ impl ChangeSource for AnyConnector {
     async fn changes(&self, plan: &MigrationPlan, start: Position) -> Result<AnyStream, ConnectorError> {
         match self {
             Self::MySql(c) => c.changes(plan, start).await.map(AnyStream::MySql),
+            Self::Redis(c) => c.changes(plan, start).await.map(AnyStream::Redis),
         }
     }
 }
@@ -147,6 +159,7 @@ impl ConsistencyChecker for AnyConnector {
     async fn tables(&self, plan: &MigrationPlan) -> Result<Vec<(String, String)>, ConnectorError> {
         match self {
             Self::MySql(c) => c.tables(plan).await,
+            Self::Redis(c) => c.tables(plan).await,
         }
     }
 
@@ -159,6 +172,7 @@ impl ConsistencyChecker for AnyConnector {
     ) -> Result<TableDiff, ConnectorError> {
         match self {
             Self::MySql(c) => c.compare(plan, database, table, options).await,
+            Self::Redis(c) => c.compare(plan, database, table, options).await,
         }
     }
 
@@ -170,6 +184,7 @@ impl ConsistencyChecker for AnyConnector {
     ) -> Result<Vec<String>, ConnectorError> {
         match self {
             Self::MySql(c) => c.repair_sql(plan, diff, limit).await,
+            Self::Redis(c) => c.repair_sql(plan, diff, limit).await,
         }
     }
 }
@@ -183,6 +198,7 @@ impl Releaser for AnyConnector {
     ) -> Result<(), ConnectorError> {
         match self {
             Self::MySql(c) => c.release(plan, reason, checkpoints).await,
+            Self::Redis(c) => c.release(plan, reason, checkpoints).await,
         }
     }
 }
@@ -191,6 +207,7 @@ impl dts_core::Connector for AnyConnector {
     fn capabilities(&self) -> Capabilities {
         match self {
             Self::MySql(c) => c.capabilities(),
+            Self::Redis(c) => c.capabilities(),
         }
     }
 }

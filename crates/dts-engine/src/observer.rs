@@ -27,6 +27,7 @@ struct Observed {
     applied: u64,
     snapshot: Option<(u64, u64)>,
     snapshot_finished: bool,
+    notes: Vec<String>,
 }
 
 /// The observer of one job's change stream.
@@ -99,9 +100,9 @@ impl JobObserver {
         &self,
         incremental_step: Option<i64>,
     ) -> (impl FnOnce(&mut JobRecord) -> Result<(), StoreError> + Send + 'static, Persisted) {
-        let (lag, applied, snapshot, finished) = {
-            let o = lock(&self.observed);
-            (o.lag, o.applied, o.snapshot, o.snapshot_finished)
+        let (lag, applied, snapshot, finished, notes) = {
+            let mut o = lock(&self.observed);
+            (o.lag, o.applied, o.snapshot, o.snapshot_finished, std::mem::take(&mut o.notes))
         };
         let ready = lag.as_ref().is_some_and(|l| self.is_ready(l));
         let first_ready = ready && !self.caught_up.swap(true, Ordering::Relaxed);
@@ -131,6 +132,9 @@ impl JobObserver {
                 j.detail.apply_rate = rate;
             }
             j.detail.retry = retry;
+            for note in notes {
+                j.detail.add_note(note);
+            }
             if let Some(step) = incremental_step {
                 if snapshot_finished && current < step {
                     j.detail.begin_step(step, &dts_store::now_string());
@@ -218,6 +222,11 @@ impl ReplicationObserver for JobObserver {
 
     fn snapshot_finished(&self) {
         lock(&self.observed).snapshot_finished = true;
+        self.urgent.notify_one();
+    }
+
+    fn note(&self, message: String) {
+        lock(&self.observed).notes.push(message);
         self.urgent.notify_one();
     }
 

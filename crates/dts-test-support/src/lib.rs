@@ -1,4 +1,4 @@
-//! Test support for dts: throwaway MariaDB servers (optionally TLS-only, with a throwaway CA), NATS JetStream servers and Kafka-protocol
+//! Test support for dts: throwaway MariaDB servers (optionally TLS-only, with a throwaway CA), Redis servers, NATS JetStream servers and Kafka-protocol
 //! brokers started as child processes, a `dts serve` under test, the Python venvs (the
 //! official cloud SDKs; the Kafka broker and clients), and a fake database family for engine
 //! tests that need no server.
@@ -13,6 +13,7 @@ pub mod mariadb;
 pub mod nats;
 pub mod port;
 pub mod python;
+pub mod redis;
 pub mod tls;
 
 pub use dts_server::{DtsServer, DtsServerOptions};
@@ -22,4 +23,5 @@ pub use mariadb::{MariaDb, MariaDbOptions, ServerAddr};
 pub use nats::NatsServer;
 pub use port::free_port;
 pub use python::{kafka_python, sdk_python};
+pub use redis::{RedisClient, RedisServer, Resp};
 pub use tls::TlsFiles;

@@ -1,0 +1,201 @@
+//! The destination writer: batches of commands written back to back on one connection, their
+//! replies read by a task of their own, so that the writer never waits a round trip per batch.
+//!
+//! Ordering: batches are written and their replies read in the order they were sent, so
+//! `applied()` only ever moves forward and covers every batch before it. Durability: a batch
+//! counts as applied once every one of its replies was read (the destination executed it); the
+//! caller checkpoints only marks that `applied()` has reached. Memory: at most `max_in_flight`
+//! batches are outstanding; `send` waits for room.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::conn::Conn;
+use crate::error::{RedisError, Result};
+use crate::resp::{Reply, read_reply};
+
+/// What the replies of one batch look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `n` independent replies; an error reply fails the writer (a full load must not lose a key).
+    Strict(usize),
+    /// `MULTI`, `queued` commands, `EXEC`: queue-time errors abort the batch and fail the writer;
+    /// errors inside EXEC's reply are counted and logged, as a replica does.
+    Transaction { queued: usize },
+}
+
+struct Expect {
+    shape: Shape,
+    mark: u64,
+}
+
+/// A pipelined writer to the destination.
+pub struct Pipeline {
+    writer: BufWriter<OwnedWriteHalf>,
+    expect: mpsc::Sender<Expect>,
+    applied: watch::Receiver<u64>,
+    failure: Arc<Mutex<Option<RedisError>>>,
+    runtime_errors: Arc<std::sync::atomic::AtomicU64>,
+    task: JoinHandle<()>,
+    sent_mark: u64,
+}
+
+impl Pipeline {
+    /// Takes over `conn`; `start` is the mark before the first batch.
+    pub fn new(conn: Conn, start: u64, max_in_flight: usize) -> Pipeline {
+        let Conn { mut reader, writer, addr } = conn;
+        let (tx, mut rx) = mpsc::channel::<Expect>(max_in_flight.max(1));
+        let (applied_tx, applied) = watch::channel(start);
+        let failure = Arc::new(Mutex::new(None));
+        let runtime_errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task_failure = failure.clone();
+        let task_errors = runtime_errors.clone();
+        let task = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                match read_batch(&mut reader, e.shape, &task_errors).await {
+                    Ok(()) => {
+                        let _ = applied_tx.send(e.mark);
+                    }
+                    Err(err) => {
+                        tracing::warn!(destination = %addr, error = %err, "the destination refused a batch");
+                        *task_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                        return;
+                    }
+                }
+            }
+        });
+        Pipeline { writer, expect: tx, applied, failure, runtime_errors, task, sent_mark: start }
+    }
+
+    /// Writes one batch (already encoded) whose replies have `shape`; `mark` becomes
+    /// `applied()` once they are all read. Waits while `max_in_flight` batches are outstanding.
+    pub async fn send(&mut self, bytes: &[u8], shape: Shape, mark: u64) -> Result<()> {
+        self.check()?;
+        if self.expect.send(Expect { shape, mark }).await.is_err() {
+            return Err(self.take_failure());
+        }
+        self.writer.write_all(bytes).await?;
+        self.writer.flush().await?;
+        self.sent_mark = mark;
+        Ok(())
+    }
+
+    /// The mark of the last batch the destination has executed.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// The mark of the last batch sent.
+    pub fn sent(&self) -> u64 {
+        self.sent_mark
+    }
+
+    /// Errors the destination reported inside transactions so far (a replica ignores them too).
+    pub fn runtime_errors(&self) -> u64 {
+        self.runtime_errors.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Fails if the reply reader stopped on an error.
+    pub fn check(&self) -> Result<()> {
+        match self.failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None if self.task.is_finished() => Err(RedisError::Closed),
+            None => Ok(()),
+        }
+    }
+
+    fn take_failure(&self) -> RedisError {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(RedisError::Closed)
+    }
+
+    /// Waits until every batch sent so far was executed.
+    pub async fn drain(&mut self) -> Result<u64> {
+        let target = self.sent_mark;
+        loop {
+            self.check()?;
+            if *self.applied.borrow() >= target {
+                return Ok(target);
+            }
+            if self.applied.changed().await.is_err() {
+                self.check()?;
+                if *self.applied.borrow() >= target {
+                    return Ok(target);
+                }
+                return Err(self.take_failure());
+            }
+        }
+    }
+
+    /// Waits until the applied mark moves (or `timeout` passes).
+    pub async fn wait_applied(&mut self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.applied.changed()).await;
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn read_batch<R>(reader: &mut R, shape: Shape, errors: &std::sync::atomic::AtomicU64) -> Result<()>
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send,
+{
+    match shape {
+        Shape::Strict(n) => {
+            let mut first_error = None;
+            for _ in 0..n {
+                if let Reply::Error(e) = read_reply(reader).await? {
+                    first_error.get_or_insert(e);
+                }
+            }
+            match first_error {
+                Some(e) => Err(RedisError::Server {
+                    command: "a write".into(),
+                    reply: String::from_utf8_lossy(&e[..e.len().min(200)]).into_owned(),
+                }),
+                None => Ok(()),
+            }
+        }
+        Shape::Transaction { queued } => {
+            let mut queue_error = None;
+            if let Reply::Error(e) = read_reply(reader).await? {
+                queue_error = Some(e);
+            }
+            for _ in 0..queued {
+                if let Reply::Error(e) = read_reply(reader).await? {
+                    queue_error.get_or_insert(e);
+                }
+            }
+            match read_reply(reader).await? {
+                Reply::Array(Some(results)) => {
+                    let failed = results.iter().filter(|r| r.is_error()).count() as u64;
+                    if failed > 0 {
+                        errors.fetch_add(failed, std::sync::atomic::Ordering::Relaxed);
+                        if let Some(Reply::Error(e)) = results.iter().find(|r| r.is_error()) {
+                            tracing::warn!(
+                                failed,
+                                reply = %String::from_utf8_lossy(&e[..e.len().min(120)]),
+                                "replicated commands failed on the destination (kept going, as a replica does)"
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                Reply::Error(e) => Err(RedisError::Server {
+                    command: "a replicated command".into(),
+                    reply: String::from_utf8_lossy(queue_error.as_deref().unwrap_or(&e[..]))
+                        .chars()
+                        .take(200)
+                        .collect(),
+                }),
+                other => Err(RedisError::Protocol(format!("EXEC answered {other:?}"))),
+            }
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The consistency check of a Redis job, per database: every source key (`SCAN`) compared with
+//! the destination by type, value and TTL, pipelined on both sides; then every destination key
+//! not on the source is extra. Values compare by their DUMP payload and, when the payloads
+//! differ (encodings differ between servers), by their elements; a key with many elements is
+//! compared in pages, never whole. Live: a key found different is compared again after the
+//! settle window while it keeps changing, so replication in flight is not reported.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dts_core::{CompareOptions, Comparison, ConnectorError, DiffRow, MigrationPlan, TableDiff};
+
+use crate::conn::{Conn, keyspace};
+use crate::dbs::DbSelection;
+use crate::error::{RedisError, Result};
+use crate::resp::Reply;
+
+/// Two TTLs closer than this are equal (they are read a few milliseconds apart).
+pub const TTL_TOLERANCE_MS: i64 = 2_000;
+/// Keys per SCAN page and pipeline.
+const PAGE: usize = 500;
+/// Above this many elements a value is compared in pages rather than by DUMP.
+const BIG: i64 = 5_000;
+
+fn err(what: &str) -> impl FnOnce(RedisError) -> ConnectorError + '_ {
+    move |e| e.into_connector(what)
+}
+
+fn is_marker(key: &[u8]) -> bool {
+    key.starts_with(b"dts:applied-offset:")
+}
+
+/// The selected databases that hold keys on either side, as `(number, "")`.
+pub async fn databases(plan: &MigrationPlan) -> Result<Vec<(String, String)>, ConnectorError> {
+    let dbs = DbSelection::of(plan)?;
+    let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
+    let mut dest = Conn::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
+    let mut all: Vec<u32> = keyspace(&source.info("keyspace").await.map_err(err("reading the source"))?)
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    all.extend(keyspace(&dest.info("keyspace").await.map_err(err("reading the destination"))?).into_iter().map(|(d, _)| d));
+    all.sort_unstable();
+    all.dedup();
+    Ok(dbs.among(all).into_iter().map(|d| (d.to_string(), String::new())).collect())
+}
+
+/// One key's state on one side.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyState {
+    kind: String,
+    /// Milliseconds left, -1 without expiry, -2 absent.
+    pttl: i64,
+    /// The DUMP payload, for small values.
+    dump: Option<Bytes>,
+    len: i64,
+}
+
+async fn select(c: &mut Conn, db: &str) -> Result<()> {
+    c.ok(&["SELECT", db]).await.map(|_| ())
+}
+
+fn len_command(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "list" => "LLEN",
+        "set" => "SCARD",
+        "zset" => "ZCARD",
+        "hash" => "HLEN",
+        "stream" => "XLEN",
+        _ => return None,
+    })
+}
+
+/// TYPE, PTTL and length (or DUMP for small values) of `keys`.
+async fn states(c: &mut Conn, keys: &[Bytes]) -> Result<Vec<KeyState>> {
+    let mut cmds: Vec<Vec<Bytes>> = Vec::with_capacity(keys.len() * 2);
+    for k in keys {
+        cmds.push(vec![Bytes::from_static(b"TYPE"), k.clone()]);
+        cmds.push(vec![Bytes::from_static(b"PTTL"), k.clone()]);
+    }
+    let replies = c.pipeline(&cmds).await?;
+    let mut out: Vec<KeyState> = replies
+        .chunks(2)
+        .map(|r| KeyState {
+            kind: r[0].text().unwrap_or_default(),
+            pttl: r[1].int().unwrap_or(-2),
+            dump: None,
+            len: 0,
+        })
+        .collect();
+    let mut lens = Vec::new();
+    for (k, s) in keys.iter().zip(&out) {
+        if let Some(cmd) = len_command(&s.kind) {
+            lens.push(vec![Bytes::from_static(cmd.as_bytes()), k.clone()]);
+        } else {
+            lens.push(vec![Bytes::from_static(b"STRLEN"), k.clone()]);
+        }
+    }
+    let lens = c.pipeline(&lens).await?;
+    let mut dumps = Vec::new();
+    let mut dump_at = Vec::new();
+    for (i, (k, s)) in keys.iter().zip(out.iter_mut()).enumerate() {
+        s.len = lens[i].int().unwrap_or(0);
+        if s.kind != "none" && (s.kind == "string" || s.len <= BIG) {
+            dumps.push(vec![Bytes::from_static(b"DUMP"), k.clone()]);
+            dump_at.push(i);
+        }
+    }
+    if !dumps.is_empty() {
+        for (i, r) in dump_at.into_iter().zip(c.pipeline(&dumps).await?) {
+            out[i].dump = r.bytes().cloned();
+        }
+    }
+    Ok(out)
+}
+
+/// Why a key differs, if it does.
+async fn differs(source: &mut Conn, dest: &mut Conn, key: &Bytes, s: &KeyState, d: &KeyState) -> Result<Option<String>> {
+    if d.kind == "none" {
+        return Ok(Some("missing".into()));
+    }
+    if s.kind != d.kind {
+        return Ok(Some("type".into()));
+    }
+    let ttl_differs = (s.pttl < 0) != (d.pttl < 0) || (s.pttl >= 0 && (s.pttl - d.pttl).abs() > TTL_TOLERANCE_MS);
+    let value_same = match (&s.dump, &d.dump) {
+        (Some(a), Some(b)) if a == b => true,
+        (Some(a), Some(b)) => same_elements(a, b),
+        _ => s.len == d.len && paged_equal(source, dest, key, &s.kind).await?,
+    };
+    Ok(match (value_same, ttl_differs) {
+        (false, _) => Some("value".into()),
+        (true, true) => Some("ttl".into()),
+        (true, false) => None,
+    })
+}
+
+/// Two DUMP payloads hold the same elements (in different encodings).
+fn same_elements(a: &[u8], b: &[u8]) -> bool {
+    fn normal(p: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let (t, encoded, _) = crate::rdb::parse_restore_payload(p).ok()?;
+        let chunks = crate::rdb::decode_value(t, &encoded, usize::MAX).ok()?;
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut ordered = false;
+        for c in chunks {
+            match c {
+                crate::rdb::Elements::String(v) => out.push(v.to_vec()),
+                crate::rdb::Elements::List(v) => {
+                    ordered = true;
+                    out.extend(v.into_iter().map(|b| b.to_vec()));
+                }
+                crate::rdb::Elements::Set(v) => out.extend(v.into_iter().map(|b| b.to_vec())),
+                crate::rdb::Elements::SortedSet(v) => {
+                    out.extend(v.into_iter().map(|(m, s)| [m.to_vec(), s.to_bits().to_be_bytes().to_vec()].concat()))
+                }
+                crate::rdb::Elements::Hash(v) => out.extend(v.into_iter().map(|(f, x)| {
+                    let mut e = (f.len() as u64).to_be_bytes().to_vec();
+                    e.extend_from_slice(&f);
+                    e.extend_from_slice(&x);
+                    e
+                })),
+            }
+        }
+        if !ordered {
+            out.sort_unstable();
+        }
+        Some(out)
+    }
+    matches!((normal(a), normal(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Compares a big value page by page.
+async fn paged_equal(source: &mut Conn, dest: &mut Conn, key: &Bytes, kind: &str) -> Result<bool> {
+    let mut start: i64 = 0;
+    loop {
+        let end = (start + PAGE as i64 - 1).to_string();
+        let from = start.to_string();
+        let cmd: Vec<Bytes> = match kind {
+            "list" => vec!["LRANGE".into(), key.clone(), from.into(), end.into()],
+            "zset" => vec!["ZRANGE".into(), key.clone(), from.into(), end.into(), "WITHSCORES".into()],
+            "stream" => {
+                // Streams: compare lengths and the last entries' ids.
+                let a = source.ok(&[&b"XINFO"[..], b"STREAM", key]).await?;
+                let b = dest.ok(&[&b"XINFO"[..], b"STREAM", key]).await?;
+                return Ok(stream_summary(a) == stream_summary(b));
+            }
+            _ => return scan_equal(source, dest, key, kind).await,
+        };
+        let a = source.ok(&cmd).await?.array().unwrap_or_default();
+        let b = dest.ok(&cmd).await?.array().unwrap_or_default();
+        if a != b {
+            return Ok(false);
+        }
+        if a.len() < PAGE {
+            return Ok(true);
+        }
+        start += PAGE as i64;
+    }
+}
+
+fn stream_summary(r: Reply) -> Vec<Reply> {
+    let v = r.array().unwrap_or_default();
+    let mut out = Vec::new();
+    for pair in v.chunks(2) {
+        if let [Reply::Bulk(Some(name)) | Reply::Status(name), value] = pair
+            && matches!(name.as_ref(), b"length" | b"last-generated-id" | b"groups" | b"first-entry" | b"last-entry")
+        {
+            out.push(value.clone());
+        }
+    }
+    out
+}
+
+/// Sets and hashes: every source element is on the destination (SSCAN/HSCAN pages); with
+/// equal sizes that makes them equal.
+async fn scan_equal(source: &mut Conn, dest: &mut Conn, key: &Bytes, kind: &str) -> Result<bool> {
+    let scan: &[u8] = if kind == "set" { b"SSCAN" } else { b"HSCAN" };
+    let mut cursor = Bytes::from_static(b"0");
+    loop {
+        let page = source.ok(&[scan, key, &cursor, b"COUNT", b"500"]).await?.array().unwrap_or_default();
+        let [next, items] = <[Reply; 2]>::try_from(page).map_err(|_| RedisError::Protocol("a scan reply".into()))?;
+        let items: Vec<Bytes> = items.array().unwrap_or_default().into_iter().filter_map(|r| r.bytes().cloned()).collect();
+        if kind == "set" {
+            if !items.is_empty() {
+                let mut cmd = vec![Bytes::from_static(b"SMISMEMBER"), key.clone()];
+                cmd.extend(items.iter().cloned());
+                let found = dest.ok(&cmd).await?.array().unwrap_or_default();
+                if found.iter().any(|r| r.int() != Some(1)) {
+                    return Ok(false);
+                }
+            }
+        } else {
+            let fields: Vec<Bytes> = items.iter().step_by(2).cloned().collect();
+            let values: Vec<Bytes> = items.iter().skip(1).step_by(2).cloned().collect();
+            if !fields.is_empty() {
+                let mut cmd = vec![Bytes::from_static(b"HMGET"), key.clone()];
+                cmd.extend(fields);
+                let found = dest.ok(&cmd).await?.array().unwrap_or_default();
+                if found.iter().map(|r| r.bytes().cloned()).ne(values.into_iter().map(Some)) {
+                    return Ok(false);
+                }
+            }
+        }
+        cursor = next.bytes().cloned().unwrap_or_else(|| Bytes::from_static(b"0"));
+        if cursor.as_ref() == b"0" {
+            return Ok(true);
+        }
+    }
+}
+
+fn printable(key: &[u8]) -> String {
+    let mut s: String = String::from_utf8_lossy(&key[..key.len().min(200)]).into_owned();
+    if key.len() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+fn row(key: &[u8], column: Option<String>) -> DiffRow {
+    DiffRow { key: printable(key), columns: column.into_iter().collect(), predicate: hex_of(key) }
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Compares one database.
+pub async fn compare(plan: &MigrationPlan, database: &str, options: &CompareOptions) -> Result<TableDiff, ConnectorError> {
+    let mut diff = TableDiff::new(database, "", Comparison::Rows);
+    let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
+    let mut dest = Conn::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
+    select(&mut source, database).await.map_err(err("reading the source"))?;
+    select(&mut dest, database).await.map_err(err("reading the destination"))?;
+    let keep = options.keep_keys;
+    let mut pending: BTreeMap<Bytes, String> = BTreeMap::new();
+    let mut cursor = Bytes::from_static(b"0");
+    loop {
+        let page = source.ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"]).await.map_err(err("scanning the source"))?;
+        let (next, keys) = scan_page(page).map_err(err("scanning the source"))?;
+        let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
+        diff.chunks += 1;
+        diff.chunks_compared += 1;
+        diff.source_rows += keys.len() as u64;
+        if !keys.is_empty() {
+            let s = states(&mut source, &keys).await.map_err(err("reading the source"))?;
+            let d = states(&mut dest, &keys).await.map_err(err("reading the destination"))?;
+            for ((k, s), d) in keys.iter().zip(&s).zip(&d) {
+                if s.kind == "none" {
+                    diff.source_rows -= 1;
+                    continue;
+                }
+                if let Some(why) = differs(&mut source, &mut dest, k, s, d).await.map_err(err("comparing"))? {
+                    pending.insert(k.clone(), why);
+                }
+            }
+        }
+        if pending.len() >= options.pending_keys.max(1) {
+            settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
+        }
+        cursor = next;
+        if cursor.as_ref() == b"0" {
+            break;
+        }
+    }
+    settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
+    // Extra keys: on the destination, not on the source.
+    let mut cursor = Bytes::from_static(b"0");
+    loop {
+        let page = dest.ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"]).await.map_err(err("scanning the destination"))?;
+        let (next, keys) = scan_page(page).map_err(err("scanning the destination"))?;
+        let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
+        diff.destination_rows += keys.len() as u64;
+        if !keys.is_empty() {
+            let cmds: Vec<Vec<Bytes>> = keys.iter().map(|k| vec![Bytes::from_static(b"EXISTS"), k.clone()]).collect();
+            let found = source.pipeline(&cmds).await.map_err(err("reading the source"))?;
+            for (k, r) in keys.iter().zip(found) {
+                if r.int() == Some(0) {
+                    diff.extra_count += 1;
+                    if diff.extra.len() < keep {
+                        diff.extra.push(row(k, None));
+                    }
+                }
+            }
+        }
+        cursor = next;
+        if cursor.as_ref() == b"0" {
+            break;
+        }
+    }
+    Ok(diff)
+}
+
+fn scan_page(page: Reply) -> Result<(Bytes, Vec<Bytes>)> {
+    let mut v = page.array().ok_or_else(|| RedisError::Protocol("a SCAN reply".into()))?;
+    if v.len() != 2 {
+        return Err(RedisError::Protocol("a SCAN reply".into()));
+    }
+    let keys = v.pop().and_then(|k| k.array()).unwrap_or_default().into_iter().filter_map(|r| r.bytes().cloned()).collect();
+    let next = v.pop().and_then(|c| c.bytes().cloned()).unwrap_or_else(|| Bytes::from_static(b"0"));
+    Ok((next, keys))
+}
+
+/// Compares pending keys again (live checks) and counts what still differs.
+async fn settle(
+    source: &mut Conn,
+    dest: &mut Conn,
+    pending: &mut BTreeMap<Bytes, String>,
+    options: &CompareOptions,
+    diff: &mut TableDiff,
+) -> Result<(), ConnectorError> {
+    if let Some(window) = options.settle_window {
+        let mut last_source: BTreeMap<Bytes, KeyState> = BTreeMap::new();
+        for round in 0..options.settle_rounds.max(1) {
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(window.min(Duration::from_secs(30))).await;
+            let keys: Vec<Bytes> = pending.keys().cloned().collect();
+            let s = states(source, &keys).await.map_err(err("reading the source"))?;
+            let d = states(dest, &keys).await.map_err(err("reading the destination"))?;
+            let mut still = BTreeMap::new();
+            for ((k, s), d) in keys.into_iter().zip(s).zip(d) {
+                if s.kind == "none" && d.kind == "none" {
+                    continue;
+                }
+                let why = if s.kind == "none" {
+                    Some("extra".to_string())
+                } else {
+                    differs(source, dest, &k, &s, &d).await.map_err(err("comparing"))?
+                };
+                if let Some(why) = why {
+                    let changing = last_source.get(&k).is_some_and(|prev| prev != &s);
+                    if changing && round + 1 == options.settle_rounds.max(1) {
+                        diff.unsettled_count += 1;
+                        if diff.unsettled.len() < options.keep_keys {
+                            diff.unsettled.push(printable(&k));
+                        }
+                        continue;
+                    }
+                    last_source.insert(k.clone(), s);
+                    still.insert(k, why);
+                }
+            }
+            *pending = still;
+        }
+    }
+    for (k, why) in std::mem::take(pending) {
+        let (count, list, column) = match why.as_str() {
+            "missing" => (&mut diff.missing_count, &mut diff.missing, None),
+            "extra" => (&mut diff.extra_count, &mut diff.extra, None),
+            _ => (&mut diff.different_count, &mut diff.different, Some(why)),
+        };
+        *count += 1;
+        if list.len() < options.keep_keys {
+            list.push(row(&k, column));
+        }
+    }
+    if diff.missing_count + diff.extra_count + diff.different_count > 0 {
+        diff.chunks_differing = diff.chunks_differing.max(1);
+    }
+    Ok(())
+}
+
+/// `redis-cli` commands that make the destination's differing keys equal the source's now:
+/// `DEL` for extra keys, `RESTORE ... REPLACE` (the source's DUMP, hex-escaped) for the rest.
+pub async fn repair_commands(plan: &MigrationPlan, diff: &TableDiff, limit: usize) -> Result<Vec<String>, ConnectorError> {
+    let mut out = vec![format!("SELECT {}", diff.database)];
+    let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
+    select(&mut source, &diff.database).await.map_err(err("reading the source"))?;
+    for r in diff.extra.iter() {
+        if out.len() > limit {
+            break;
+        }
+        out.push(format!("DEL {}", quote(&unhex(&r.predicate))));
+    }
+    for r in diff.missing.iter().chain(&diff.different) {
+        if out.len() > limit {
+            break;
+        }
+        let key = unhex(&r.predicate);
+        let dump = source.ok(&[&b"DUMP"[..], &key]).await.map_err(err("reading the source"))?;
+        let pttl = source.ok(&[&b"PTTL"[..], &key]).await.map_err(err("reading the source"))?.int().unwrap_or(-1);
+        match dump.bytes() {
+            Some(payload) => {
+                out.push(format!("RESTORE {} {} {} REPLACE", quote(&key), pttl.max(0), quote(payload)))
+            }
+            None => out.push(format!("DEL {}", quote(&key))),
+        }
+    }
+    out.truncate(limit.max(1));
+    Ok(out)
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()).collect()
+}
+
+/// A `redis-cli` double-quoted argument.
+fn quote(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &c in b {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_arguments_are_quoted_for_redis_cli() {
+        assert_eq!(quote(b"a\"b\\c\x00"), "\"a\\\"b\\\\c\\x00\"");
+        assert_eq!(unhex(&hex_of(b"k\x01")), b"k\x01");
+    }
+}

@@ -1,0 +1,396 @@
+//! The Redis connector against throwaway `redis-server`s: the snapshot and the command stream
+//! of every type with TTLs, transactions, a flushed database, resuming without a full resync,
+//! a backlog overrun, source settings, the precheck and the consistency check.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dts_core::{
+    ChangeReplicator, Checker, CheckpointFuture, Checkpoints, Completion, ConnectionSpec, ConsistencyChecker,
+    DatabaseSelection, Lag, MigrationPlan, ObjectSelection, Position, ReleaseReason, Releaser, ReplicationObserver,
+    StreamMode,
+};
+use dts_redis::RedisConnector;
+use dts_test_support::{RedisClient, RedisServer};
+
+#[derive(Default)]
+struct MemoryCheckpoints(Mutex<HashMap<String, String>>);
+
+impl Checkpoints for MemoryCheckpoints {
+    fn get<'a>(&'a self, key: &'a str) -> CheckpointFuture<'a, Option<String>> {
+        Box::pin(async move { Ok(self.0.lock().unwrap().get(key).cloned()) })
+    }
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> CheckpointFuture<'a, ()> {
+        Box::pin(async move {
+            self.0.lock().unwrap().insert(key.to_string(), value.to_string());
+            Ok(())
+        })
+    }
+    fn scan<'a>(&'a self, prefix: &'a str) -> CheckpointFuture<'a, Vec<(String, String)>> {
+        Box::pin(async move {
+            let mut v: Vec<_> =
+                self.0.lock().unwrap().iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            v.sort();
+            Ok(v)
+        })
+    }
+}
+
+#[derive(Default)]
+struct Observer {
+    completion: AtomicU8,
+    snapshot_done: AtomicBool,
+    caught_up: AtomicBool,
+    applied: AtomicU64,
+    notes: Mutex<Vec<String>>,
+}
+
+impl ReplicationObserver for Observer {
+    fn progress(&self, lag: Lag) {
+        if lag.caught_up {
+            self.caught_up.store(true, Ordering::SeqCst);
+        }
+    }
+    fn completion(&self) -> Completion {
+        match self.completion.load(Ordering::SeqCst) {
+            1 => Completion::WaitForSync,
+            2 => Completion::Immediately,
+            _ => Completion::None,
+        }
+    }
+    fn applied(&self, n: u64) {
+        self.applied.fetch_add(n, Ordering::SeqCst);
+    }
+    fn snapshot_finished(&self) {
+        self.snapshot_done.store(true, Ordering::SeqCst);
+    }
+    fn note(&self, message: String) {
+        self.notes.lock().unwrap().push(message);
+    }
+}
+
+fn spec(server: &RedisServer) -> ConnectionSpec {
+    ConnectionSpec { host: "127.0.0.1".into(), port: server.port(), ..Default::default() }
+}
+
+fn plan(source: &RedisServer, dest: &RedisServer, dbs: &[u32], extern_params: Option<&str>) -> MigrationPlan {
+    let selection = if dbs.is_empty() {
+        ObjectSelection::WholeInstance
+    } else {
+        ObjectSelection::Databases(
+            dbs.iter().map(|d| DatabaseSelection { database: d.to_string(), ..Default::default() }).collect(),
+        )
+    };
+    MigrationPlan {
+        job_id: "dts-redis-test".into(),
+        kind: dts_core::JobKind::Migration,
+        route: dts_core::route("redis", dts_core::DeclaredTarget::Database("redis")).expect("route"),
+        stages: dts_core::Stages::of_migrate_type(3),
+        selection,
+        source: spec(source),
+        target: dts_core::Target::Database(spec(dest)),
+        override_root: false,
+        loop_guard: None,
+        conflict_policy: Default::default(),
+        extern_params: extern_params.map(str::to_string),
+    }
+}
+
+fn args(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// Every type, small and large encodings, some with TTLs, in database `db`.
+fn fill(c: &mut RedisClient, db: u32, tag: &str) {
+    c.run(&["SELECT".to_string(), db.to_string()]);
+    let mut cmds = vec![
+        args(&["SET", &format!("{tag}:s"), "hello"]),
+        args(&["SET", &format!("{tag}:int"), "12345"]),
+        args(&["SET", &format!("{tag}:ttl"), "v", "EX", "3600"]),
+        args(&["SET", &format!("{tag}:long"), &"x".repeat(20_000)]),
+        args(&["RPUSH", &format!("{tag}:list"), "a", "b", "c"]),
+        args(&["SADD", &format!("{tag}:iset"), "1", "2", "3"]),
+        args(&["SADD", &format!("{tag}:set"), "a", "b"]),
+        args(&["ZADD", &format!("{tag}:zset"), "1.5", "a", "-2", "b", "inf", "c"]),
+        args(&["HSET", &format!("{tag}:hash"), "f1", "v1", "f2", "v2"]),
+        args(&["PFADD", &format!("{tag}:hll"), "a", "b", "c"]),
+        args(&["XADD", &format!("{tag}:stream"), "1-1", "f", "v"]),
+        args(&["XADD", &format!("{tag}:stream"), "2-1", "f", "w"]),
+        args(&["XGROUP", "CREATE", &format!("{tag}:stream"), "g1", "0"]),
+        args(&["XREADGROUP", "GROUP", "g1", "c1", "COUNT", "1", "STREAMS", &format!("{tag}:stream"), ">"]),
+        args(&["PEXPIRE", &format!("{tag}:hash"), "7200000"]),
+    ];
+    let big_list: Vec<String> = (0..3000).map(|i| format!("item-{i}")).collect();
+    let mut l = args(&["RPUSH", &format!("{tag}:biglist")]);
+    l.extend(big_list.iter().map(|s| s.as_bytes().to_vec()));
+    cmds.push(l);
+    let mut h = args(&["HSET", &format!("{tag}:bighash")]);
+    for i in 0..3000 {
+        h.push(format!("field-{i}").into_bytes());
+        h.push(format!("value-{i}").into_bytes());
+    }
+    cmds.push(h);
+    let mut z = args(&["ZADD", &format!("{tag}:bigzset")]);
+    for i in 0..3000 {
+        z.push(format!("{}", i as f64 / 7.0).into_bytes());
+        z.push(format!("m{i}").into_bytes());
+    }
+    cmds.push(z);
+    c.pipeline(&cmds);
+}
+
+fn assert_same(source: &mut RedisClient, dest: &mut RedisClient, db: u32) {
+    let a = source.snapshot(db);
+    let b = dest.snapshot(db);
+    assert!(!a.is_empty() || b.is_empty());
+    assert_eq!(a.len(), b.len(), "database {db}: {} keys on the source, {} on the destination", a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "database {db}, key {}", String::from_utf8_lossy(&x.0));
+    }
+}
+
+async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs the replication in a task until `completion` is asked, returning what it returned.
+struct Running {
+    observer: Arc<Observer>,
+    task: tokio::task::JoinHandle<Result<Position, dts_core::ConnectorError>>,
+}
+
+fn start(plan: &MigrationPlan, ckpt: &Arc<MemoryCheckpoints>, mode: StreamMode) -> Running {
+    let observer = Arc::new(Observer::default());
+    let (p, c, o) = (plan.clone(), ckpt.clone(), observer.clone());
+    let task = tokio::spawn(async move {
+        RedisConnector::default().replicate(&p, Position::None, mode, c.as_ref(), o.as_ref()).await
+    });
+    Running { observer, task }
+}
+
+impl Running {
+    async fn complete(self) -> Position {
+        self.observer.completion.store(1, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(60), self.task).await.expect("completes").expect("task").expect("replicates")
+    }
+
+    /// Like a kill -9 of dts: the task is dropped wherever it is.
+    async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_with_ttls_arrives_through_the_snapshot_and_the_stream() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    fill(&mut s, 3, "c");
+    fill(&mut s, 1, "unselected");
+    s.run(&["FUNCTION", "LOAD", "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)"]);
+    let plan = plan(&source, &dest, &[0, 3], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let o = run.observer.clone();
+    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    // Changes after the snapshot: every type again, a transaction, a key that expires, deletes.
+    fill(&mut s, 0, "b");
+    s.run(&["SELECT", "0"]);
+    s.run(&["MULTI"]);
+    s.run(&["INCR", "counter"]);
+    s.run(&["LPUSH", "a:list", "z"]);
+    s.run(&["HDEL", "a:hash", "f1"]);
+    s.run(&["EXEC"]);
+    s.run(&["DEL", "a:s"]);
+    s.run(&["SET", "short", "v", "PX", "100"]);
+    s.run(&["ZINCRBY", "a:bigzset", "100", "m5"]);
+    s.run(&["SELECT", "3"]);
+    s.run(&["EVAL", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], 5)", "2", "c:lua", "c:n", "x"]);
+    s.run(&["SELECT", "1"]);
+    s.run(&["SET", "unselected:later", "1"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reached = run.complete().await;
+    assert!(matches!(reached, Position::Redis(_)));
+    assert_same(&mut s, &mut d, 0);
+    assert_same(&mut s, &mut d, 3);
+    d.run(&["SELECT", "1"]);
+    assert_eq!(d.run(&["DBSIZE"]).int(), 0, "an unselected database stays empty");
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["GET", "counter"]).text(), "1");
+    assert_eq!(d.run(&["EXISTS", "short"]).int(), 0, "an expired key is not resurrected");
+    assert!(d.run(&["PTTL", "a:ttl"]).int() > 3_500_000);
+    assert_eq!(d.run(&["FUNCTION", "LIST"]).list().len(), 1, "the function library was copied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushdb_of_a_selected_database_and_flushall_stay_within_the_selection() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    fill(&mut s, 2, "b");
+    let plan = plan(&source, &dest, &[0, 2], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let o = run.observer.clone();
+    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    d.run(&["SELECT", "5"]);
+    d.run(&["SET", "not-ours", "1"]);
+    s.run(&["SELECT", "2"]);
+    s.run(&["FLUSHDB"]);
+    s.run(&["SET", "after-flush", "1"]);
+    s.run(&["FLUSHALL"]);
+    s.run(&["SELECT", "0"]);
+    s.run(&["SET", "after-flushall", "1"]);
+    run.complete().await;
+    assert_same(&mut s, &mut d, 0);
+    assert_same(&mut s, &mut d, 2);
+    d.run(&["SELECT", "5"]);
+    assert_eq!(d.run(&["GET", "not-ours"]).text(), "1", "FLUSHALL of the source empties only the selected databases");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_replication_continues_the_stream_and_applies_each_command_once() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let o = run.observer.clone();
+    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    // Non-idempotent commands while dts is killed at arbitrary points.
+    let writer = std::thread::spawn({
+        let port = source.port();
+        move || {
+            let mut c = RedisClient::connect(port).unwrap();
+            for i in 0..3000 {
+                c.run(&["INCR", "counter"]);
+                c.run(&["RPUSH", "log", &i.to_string()]);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    run.crash().await;
+    let mut resumed = 0;
+    for round in 0..3 {
+        let run = start(&plan, &ckpt, StreamMode::Continuous);
+        tokio::time::sleep(Duration::from_millis(200 + round * 100)).await;
+        let notes = run.observer.notes.lock().unwrap().clone();
+        resumed += notes.iter().filter(|n| n.contains("without a full resync")).count();
+        assert!(!notes.iter().any(|n| n.contains("full resync:")), "{notes:?}");
+        run.crash().await;
+    }
+    writer.join().unwrap();
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.complete().await;
+    assert!(resumed >= 3, "every restart continued the stream (+CONTINUE)");
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["GET", "counter"]).text(), "3000", "each INCR applied exactly once");
+    assert_eq!(d.run(&["LLEN", "log"]).int(), 3000);
+    assert_same(&mut s, &mut d, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_overrun_forces_a_full_resync_that_is_reported() {
+    let source = RedisServer::start_with(&["--repl-backlog-size", "16384"]);
+    let dest = RedisServer::start();
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let o = run.observer.clone();
+    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.crash().await;
+    s.run(&["SELECT", "0"]);
+    for i in 0..100 {
+        s.run(&["SET", &format!("k{i}"), &"v".repeat(1000)]);
+    }
+    s.run(&["DEL", "a:s"]);
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let o = run.observer.clone();
+    wait_until("the second snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    let notes = o.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("full resync")), "{notes:?}");
+    run.complete().await;
+    assert_same(&mut s, &mut d, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extern_params_change_the_source_for_the_job_and_are_put_back() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let mut s = source.client();
+    let before = s.run(&["CONFIG", "GET", "repl-backlog-size"]).list()[1].text();
+    let plan = plan(
+        &source,
+        &dest,
+        &[],
+        Some(r#"{"ClientOutputBufferHardLimit":512,"ClientOutputBufferSoftLimit":256,"ClientOutputBufferPersistTime":90,"ReplBacklogSize":32,"ReplTimeout":120}"#),
+    );
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let o = run.observer.clone();
+    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    assert_eq!(s.run(&["CONFIG", "GET", "repl-backlog-size"]).list()[1].text(), (32u64 << 20).to_string());
+    assert_eq!(s.run(&["CONFIG", "GET", "repl-timeout"]).list()[1].text(), "120");
+    let limits = s.run(&["CONFIG", "GET", "client-output-buffer-limit"]).list()[1].text();
+    assert!(limits.contains(&format!("slave {} {} 90", 512u64 << 20, 256u64 << 20)), "{limits}");
+    run.complete().await;
+    assert_eq!(s.run(&["CONFIG", "GET", "repl-backlog-size"]).list()[1].text(), before, "restored at the end");
+    let notes = o.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("restored")), "{notes:?}");
+    RedisConnector::default().release(&plan, ReleaseReason::Ended, ckpt.as_ref()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_precheck_refuses_a_destination_with_keys_and_a_user_without_psync() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    d.run(&["SET", "already", "here"]);
+    s.run(&["ACL", "SETUSER", "reader", "on", ">secret-pass", "~*", "+@all", "-psync", "-sync"]);
+    let mut p = plan(&source, &dest, &[], None);
+    p.source.user = "reader".into();
+    p.source.password = "secret-pass".into();
+    let report = RedisConnector::default().check(&p, &|_, _| {}).await;
+    let failed: Vec<&str> = report.items.iter().filter(|i| i.is_failed()).map(|i| i.name.as_str()).collect();
+    assert_eq!(failed, vec!["ReplicationAllowed", "TargetEmpty"], "{report:#?}");
+    p.source.password = "wrong".into();
+    let report = RedisConnector::default().check(&p, &|_, _| {}).await;
+    assert!(report.items.iter().any(|i| i.name == "SourceConnection" && i.is_failed()));
+    let ok = plan(&source, &dest, &[], Some(r#"{"DstOverwrite":true}"#));
+    let report = RedisConnector::default().check(&ok, &|_, _| {}).await;
+    assert!(report.passed(), "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consistency_check_names_missing_extra_and_different_keys() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    let plan = plan(&source, &dest, &[0], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    start(&plan, &ckpt, StreamMode::SnapshotOnly).task.await.unwrap().unwrap();
+    let c = RedisConnector::default();
+    let dbs = c.tables(&plan).await.unwrap();
+    assert_eq!(dbs, vec![("0".to_string(), String::new())]);
+    let options = dts_core::CompareOptions::default();
+    let diff = c.compare(&plan, "0", "", &options).await.unwrap();
+    assert!(diff.consistent(), "{diff:#?}");
+    d.run(&["SELECT", "0"]);
+    d.run(&["DEL", "a:list"]);
+    d.run(&["SET", "extra", "1"]);
+    d.run(&["HSET", "a:bighash", "field-7", "changed"]);
+    d.run(&["PERSIST", "a:ttl"]);
+    let diff = c.compare(&plan, "0", "", &options).await.unwrap();
+    assert_eq!((diff.missing_count, diff.extra_count, diff.different_count), (1, 1, 2), "{diff:#?}");
+    let repair = c.repair_sql(&plan, &diff, 100).await.unwrap();
+    assert!(repair.iter().any(|l| l.starts_with("DEL \"extra\"")), "{repair:?}");
+    assert!(repair.iter().any(|l| l.starts_with("RESTORE \"a:list\"")), "{repair:?}");
+}

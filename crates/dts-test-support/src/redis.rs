@@ -1,0 +1,279 @@
+//! Throwaway Redis servers (`redis-server --port P --save '' --appendonly no`, a temp `--dir`)
+//! on free loopback ports, killed and removed on drop, with a small blocking client for tests
+//! (`redis-cli` is not needed).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::port::free_port;
+
+/// A running throwaway Redis server.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+    extra: Vec<String>,
+}
+
+fn redis_binary() -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let p = Path::new(dir).join("redis-server");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from("redis-server")
+}
+
+impl RedisServer {
+    /// Starts a server and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `--name value` arguments (e.g. `["--repl-backlog-size", "16kb"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let dir = tempfile::Builder::new().prefix("dts-redis-").tempdir().expect("tempdir");
+        let mut server =
+            RedisServer { dir, child: None, port: free_port(), extra: extra.iter().map(|s| s.to_string()).collect() };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(redis_binary())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--logfile", "redis.log"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut c) = RedisClient::connect(self.port)
+                && c.cmd(&["PING"]).map(|r| r == Resp::Status("PONG".into())).unwrap_or(false)
+            {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+                panic!("redis-server exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "redis-server on port {} did not become ready", self.port);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory the server keeps its files in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A client connection.
+    pub fn client(&self) -> RedisClient {
+        RedisClient::connect(self.port).expect("connect to the test redis-server")
+    }
+
+    /// Kills the server (like a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and directory (after [`kill`](Self::kill) or a SHUTDOWN).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A reply, as tests look at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resp {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Resp>>),
+}
+
+impl Resp {
+    pub fn int(&self) -> i64 {
+        match self {
+            Resp::Int(i) => *i,
+            Resp::Bulk(Some(b)) => String::from_utf8_lossy(b).parse().unwrap_or(i64::MIN),
+            other => panic!("not an integer: {other:?}"),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Resp::Status(s) | Resp::Error(s) => s.clone(),
+            Resp::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+            Resp::Bulk(None) => String::new(),
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Resp> {
+        match self {
+            Resp::Array(Some(v)) => v.clone(),
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+}
+
+/// A blocking RESP client for tests.
+pub struct RedisClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RedisClient {
+    pub fn connect(port: u16) -> std::io::Result<RedisClient> {
+        let s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        s.set_nodelay(true)?;
+        Ok(RedisClient { reader: BufReader::new(s.try_clone()?), writer: s })
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Resp> {
+        self.send(args)?;
+        self.read()
+    }
+
+    /// Sends a command, panicking on an error reply.
+    pub fn run<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Resp {
+        let r = self.cmd(args).expect("redis command");
+        if let Resp::Error(e) = &r {
+            panic!("{} failed: {e}", String::from_utf8_lossy(args[0].as_ref()));
+        }
+        r
+    }
+
+    /// Sends many commands and reads all replies (errors panic).
+    pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) {
+        let mut buf = Vec::new();
+        for c in commands {
+            encode(&mut buf, c);
+        }
+        self.writer.write_all(&buf).expect("write");
+        for _ in commands {
+            if let Resp::Error(e) = self.read().expect("read") {
+                panic!("pipelined command failed: {e}");
+            }
+        }
+    }
+
+    fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        encode(&mut buf, args);
+        self.writer.write_all(&buf)
+    }
+
+    fn read(&mut self) -> std::io::Result<Resp> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        let (kind, rest) = line.split_at(1.min(line.len()));
+        Ok(match kind {
+            "+" => Resp::Status(rest.into()),
+            "-" => Resp::Error(rest.into()),
+            ":" => Resp::Int(rest.parse().unwrap_or(0)),
+            "$" => {
+                let n: i64 = rest.parse().unwrap_or(-1);
+                if n < 0 {
+                    Resp::Bulk(None)
+                } else {
+                    let mut b = vec![0u8; n as usize + 2];
+                    self.reader.read_exact(&mut b)?;
+                    b.truncate(n as usize);
+                    Resp::Bulk(Some(b))
+                }
+            }
+            "*" => {
+                let n: i64 = rest.parse().unwrap_or(-1);
+                if n < 0 {
+                    Resp::Array(None)
+                } else {
+                    let mut v = Vec::new();
+                    for _ in 0..n {
+                        v.push(self.read()?);
+                    }
+                    Resp::Array(Some(v))
+                }
+            }
+            _ => return Err(std::io::Error::other(format!("bad reply line {line:?}"))),
+        })
+    }
+
+    /// `INFO section` field.
+    pub fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
+        let text = self.run(&["INFO", section]).text();
+        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    }
+
+    /// Every key of the selected database with its TYPE, DUMP and whether it has a TTL, sorted:
+    /// what two servers must agree on after a migration.
+    pub fn snapshot(&mut self, db: u32) -> Vec<(Vec<u8>, String, Vec<u8>, bool)> {
+        self.run(&["SELECT".to_string(), db.to_string()]);
+        let mut keys = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let r = self.run(&["SCAN", &cursor, "COUNT", "1000"]).list();
+            cursor = r[0].text();
+            for k in r[1].list() {
+                if let Resp::Bulk(Some(k)) = k
+                    && !k.starts_with(b"dts:applied-offset:")
+                {
+                    keys.push(k);
+                }
+            }
+            if cursor == "0" {
+                break;
+            }
+        }
+        keys.sort();
+        keys.into_iter()
+            .map(|k| {
+                let t = self.run(&[&b"TYPE"[..], &k]).text();
+                let d = match self.run(&[&b"DUMP"[..], &k]) {
+                    Resp::Bulk(Some(d)) => d,
+                    _ => Vec::new(),
+                };
+                let ttl = self.run(&[&b"PTTL"[..], &k]).int() >= 0;
+                (k, t, d, ttl)
+            })
+            .collect()
+    }
+}
+
+fn encode<A: AsRef<[u8]>>(buf: &mut Vec<u8>, args: &[A]) {
+    buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        let a = a.as_ref();
+        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
