@@ -35,7 +35,11 @@ pub struct Families {
 
 impl Families {
     pub fn new(mysql: MySqlConnector) -> Self {
-        Self { mysql: AnyConnector::MySql(mysql), redis: AnyConnector::Redis(RedisConnector::default()), change_sink: None }
+        Self {
+            mysql: AnyConnector::MySql(mysql),
+            redis: AnyConnector::Redis(RedisConnector::default()),
+            change_sink: None,
+        }
     }
 
     /// Where change tracking jobs publish.

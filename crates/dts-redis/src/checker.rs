@@ -32,7 +32,12 @@ pub async fn check(plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckRepor
             Some(c)
         }
         Err(e) => {
-            items.push(failed("SourceConnection", "source reachable and authenticated", &e.into_connector("the source").summary, None));
+            items.push(failed(
+                "SourceConnection",
+                "source reachable and authenticated",
+                &e.into_connector("the source").summary,
+                None,
+            ));
             None
         }
     };
@@ -117,9 +122,8 @@ pub async fn check(plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckRepor
     progress(6, TOTAL);
     if settings.changes_source() {
         match source.call(&["CONFIG", "GET", "repl-backlog-size"]).await {
-            Ok(Reply::Array(Some(v))) if v.len() == 2 => {
-                items.push(CheckItem::passed("SourceSettings", "the source accepts the replica settings of ExternParams"))
-            }
+            Ok(Reply::Array(Some(v))) if v.len() == 2 => items
+                .push(CheckItem::passed("SourceSettings", "the source accepts the replica settings of ExternParams")),
             _ => items.push(failed(
                 "SourceSettings",
                 "the source accepts the replica settings of ExternParams",
@@ -141,9 +145,15 @@ async fn psync_allowed(source: &mut Conn, user: &str) -> CheckItem {
     const NAME: &str = "ReplicationAllowed";
     const WHAT: &str = "the source user may replicate (PSYNC)";
     match source.call(&["COMMAND", "INFO", "PSYNC"]).await {
-        Ok(Reply::Array(Some(v))) if v.first().is_some_and(|r| !matches!(r, Reply::Array(None) | Reply::Bulk(None))) => {}
+        Ok(Reply::Array(Some(v)))
+            if v.first().is_some_and(|r| !matches!(r, Reply::Array(None) | Reply::Bulk(None))) => {}
         _ => {
-            return failed(NAME, WHAT, "PSYNC is renamed or disabled on the source", Some("dts reads Redis as a replica: enable PSYNC".into()));
+            return failed(
+                NAME,
+                WHAT,
+                "PSYNC is renamed or disabled on the source",
+                Some("dts reads Redis as a replica: enable PSYNC".into()),
+            );
         }
     }
     let user = if user.is_empty() { "default" } else { user };

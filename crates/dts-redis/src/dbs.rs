@@ -25,7 +25,10 @@ impl DbSelection {
                     let n: u32 = d.database.parse().ok().filter(|n| *n < MAX_DATABASES).ok_or_else(|| {
                         ConnectorError::new(
                             ErrorClass::NeedsOperator,
-                            format!("`{}` is not a Redis database number", d.database.chars().take(40).collect::<String>()),
+                            format!(
+                                "`{}` is not a Redis database number",
+                                d.database.chars().take(40).collect::<String>()
+                            ),
                             "",
                         )
                     })?;

@@ -61,8 +61,17 @@ fn is_transient_reply(reply: &str) -> bool {
 
 /// How an RDB reading error is handled: a cut stream is read again, a value dts cannot write
 /// needs the operator.
-fn rdb_class(_e: &crate::rdb::RdbError) -> ErrorClass {
-    ErrorClass::NeedsOperator
+fn rdb_class(e: &crate::rdb::RdbError) -> ErrorClass {
+    use crate::rdb::RdbError as E;
+    match e {
+        E::Io(_) | E::Truncated { .. } | E::ChecksumMismatch { .. } | E::AfterError => ErrorClass::Transient,
+        E::Module { .. }
+        | E::TooLarge { .. }
+        | E::NeedsRestore { .. }
+        | E::Unsupported(_)
+        | E::UnsupportedVersion(_) => ErrorClass::NeedsOperator,
+        E::BadMagic(_) | E::UnknownType { .. } | E::Corrupt { .. } | E::BadPayload(_) => ErrorClass::NeedsOperator,
+    }
 }
 
 pub type Result<T, E = RedisError> = std::result::Result<T, E>;

@@ -102,7 +102,8 @@ where
     let version = reader.header().await?;
     let restore = mode.destination_rdb_version >= version;
     let mut summary = SnapshotSummary { rdb_version: version, ..Default::default() };
-    let mut b = Batcher { pipe, buf: Vec::with_capacity(BATCH_BYTES + 64 * 1024), commands: 0, selected: None, keys: 0 };
+    let mut b =
+        Batcher { pipe, buf: Vec::with_capacity(BATCH_BYTES + 64 * 1024), commands: 0, selected: None, keys: 0 };
     let mut db: u32 = 0;
     let mut big: Option<(Bytes, ValueKind, Option<i64>)> = None;
     let mut reported = 0u64;
@@ -122,7 +123,8 @@ where
                     let payload = rec.restore_payload(version);
                     let ttl = rec.expire_at_ms.unwrap_or(0).to_string();
                     if rec.expire_at_ms.is_some() {
-                        b.command(&[&b"RESTORE"[..], &rec.key, ttl.as_bytes(), &payload, b"REPLACE", b"ABSTTL"]).await?;
+                        b.command(&[&b"RESTORE"[..], &rec.key, ttl.as_bytes(), &payload, b"REPLACE", b"ABSTTL"])
+                            .await?;
                     } else {
                         b.command(&[&b"RESTORE"[..], &rec.key, b"0", &payload, b"REPLACE"]).await?;
                     }
@@ -160,7 +162,7 @@ where
             RdbEvent::Function(code) => {
                 b.command(&[&b"FUNCTION"[..], b"LOAD", b"REPLACE", &code]).await?;
             }
-            RdbEvent::Aux { .. } | RdbEvent::ResizeDb { .. } | RdbEvent::ModuleAux => {}
+            RdbEvent::Aux { .. } | RdbEvent::ResizeDb { .. } | RdbEvent::ModuleAux { .. } => {}
         }
         let applied = b.pipe.applied();
         if applied >= reported + 1000 {

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use dts_core::ConnectionSpec;
-use tokio::io::{AsyncBufRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -61,7 +61,22 @@ pub async fn handshake(spec: &ConnectionSpec, resume: Option<(&str, i64)>) -> Re
         Some((id, o)) => (id.to_string(), (o + 1).to_string()),
         None => ("?".to_string(), "-1".to_string()),
     };
-    let reply = conn.call(&["PSYNC", &replid, &offset]).await?;
+    let mut psync = Vec::new();
+    crate::resp::encode_command(&mut psync, &["PSYNC", &replid, &offset]);
+    conn.writer.write_all(&psync).await?;
+    conn.writer.flush().await?;
+    // A master preparing a snapshot sends newlines as keep-alives, also before its answer.
+    let reply = loop {
+        let buf = tokio::time::timeout(crate::conn::CONNECT_TIMEOUT * 6, conn.reader.fill_buf())
+            .await
+            .map_err(|_| RedisError::Timeout("the answer to PSYNC".into()))??;
+        match buf.first() {
+            None => return Err(RedisError::Closed),
+            Some(b'\n') => conn.reader.consume(1),
+            Some(b'\r') if buf.get(1) == Some(&b'\n') => conn.reader.consume(2),
+            Some(_) => break crate::resp::read_reply(&mut conn.reader).await?,
+        }
+    };
     let start = match reply {
         Reply::Status(s) => parse_psync_reply(&String::from_utf8_lossy(&s))?,
         Reply::Error(e) => {
@@ -184,7 +199,11 @@ impl Drop for CommandStream {
     }
 }
 
-async fn read_chunks<R: AsyncBufRead + Unpin + Send>(mut reader: R, tx: mpsc::Sender<Result<Chunk>>, chunk_bytes: usize) {
+async fn read_chunks<R: AsyncBufRead + Unpin + Send>(
+    mut reader: R,
+    tx: mpsc::Sender<Result<Chunk>>,
+    chunk_bytes: usize,
+) {
     loop {
         let mut chunk = Chunk::default();
         loop {

@@ -29,7 +29,8 @@ pub async fn apply(plan: &MigrationPlan, checkpoints: &dyn Checkpoints) -> Resul
         for (name, _) in &wanted {
             saved.push((name.clone(), config_get(&mut source, name).await?));
         }
-        let value = serde_json::to_string(&saved).map_err(|e| ConnectorError::new(ErrorClass::Fatal, "saving settings", e.to_string()))?;
+        let value = serde_json::to_string(&saved)
+            .map_err(|e| ConnectorError::new(ErrorClass::Fatal, "saving settings", e.to_string()))?;
         checkpoints.put(SAVED_KEY, &value).await?;
     }
     for (name, value) in &wanted {

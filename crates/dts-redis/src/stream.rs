@@ -97,10 +97,9 @@ pub fn classify(cmd: &Command, db: u32, dbs: &DbSelection) -> Result<Action> {
 }
 
 fn db_arg(cmd: &Command, i: usize) -> Result<u32> {
-    cmd.args
-        .get(i)
-        .and_then(|a| std::str::from_utf8(a).ok()?.parse().ok())
-        .ok_or_else(|| RedisError::Protocol(format!("{} without a database number", String::from_utf8_lossy(&cmd.args[0]))))
+    cmd.args.get(i).and_then(|a| std::str::from_utf8(a).ok()?.parse().ok()).ok_or_else(|| {
+        RedisError::Protocol(format!("{} without a database number", String::from_utf8_lossy(&cmd.args[0])))
+    })
 }
 
 /// One destination transaction being built.

@@ -42,8 +42,14 @@ const TX_BYTES: usize = 1024 * 1024;
 #[serde(untagged)]
 pub enum StoredPosition {
     /// A snapshot is being loaded: nothing to continue from.
-    Loading { full_sync: bool },
-    At { replid: String, offset: i64, db: u32 },
+    Loading {
+        full_sync: bool,
+    },
+    At {
+        replid: String,
+        offset: i64,
+        db: u32,
+    },
 }
 
 /// The RDB version a Redis version writes (and the newest it reads).
@@ -185,11 +191,7 @@ async fn snapshot(
         }
     }
     let total = source_keys(&plan.source, dbs).await.unwrap_or(0);
-    let mut pipe = Pipeline::new(
-        Conn::open(dest_spec).await.map_err(err("connecting to the destination"))?,
-        0,
-        16,
-    );
+    let mut pipe = Pipeline::new(Conn::open(dest_spec).await.map_err(err("connecting to the destination"))?, 0, 16);
     let framing = link.snapshot_framing().await.map_err(err("reading the source's snapshot"))?;
     let mode = WriteMode { destination_rdb_version: dest_version, single_database: false };
     let observer = cx.observer;
@@ -220,7 +222,10 @@ async fn snapshot(
     };
     let mut marker = Vec::new();
     crate::resp::encode_command(&mut marker, &["SELECT".to_string(), cx_marker_db(dbs).to_string()]);
-    crate::resp::encode_command(&mut marker, &["SET".to_string(), marker_key(&plan.job_id), marker_value(replid, offset, 0)]);
+    crate::resp::encode_command(
+        &mut marker,
+        &["SET".to_string(), marker_key(&plan.job_id), marker_value(replid, offset, 0)],
+    );
     pipe.send(&marker, Shape::Strict(2), summary.keys + 1).await.map_err(err("writing the destination"))?;
     pipe.drain().await.map_err(err("writing the destination"))?;
     tracing::info!(
@@ -370,7 +375,12 @@ impl StreamRun<'_> {
         }
     }
 
-    async fn send(&self, pipe: &mut Pipeline, batch: &mut TxBatch, in_flight: &mut VecDeque<InFlight>) -> Result<(), ConnectorError> {
+    async fn send(
+        &self,
+        pipe: &mut Pipeline,
+        batch: &mut TxBatch,
+        in_flight: &mut VecDeque<InFlight>,
+    ) -> Result<(), ConnectorError> {
         let full = std::mem::replace(batch, TxBatch::new(None));
         let commands = full.commands;
         let value = marker_value(&self.replid, self.offset, self.db);

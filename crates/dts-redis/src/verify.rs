@@ -40,7 +40,9 @@ pub async fn databases(plan: &MigrationPlan) -> Result<Vec<(String, String)>, Co
         .into_iter()
         .map(|(d, _)| d)
         .collect();
-    all.extend(keyspace(&dest.info("keyspace").await.map_err(err("reading the destination"))?).into_iter().map(|(d, _)| d));
+    all.extend(
+        keyspace(&dest.info("keyspace").await.map_err(err("reading the destination"))?).into_iter().map(|(d, _)| d),
+    );
     all.sort_unstable();
     all.dedup();
     Ok(dbs.among(all).into_iter().map(|d| (d.to_string(), String::new())).collect())
@@ -82,12 +84,7 @@ async fn states(c: &mut Conn, keys: &[Bytes]) -> Result<Vec<KeyState>> {
     let replies = c.pipeline(&cmds).await?;
     let mut out: Vec<KeyState> = replies
         .chunks(2)
-        .map(|r| KeyState {
-            kind: r[0].text().unwrap_or_default(),
-            pttl: r[1].int().unwrap_or(-2),
-            dump: None,
-            len: 0,
-        })
+        .map(|r| KeyState { kind: r[0].text().unwrap_or_default(), pttl: r[1].int().unwrap_or(-2), dump: None, len: 0 })
         .collect();
     let mut lens = Vec::new();
     for (k, s) in keys.iter().zip(&out) {
@@ -116,7 +113,13 @@ async fn states(c: &mut Conn, keys: &[Bytes]) -> Result<Vec<KeyState>> {
 }
 
 /// Why a key differs, if it does.
-async fn differs(source: &mut Conn, dest: &mut Conn, key: &Bytes, s: &KeyState, d: &KeyState) -> Result<Option<String>> {
+async fn differs(
+    source: &mut Conn,
+    dest: &mut Conn,
+    key: &Bytes,
+    s: &KeyState,
+    d: &KeyState,
+) -> Result<Option<String>> {
     if d.kind == "none" {
         return Ok(Some("missing".into()));
     }
@@ -137,8 +140,8 @@ async fn differs(source: &mut Conn, dest: &mut Conn, key: &Bytes, s: &KeyState, 
 }
 
 /// Two DUMP payloads hold the same elements (in different encodings).
-fn same_elements(a: &[u8], b: &[u8]) -> bool {
-    fn normal(p: &[u8]) -> Option<Vec<Vec<u8>>> {
+fn same_elements(a: &Bytes, b: &Bytes) -> bool {
+    fn normal(p: &Bytes) -> Option<Vec<Vec<u8>>> {
         let (t, encoded, _) = crate::rdb::parse_restore_payload(p).ok()?;
         let chunks = crate::rdb::decode_value(t, &encoded, usize::MAX).ok()?;
         let mut out: Vec<Vec<u8>> = Vec::new();
@@ -220,7 +223,8 @@ async fn scan_equal(source: &mut Conn, dest: &mut Conn, key: &Bytes, kind: &str)
     loop {
         let page = source.ok(&[scan, key, &cursor, b"COUNT", b"500"]).await?.array().unwrap_or_default();
         let [next, items] = <[Reply; 2]>::try_from(page).map_err(|_| RedisError::Protocol("a scan reply".into()))?;
-        let items: Vec<Bytes> = items.array().unwrap_or_default().into_iter().filter_map(|r| r.bytes().cloned()).collect();
+        let items: Vec<Bytes> =
+            items.array().unwrap_or_default().into_iter().filter_map(|r| r.bytes().cloned()).collect();
         if kind == "set" {
             if !items.is_empty() {
                 let mut cmd = vec![Bytes::from_static(b"SMISMEMBER"), key.clone()];
@@ -266,7 +270,11 @@ fn hex_of(b: &[u8]) -> String {
 }
 
 /// Compares one database.
-pub async fn compare(plan: &MigrationPlan, database: &str, options: &CompareOptions) -> Result<TableDiff, ConnectorError> {
+pub async fn compare(
+    plan: &MigrationPlan,
+    database: &str,
+    options: &CompareOptions,
+) -> Result<TableDiff, ConnectorError> {
     let mut diff = TableDiff::new(database, "", Comparison::Rows);
     let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
     let mut dest = Conn::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
@@ -307,7 +315,8 @@ pub async fn compare(plan: &MigrationPlan, database: &str, options: &CompareOpti
     // Extra keys: on the destination, not on the source.
     let mut cursor = Bytes::from_static(b"0");
     loop {
-        let page = dest.ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"]).await.map_err(err("scanning the destination"))?;
+        let page =
+            dest.ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"]).await.map_err(err("scanning the destination"))?;
         let (next, keys) = scan_page(page).map_err(err("scanning the destination"))?;
         let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
         diff.destination_rows += keys.len() as u64;
@@ -336,7 +345,8 @@ fn scan_page(page: Reply) -> Result<(Bytes, Vec<Bytes>)> {
     if v.len() != 2 {
         return Err(RedisError::Protocol("a SCAN reply".into()));
     }
-    let keys = v.pop().and_then(|k| k.array()).unwrap_or_default().into_iter().filter_map(|r| r.bytes().cloned()).collect();
+    let keys =
+        v.pop().and_then(|k| k.array()).unwrap_or_default().into_iter().filter_map(|r| r.bytes().cloned()).collect();
     let next = v.pop().and_then(|c| c.bytes().cloned()).unwrap_or_else(|| Bytes::from_static(b"0"));
     Ok((next, keys))
 }
@@ -404,7 +414,11 @@ async fn settle(
 
 /// `redis-cli` commands that make the destination's differing keys equal the source's now:
 /// `DEL` for extra keys, `RESTORE ... REPLACE` (the source's DUMP, hex-escaped) for the rest.
-pub async fn repair_commands(plan: &MigrationPlan, diff: &TableDiff, limit: usize) -> Result<Vec<String>, ConnectorError> {
+pub async fn repair_commands(
+    plan: &MigrationPlan,
+    diff: &TableDiff,
+    limit: usize,
+) -> Result<Vec<String>, ConnectorError> {
     let mut out = vec![format!("SELECT {}", diff.database)];
     let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
     select(&mut source, &diff.database).await.map_err(err("reading the source"))?;
@@ -422,9 +436,7 @@ pub async fn repair_commands(plan: &MigrationPlan, diff: &TableDiff, limit: usiz
         let dump = source.ok(&[&b"DUMP"[..], &key]).await.map_err(err("reading the source"))?;
         let pttl = source.ok(&[&b"PTTL"[..], &key]).await.map_err(err("reading the source"))?.int().unwrap_or(-1);
         match dump.bytes() {
-            Some(payload) => {
-                out.push(format!("RESTORE {} {} {} REPLACE", quote(&key), pttl.max(0), quote(payload)))
-            }
+            Some(payload) => out.push(format!("RESTORE {} {} {} REPLACE", quote(&key), pttl.max(0), quote(payload))),
             None => out.push(format!("DEL {}", quote(&key))),
         }
     }

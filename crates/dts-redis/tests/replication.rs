@@ -30,8 +30,14 @@ impl Checkpoints for MemoryCheckpoints {
     }
     fn scan<'a>(&'a self, prefix: &'a str) -> CheckpointFuture<'a, Vec<(String, String)>> {
         Box::pin(async move {
-            let mut v: Vec<_> =
-                self.0.lock().unwrap().iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut v: Vec<_> = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             v.sort();
             Ok(v)
         })
@@ -147,7 +153,7 @@ fn assert_same(source: &mut RedisClient, dest: &mut RedisClient, db: u32) {
     assert!(!a.is_empty() || b.is_empty());
     assert_eq!(a.len(), b.len(), "database {db}: {} keys on the source, {} on the destination", a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x, y, "database {db}, key {}", String::from_utf8_lossy(&x.0));
+        assert_eq!(x, y, "database {db}, key {}", x.0);
     }
 }
 
@@ -175,9 +181,26 @@ fn start(plan: &MigrationPlan, ckpt: &Arc<MemoryCheckpoints>, mode: StreamMode) 
 }
 
 impl Running {
+    /// Waits until the snapshot is at the destination (failing with the task's error if it ended).
+    async fn snapshot(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.observer.snapshot_done.load(Ordering::SeqCst) {
+            if self.task.is_finished() {
+                let r = (&mut self.task).await.expect("task");
+                panic!("the replication ended before its snapshot was done: {r:?}");
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for the snapshot");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn complete(self) -> Position {
         self.observer.completion.store(1, Ordering::SeqCst);
-        tokio::time::timeout(Duration::from_secs(60), self.task).await.expect("completes").expect("task").expect("replicates")
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("completes")
+            .expect("task")
+            .expect("replicates")
     }
 
     /// Like a kill -9 of dts: the task is dropped wherever it is.
@@ -194,12 +217,16 @@ async fn every_type_with_ttls_arrives_through_the_snapshot_and_the_stream() {
     fill(&mut s, 0, "a");
     fill(&mut s, 3, "c");
     fill(&mut s, 1, "unselected");
-    s.run(&["FUNCTION", "LOAD", "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)"]);
+    s.run(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)",
+    ]);
     let plan = plan(&source, &dest, &[0, 3], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
-    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     let o = run.observer.clone();
-    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.snapshot().await;
     // Changes after the snapshot: every type again, a transaction, a key that expires, deletes.
     fill(&mut s, 0, "b");
     s.run(&["SELECT", "0"]);
@@ -212,7 +239,14 @@ async fn every_type_with_ttls_arrives_through_the_snapshot_and_the_stream() {
     s.run(&["SET", "short", "v", "PX", "100"]);
     s.run(&["ZINCRBY", "a:bigzset", "100", "m5"]);
     s.run(&["SELECT", "3"]);
-    s.run(&["EVAL", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], 5)", "2", "c:lua", "c:n", "x"]);
+    s.run(&[
+        "EVAL",
+        "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], 5)",
+        "2",
+        "c:lua",
+        "c:n",
+        "x",
+    ]);
     s.run(&["SELECT", "1"]);
     s.run(&["SET", "unselected:later", "1"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -237,9 +271,9 @@ async fn flushdb_of_a_selected_database_and_flushall_stay_within_the_selection()
     fill(&mut s, 2, "b");
     let plan = plan(&source, &dest, &[0, 2], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
-    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     let o = run.observer.clone();
-    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.snapshot().await;
     d.run(&["SELECT", "5"]);
     d.run(&["SET", "not-ours", "1"]);
     s.run(&["SELECT", "2"]);
@@ -262,9 +296,9 @@ async fn a_crashed_replication_continues_the_stream_and_applies_each_command_onc
     fill(&mut s, 0, "a");
     let plan = plan(&source, &dest, &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
-    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     let o = run.observer.clone();
-    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.snapshot().await;
     // Non-idempotent commands while dts is killed at arbitrary points.
     let writer = std::thread::spawn({
         let port = source.port();
@@ -305,18 +339,18 @@ async fn a_backlog_overrun_forces_a_full_resync_that_is_reported() {
     fill(&mut s, 0, "a");
     let plan = plan(&source, &dest, &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
-    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     let o = run.observer.clone();
-    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.snapshot().await;
     run.crash().await;
     s.run(&["SELECT", "0"]);
     for i in 0..100 {
         s.run(&["SET", &format!("k{i}"), &"v".repeat(1000)]);
     }
     s.run(&["DEL", "a:s"]);
-    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     let o = run.observer.clone();
-    wait_until("the second snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.snapshot().await;
     let notes = o.notes.lock().unwrap().clone();
     assert!(notes.iter().any(|n| n.contains("full resync")), "{notes:?}");
     run.complete().await;
@@ -332,12 +366,14 @@ async fn extern_params_change_the_source_for_the_job_and_are_put_back() {
         &source,
         &dest,
         &[],
-        Some(r#"{"ClientOutputBufferHardLimit":512,"ClientOutputBufferSoftLimit":256,"ClientOutputBufferPersistTime":90,"ReplBacklogSize":32,"ReplTimeout":120}"#),
+        Some(
+            r#"{"ClientOutputBufferHardLimit":512,"ClientOutputBufferSoftLimit":256,"ClientOutputBufferPersistTime":90,"ReplBacklogSize":32,"ReplTimeout":120}"#,
+        ),
     );
     let ckpt = Arc::new(MemoryCheckpoints::default());
-    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     let o = run.observer.clone();
-    wait_until("the snapshot", 60, || o.snapshot_done.load(Ordering::SeqCst)).await;
+    run.snapshot().await;
     assert_eq!(s.run(&["CONFIG", "GET", "repl-backlog-size"]).list()[1].text(), (32u64 << 20).to_string());
     assert_eq!(s.run(&["CONFIG", "GET", "repl-timeout"]).list()[1].text(), "120");
     let limits = s.run(&["CONFIG", "GET", "client-output-buffer-limit"]).list()[1].text();

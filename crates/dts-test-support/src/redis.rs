@@ -233,9 +233,10 @@ impl RedisClient {
         text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
     }
 
-    /// Every key of the selected database with its TYPE, DUMP and whether it has a TTL, sorted:
+    /// Every key of the selected database with its TYPE, a digest of its content (elements in
+    /// a canonical order, so encodings do not matter) and whether it has a TTL, sorted by key:
     /// what two servers must agree on after a migration.
-    pub fn snapshot(&mut self, db: u32) -> Vec<(Vec<u8>, String, Vec<u8>, bool)> {
+    pub fn snapshot(&mut self, db: u32) -> Vec<(String, String, u64, bool)> {
         self.run(&["SELECT".to_string(), db.to_string()]);
         let mut keys = Vec::new();
         let mut cursor = "0".to_string();
@@ -257,14 +258,61 @@ impl RedisClient {
         keys.into_iter()
             .map(|k| {
                 let t = self.run(&[&b"TYPE"[..], &k]).text();
-                let d = match self.run(&[&b"DUMP"[..], &k]) {
-                    Resp::Bulk(Some(d)) => d,
-                    _ => Vec::new(),
-                };
+                let content = self.content(&k, &t);
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&content, &mut h);
                 let ttl = self.run(&[&b"PTTL"[..], &k]).int() >= 0;
-                (k, t, d, ttl)
+                (String::from_utf8_lossy(&k).into_owned(), t, std::hash::Hasher::finish(&h), ttl)
             })
             .collect()
+    }
+
+    /// A key's value in a canonical form.
+    fn content(&mut self, k: &[u8], kind: &str) -> Vec<Vec<u8>> {
+        let flat = |r: Resp| -> Vec<Vec<u8>> {
+            r.list()
+                .into_iter()
+                .map(|x| match x {
+                    Resp::Bulk(Some(b)) => b,
+                    other => format!("{other:?}").into_bytes(),
+                })
+                .collect()
+        };
+        match kind {
+            "string" => vec![self.run(&[&b"GET"[..], k]).text().into_bytes()],
+            "list" => flat(self.run(&[&b"LRANGE"[..], k, b"0", b"-1"])),
+            "set" => {
+                let mut v = flat(self.run(&[&b"SMEMBERS"[..], k]));
+                v.sort();
+                v
+            }
+            "zset" => flat(self.run(&[&b"ZRANGE"[..], k, b"0", b"-1", b"WITHSCORES"])),
+            "hash" => {
+                let v = flat(self.run(&[&b"HGETALL"[..], k]));
+                let mut pairs: Vec<Vec<u8>> = v.chunks(2).map(|p| p.concat()).collect();
+                pairs.sort();
+                pairs
+            }
+            "stream" => {
+                let mut v = vec![format!("{:?}", self.run(&[&b"XRANGE"[..], k, b"-", b"+"])).into_bytes()];
+                // Groups by name, consumers, pending and last delivered id (`entries-read` and
+                // `lag` are estimates a replica may compute differently).
+                for g in self.run(&[&b"XINFO"[..], b"GROUPS", k]).list() {
+                    let g = g.list();
+                    for pair in g.chunks(2) {
+                        let name = pair[0].text();
+                        if ["name", "consumers", "pending", "last-delivered-id"].contains(&name.as_str()) {
+                            v.push(format!("{name}={:?}", pair[1]).into_bytes());
+                        }
+                    }
+                }
+                v
+            }
+            _ => match self.run(&[&b"DUMP"[..], k]) {
+                Resp::Bulk(Some(d)) => vec![d],
+                _ => Vec::new(),
+            },
+        }
     }
 }
 
