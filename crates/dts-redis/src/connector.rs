@@ -67,7 +67,7 @@ impl ChangeReplicator for RedisConnector {
         if let Some(note) = crate::source_config::apply(plan, checkpoints).await? {
             observer.note(note);
         }
-        let cx = SyncContext { plan, checkpoints, observer, limits: self.limits.clone() };
+        let cx = SyncContext { plan, checkpoints, observer, limits: self.limits };
         let reached = replicate(cx, mode).await?;
         if let Some(note) = crate::source_config::restore(plan, checkpoints).await? {
             observer.note(note);

@@ -135,7 +135,7 @@ where
                 b.keys = summary.keys;
             }
             RdbEvent::BigKeyStart { key, kind, expire_at_ms } => {
-                if dbs.contains(db) && !expire_at_ms.is_some_and(|t| t <= now_ms()) {
+                if dbs.contains(db) && expire_at_ms.is_none_or(|t| t > now_ms()) {
                     b.select(if mode.single_database { 0 } else { db }).await?;
                     b.command(&[&b"DEL"[..], &key]).await?;
                     big = Some((key, kind, expire_at_ms));

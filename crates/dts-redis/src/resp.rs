@@ -159,14 +159,11 @@ pub async fn read_reply<R: AsyncBufRead + Unpin + Send>(r: &mut R) -> Result<Rep
     read_reply_at(r, 0, &mut scratch).await
 }
 
-fn read_reply_at<'a, R: AsyncBufRead + Unpin>(
+fn read_reply_at<'a, R: AsyncBufRead + Unpin + Send>(
     r: &'a mut R,
     depth: usize,
     scratch: &'a mut Vec<u8>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, RedisError>> + Send + 'a>>
-where
-    R: Send,
-{
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, RedisError>> + Send + 'a>> {
     Box::pin(async move {
         scratch.clear();
         let line = read_line(r, scratch).await?;

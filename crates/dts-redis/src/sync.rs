@@ -200,7 +200,7 @@ async fn snapshot(
     let summary = match framing {
         SnapshotFraming::Length(n) => {
             let input = (&mut link.reader).take(n);
-            let (summary, rest) = full_sync::load(input, cx.limits.clone(), dbs, mode, &mut pipe, progress)
+            let (summary, rest) = full_sync::load(input, cx.limits, dbs, mode, &mut pipe, progress)
                 .await
                 .map_err(err("copying the snapshot"))?;
             if rest.limit() != 0 {
@@ -213,7 +213,7 @@ async fn snapshot(
             summary
         }
         SnapshotFraming::EofMark(mark) => {
-            let (summary, _) = full_sync::load(&mut link.reader, cx.limits.clone(), dbs, mode, &mut pipe, progress)
+            let (summary, _) = full_sync::load(&mut link.reader, cx.limits, dbs, mode, &mut pipe, progress)
                 .await
                 .map_err(err("copying the snapshot"))?;
             link.expect_eof_mark(&mark).await.map_err(err("copying the snapshot"))?;

@@ -58,7 +58,7 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut c) = RedisClient::connect(self.port)
-                && c.cmd(&["PING"]).map(|r| r == Resp::Status("PONG".into())).unwrap_or(false)
+                && c.cmd(&["PING"]).is_ok_and(|r| r == Resp::Status("PONG".into()) || r.is_auth_required())
             {
                 return;
             }
@@ -117,6 +117,11 @@ pub enum Resp {
 }
 
 impl Resp {
+    /// `-NOAUTH`: the server wants a password first (it is up).
+    pub fn is_auth_required(&self) -> bool {
+        matches!(self, Resp::Error(e) if e.starts_with("NOAUTH"))
+    }
+
     pub fn int(&self) -> i64 {
         match self {
             Resp::Int(i) => *i,
