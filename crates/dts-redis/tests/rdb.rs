@@ -156,10 +156,10 @@ impl Server {
         let server = Server { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(mut c) = Conn::open(port) {
-                if c.cmd(&[b"PING"]) == Resp::Simple("PONG".into()) {
-                    return server;
-                }
+            if let Ok(mut c) = Conn::open(port)
+                && c.cmd(&[b"PING"]) == Resp::Simple("PONG".into())
+            {
+                return server;
             }
             assert!(Instant::now() < deadline, "redis-server did not answer on port {port}");
             std::thread::sleep(Duration::from_millis(50));
@@ -335,6 +335,9 @@ fn merged(chunks: Vec<Elements>, kind: &ValueKind) -> Elements {
     out
 }
 
+/// A big key as read: kind, expiry, chunks.
+type BigKey = (ValueKind, Option<i64>, Vec<Elements>);
+
 /// Everything read from a file.
 #[derive(Default)]
 struct FileRead {
@@ -342,7 +345,7 @@ struct FileRead {
     /// (db, key) → the record, for keys read whole.
     keys: BTreeMap<(u32, Vec<u8>), KeyRecord>,
     /// (db, key) → kind, expiry and chunks, for big keys.
-    big: BTreeMap<(u32, Vec<u8>), (ValueKind, Option<i64>, Vec<Elements>)>,
+    big: BTreeMap<(u32, Vec<u8>), BigKey>,
     functions: Vec<Bytes>,
     aux: BTreeMap<Vec<u8>, Vec<u8>>,
 }
@@ -352,7 +355,7 @@ async fn read_file(path: &Path, limits: RdbLimits) -> Result<FileRead, RdbError>
     let mut reader = RdbReader::new(tokio::io::BufReader::new(file), limits);
     let mut out = FileRead { version: reader.header().await?, ..FileRead::default() };
     let mut db = 0u32;
-    let mut current: Option<(Vec<u8>, ValueKind, Option<i64>, Vec<Elements>)> = None;
+    let mut current: Option<(Vec<u8>, BigKey)> = None;
     while let Some(ev) = reader.next().await? {
         match ev {
             RdbEvent::Aux { key, value } => {
@@ -366,12 +369,12 @@ async fn read_file(path: &Path, limits: RdbLimits) -> Result<FileRead, RdbError>
             }
             RdbEvent::BigKeyStart { key, kind, expire_at_ms } => {
                 assert!(current.is_none(), "a big key inside a big key");
-                current = Some((key.to_vec(), kind, expire_at_ms, Vec::new()));
+                current = Some((key.to_vec(), (kind, expire_at_ms, Vec::new())));
             }
-            RdbEvent::BigKeyChunk(c) => current.as_mut().expect("a chunk outside a big key").3.push(c),
+            RdbEvent::BigKeyChunk(c) => current.as_mut().expect("a chunk outside a big key").1.2.push(c),
             RdbEvent::BigKeyEnd => {
-                let (key, kind, exp, chunks) = current.take().expect("an end outside a big key");
-                out.big.insert((db, key), (kind, exp, chunks));
+                let (key, big) = current.take().expect("an end outside a big key");
+                out.big.insert((db, key), big);
             }
             RdbEvent::Function(code) => out.functions.push(code),
         }
@@ -552,10 +555,10 @@ async fn read_all(file: &[u8], limits: RdbLimits) -> Result<u64, RdbError> {
     let mut reader = RdbReader::new(file, limits);
     let mut events = 0u64;
     while let Some(ev) = reader.next().await? {
-        if let RdbEvent::Key(k) = ev {
-            if k.kind != ValueKind::Stream {
-                k.elements(100)?;
-            }
+        if let RdbEvent::Key(k) = ev
+            && k.kind != ValueKind::Stream
+        {
+            k.elements(100)?;
         }
         events += 1;
     }
