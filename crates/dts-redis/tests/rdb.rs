@@ -564,3 +564,53 @@ async fn read_all(file: &[u8], limits: RdbLimits) -> Result<u64, RdbError> {
     }
     Ok(events)
 }
+
+/// Every event of a reader, to the end.
+async fn all_events<R: tokio::io::AsyncBufRead + Unpin>(reader: R, limits: RdbLimits) -> Vec<RdbEvent> {
+    let mut reader = RdbReader::new(reader, limits);
+    let mut out = Vec::new();
+    while let Some(ev) = reader.next().await.expect("read the dump") {
+        out.push(ev);
+    }
+    out
+}
+
+#[tokio::test]
+async fn reading_over_a_pipe_in_odd_pieces_gives_the_same_events_as_the_file() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = Server::start();
+    fill_and_save(&server);
+    let file = std::fs::read(server.dump_path()).expect("read dump.rdb");
+    let limits = RdbLimits { restore_bytes: 16 * 1024, chunk_elements: 333, ..RdbLimits::default() };
+    let want = all_events(&file[..], limits).await;
+
+    // A socket-like input: the bytes arrive in pieces of 1 to 97 bytes, with waits, and the
+    // reader's buffer is smaller than most values.
+    let (mut tx, rx) = tokio::io::duplex(64);
+    let bytes = file.clone();
+    let writer = tokio::spawn(async move {
+        let mut at = 0;
+        let mut piece = 1;
+        while at < bytes.len() {
+            let end = (at + piece).min(bytes.len());
+            tx.write_all(&bytes[at..end]).await.expect("write to the pipe");
+            at = end;
+            piece = piece % 97 + 1;
+        }
+        // Bytes after the RDB (as the replication stream that follows it) stay unread.
+        tx.write_all(b"*1\r\n$4\r\nPING\r\n").await.expect("write the tail");
+    });
+    let mut reader = RdbReader::new(tokio::io::BufReader::with_capacity(13, rx), limits);
+    let mut got = Vec::new();
+    while let Some(ev) = reader.next().await.expect("read the dump over the pipe") {
+        got.push(ev);
+    }
+    assert_eq!(reader.consumed(), file.len() as u64);
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the events over the pipe differ from the events of the file");
+    writer.await.expect("the writer task");
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut reader.into_inner(), &mut rest).await.expect("read the tail");
+    assert_eq!(rest, b"*1\r\n$4\r\nPING\r\n");
+}
