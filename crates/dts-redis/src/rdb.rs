@@ -18,19 +18,22 @@
 //!
 //! # Memory
 //! While a key is read the reader holds its raw bytes (at most `restore_bytes`) and the
-//! elements decoded so far; once the raw bytes would exceed `restore_bytes` it drops them,
-//! announces the big key, and from then on holds at most one chunk being filled plus the
+//! elements decoded so far. Once the raw bytes would exceed `restore_bytes` it drops them and
+//! announces the big key; it then hands out the elements already decoded (about
+//! `restore_bytes` of data) and from there on holds at most one chunk being filled plus the
 //! elements of one unit (one element, or one quicklist node's listpack or ziplist).
 //!
 //! # Correctness
-//! Every byte goes through one counted, checksummed input ([`input`]); the EOF opcode's
-//! checksum is compared with the CRC-64 of every byte from `REDIS` through the 0xFF opcode
-//! (zero means the writer disabled it). Opcodes are decoded as Redis 7.2's `rdbLoad` does;
-//! the expire and LRU/LFU opcodes come before the key they belong to, so the expiry is held
-//! until the next key takes it. Each value type is read by the reader of its [`value::Shape`],
-//! which consumes exactly what `rdbSaveObject` wrote; the big-key split happens only at unit
-//! boundaries, so the elements handed out are exactly the elements of the value, in order.
-//! After an error the position in the input is unknown and every later call fails.
+//! Every byte goes through one counted, checksummed input (the `input` submodule); the EOF
+//! opcode's checksum is compared with the CRC-64 of every byte from `REDIS` through the 0xFF
+//! opcode (zero means the writer disabled it). Opcodes are decoded as Redis 7.2's `rdbLoad`
+//! does; the expire and LRU/LFU opcodes come before the key they belong to, so the expiry is
+//! held until the next key takes it. Each value type is read by the reader of its shape (the
+//! `value` submodule), which consumes exactly what `rdbSaveObject` wrote; the big-key split
+//! happens only at unit boundaries, so the elements handed out are exactly the elements of
+//! the value, in order. Single blobs are not validated on the way (their bytes go to RESTORE
+//! as they are); [`KeyRecord::elements`] validates them. After an error the position in the
+//! input is unknown and every later call fails.
 //!
 //! Not cancel-safe: dropping a `next()` future mid-way loses the reader's position.
 

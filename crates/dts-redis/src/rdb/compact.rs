@@ -251,8 +251,7 @@ pub fn zipmap_pairs(blob: &Bytes) -> Result<Vec<(Bytes, Bytes)>, CompactError> {
             b => Ok(Some(usize::from(b))),
         }
     }
-    loop {
-        let Some(klen) = zm_len(&mut c)? else { break };
+    while let Some(klen) = zm_len(&mut c)? {
         let key = c.slice(klen)?;
         let Some(vlen) = zm_len(&mut c)? else {
             return Err(c.err("a field without a value"));
@@ -268,7 +267,7 @@ pub fn zipmap_pairs(blob: &Bytes) -> Result<Vec<(Bytes, Bytes)>, CompactError> {
 
 /// Pairs up a flat entry list (field, value, field, value...).
 pub fn pairs(entries: Vec<Bytes>, encoding: &'static str) -> Result<Vec<(Bytes, Bytes)>, CompactError> {
-    if entries.len() % 2 != 0 {
+    if !entries.len().is_multiple_of(2) {
         return Err(CompactError { encoding, detail: format!("{} entries cannot be pairs", entries.len()) });
     }
     let mut out = Vec::with_capacity(entries.len() / 2);

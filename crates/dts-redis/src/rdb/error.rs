@@ -7,7 +7,7 @@ use super::lzf::LzfError;
 /// Longest key prefix (in bytes) an error message shows.
 const KEY_SHOWN: usize = 64;
 
-/// A key for a log line or an error: lossy UTF-8, cut after [`KEY_SHOWN`] bytes.
+/// A key for a log line or an error: lossy UTF-8, cut after 64 bytes.
 pub fn show_key(key: &[u8]) -> String {
     if key.len() <= KEY_SHOWN {
         String::from_utf8_lossy(key).into_owned()

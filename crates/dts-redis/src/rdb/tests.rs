@@ -595,3 +595,94 @@ async fn random_and_mutated_input_never_panics() {
         let _ = decode_value((next() % 22) as u8, &bytes[9..], 3);
     }
 }
+
+/// A ziplist of string entries (each under 64 bytes), as Redis before 7.0 wrote them.
+fn ziplist(entries: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    for e in entries {
+        assert!(e.len() < 64);
+        let start = body.len();
+        body.push(prev as u8); // prevlen, one byte below 254
+        body.push(e.len() as u8);
+        body.extend_from_slice(e);
+        prev = body.len() - start;
+    }
+    let mut v = Vec::new();
+    v.extend_from_slice(&((10 + body.len() + 1) as u32).to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    v.extend_from_slice(&body);
+    v.push(0xFF);
+    v
+}
+
+#[tokio::test]
+async fn a_quicklist_of_ziplists_yields_every_element_whole_and_big() {
+    let names: Vec<String> = (0..60).map(|i| format!("z{i}")).collect();
+    let refs: Vec<&[u8]> = names.iter().map(|s| s.as_bytes()).collect();
+    let mut value = enc_len(3);
+    value.extend(enc_str(&ziplist(&refs[..20])));
+    value.extend(enc_str(&ziplist(&refs[20..50])));
+    value.extend(enc_str(&ziplist(&refs[50..])));
+    let want: Vec<Bytes> = names.iter().map(|s| b(s)).collect();
+    let flat = |chunks: Vec<Elements>| -> Vec<Bytes> {
+        chunks
+            .into_iter()
+            .flat_map(|c| match c {
+                Elements::List(v) => v,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+
+    let evs = events(&rdb(9, &key(14, b"q", &value)), small(1 << 16, 16)).await.unwrap();
+    let RdbEvent::Key(k) = &evs[0] else { panic!() };
+    assert_eq!(k.kind, ValueKind::List);
+    assert_eq!(flat(k.elements(16).unwrap()), want);
+
+    let evs = events(&rdb(9, &key(14, b"q", &value)), small(50, 16)).await.unwrap();
+    let (chunks, sizes) = big_key(&evs);
+    assert!(sizes.iter().all(|&s| (1..=16).contains(&s)), "{sizes:?}");
+    assert_eq!(flat(chunks), want);
+}
+
+#[tokio::test]
+async fn pre_7_blob_encodings_arrive_whole_and_decode() {
+    let zl_list = ziplist(&[b"a", b"b"]);
+    let zl_zset = ziplist(&[b"m1", b"1.5", b"m2", b"-inf"]);
+    let zl_hash = ziplist(&[b"f", b"v"]);
+    let zipmap = [1u8, 1, b'k', 1, 0, b'v', 0xFF];
+    let mut intset = 2u32.to_le_bytes().to_vec();
+    intset.extend(2u32.to_le_bytes());
+    intset.extend([1, 0, 0xFF, 0x7F]);
+    let mut body = Vec::new();
+    for (t, name, blob) in [
+        (10u8, "l", &zl_list[..]),
+        (12, "z", &zl_zset[..]),
+        (13, "h", &zl_hash[..]),
+        (9, "m", &zipmap[..]),
+        (11, "i", &intset[..]),
+    ] {
+        body.extend(key(t, name.as_bytes(), &enc_str(blob)));
+    }
+    // Tiny restore limit: blobs are whole regardless.
+    let evs = events(&rdb(7, &body), small(1, 10)).await.unwrap();
+    let decoded: Vec<Vec<Elements>> = evs
+        .iter()
+        .map(|e| match e {
+            RdbEvent::Key(k) => k.elements(10).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        decoded,
+        vec![
+            vec![Elements::List(vec![b("a"), b("b")])],
+            vec![Elements::SortedSet(vec![(b("m1"), 1.5), (b("m2"), f64::NEG_INFINITY)])],
+            vec![Elements::Hash(vec![(b("f"), b("v"))])],
+            vec![Elements::Hash(vec![(b("k"), b("v"))])],
+            vec![Elements::Set(vec![b("1"), b("32767")])],
+        ]
+    );
+}
