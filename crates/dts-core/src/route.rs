@@ -26,6 +26,24 @@ impl DatabaseFamily {
         }
     }
 
+    /// The port an endpoint without one is reached on.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::MySql => 3306,
+            Self::Redis => 6379,
+            Self::Postgres => 5432,
+        }
+    }
+
+    /// The user an endpoint without one connects as (Redis: none, the `default` user).
+    pub fn default_user(self) -> &'static str {
+        match self {
+            Self::MySql => "root",
+            Self::Redis => "",
+            Self::Postgres => "postgres",
+        }
+    }
+
     /// What the family's connector can do, as declared here (the API's preview of a job's
     /// steps); each connector's `capabilities()` must equal it (tested in the family's crate).
     pub fn capabilities(self) -> crate::connector::Capabilities {

@@ -2,7 +2,7 @@
 //! registry (`InstanceId`), credentials from the spec, the registry and the encrypted store.
 
 use dts_core::{
-    BusTarget, ConnectionSpec, DeclaredTarget, EndpointSpec, ExternSettings, InstanceRegistry, JobKind, MigrationPlan,
+    BusTarget, ConnectionSpec, DatabaseFamily, DeclaredTarget, EndpointSpec, ExternSettings, InstanceRegistry, JobKind, MigrationPlan,
     ObjectSelection, Target, TlsMode,
 };
 use dts_store::{JobRecord, Store};
@@ -11,6 +11,7 @@ use crate::EngineError;
 
 fn connection(
     side: &str,
+    family: DatabaseFamily,
     e: &EndpointSpec,
     password: Option<String>,
     registry: &InstanceRegistry,
@@ -18,12 +19,12 @@ fn connection(
     account: &str,
 ) -> Result<ConnectionSpec, EngineError> {
     if let Some(ip) = e.ip.as_deref().filter(|s| !s.is_empty()) {
-        let port = e.port.unwrap_or(3306);
+        let port = e.port.unwrap_or(family.default_port().into());
         return Ok(ConnectionSpec {
             host: ip.to_string(),
             port: u16::try_from(port)
                 .map_err(|_| EngineError::Plan(format!("{side} port {port} is not a TCP port")))?,
-            user: e.user.clone().unwrap_or_else(|| "root".into()),
+            user: e.user.clone().unwrap_or_else(|| family.default_user().into()),
             password: password.unwrap_or_default(),
             tls,
             ..Default::default()
@@ -67,6 +68,7 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         JobKind::ChangeTracking => Target::ChangeBus(BusTarget { subscription: job.job_id.clone() }),
         _ => Target::Database(connection(
             "destination",
+            route.family,
             &spec.destination,
             dst_pw,
             registry,
@@ -80,7 +82,7 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         route,
         stages: spec.stages(),
         selection,
-        source: connection("source", &spec.source, src_pw, registry, settings.source_tls, &job.account_id)?,
+        source: connection("source", route.family, &spec.source, src_pw, registry, settings.source_tls, &job.account_id)?,
         target,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,
