@@ -50,7 +50,7 @@ start_dts() { # log_file [dts serve args...]; sets DPID and exports DTS_ENDPOINT
 bench_setup() { # work-dir-prefix packages...; builds dts, sets DTS, WORK, PIDS and the exit trap
   local prefix=$1; shift
   ensure_packages "$@"
-  cargo build --release --bin dts -q
+  flock -o /tmp/dts-cargo.lock cargo build --release --bin dts -q
   DTS=${DTS_BIN:-$PWD/target/release/dts}
   WORK=$(mktemp -d "/tmp/$prefix-XXXX")
   PIDS=()

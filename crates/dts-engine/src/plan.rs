@@ -2,8 +2,8 @@
 //! registry (`InstanceId`), credentials from the spec, the registry and the encrypted store.
 
 use dts_core::{
-    BusTarget, ConnectionSpec, DatabaseFamily, DeclaredTarget, EndpointSpec, ExternSettings, InstanceRegistry, JobKind, MigrationPlan,
-    ObjectSelection, Target, TlsMode,
+    BusTarget, ConnectionSpec, DatabaseFamily, DeclaredTarget, EndpointSpec, ExternSettings, InstanceRegistry, JobKind,
+    MigrationPlan, ObjectSelection, Target, TlsMode,
 };
 use dts_store::{JobRecord, Store};
 
@@ -82,7 +82,15 @@ pub fn resolve_plan(store: &Store, job: &JobRecord, registry: &InstanceRegistry)
         route,
         stages: spec.stages(),
         selection,
-        source: connection("source", route.family, &spec.source, src_pw, registry, settings.source_tls, &job.account_id)?,
+        source: connection(
+            "source",
+            route.family,
+            &spec.source,
+            src_pw,
+            registry,
+            settings.source_tls,
+            &job.account_id,
+        )?,
         target,
         override_root: spec.options.is_override_root == Some(1),
         loop_guard: spec.loop_guard,

@@ -32,7 +32,8 @@ impl DbSelection {
                             "",
                         )
                     })?;
-                    if d.tables.as_ref().is_some_and(|t| !t.is_empty()) || d.rename.is_some() {
+                    let renamed = d.rename.as_ref().is_some_and(|r| r != &d.database) || !d.table_renames.is_empty();
+                    if d.tables.as_ref().is_some_and(|t| !t.is_empty()) || renamed {
                         return Err(ConnectorError::new(
                             ErrorClass::NeedsOperator,
                             "Redis databases are copied whole, under their own number: DatabaseInfo takes only Database",

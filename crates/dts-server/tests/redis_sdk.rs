@@ -87,7 +87,7 @@ async fn the_tencent_sdk_synchronizes_redis_through_a_kill_of_dts_to_success() {
     server.restart().await;
     tokio::task::spawn_blocking(move || writer.join().expect("writer")).await.expect("join");
     std::fs::write(&done_path, b"done").expect("write the phase file");
-    script.finish(&server).await;
+    let stdout = script.finish(&server).await;
     let mut d = dest.client();
     d.run(&["AUTH", DST_PASSWORD]);
     for db in [0, 3] {
@@ -102,4 +102,78 @@ async fn the_tencent_sdk_synchronizes_redis_through_a_kill_of_dts_to_success() {
     assert_eq!(s.run(&["CONFIG", "GET", "repl-backlog-size"]).list()[1].text(), backlog_before, "restored at the end");
     let log = server.log();
     assert!(log.contains("+CONTINUE"), "the restarted dts continued the stream:\n{log}");
+    let job = server.job(&sdk_script::job_id_printed(&stdout));
+    let notes = job["Detail"]["Notes"].to_string();
+    assert!(notes.contains("without a full resync"), "the detail tells of the resume: {notes}");
+    assert!(notes.contains("source settings restored"), "the detail tells of the restore: {notes}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alibaba_sdk_redis_sync_task_is_suspended_and_resumed_without_losing_writes() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let mut s = source.client();
+    fill(&mut s, 0, 1000);
+    fill(&mut s, 2, 100);
+    let server = DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), DtsServerOptions::default()).await;
+    let phase = server.data_dir().join("phase");
+    std::fs::write(&phase, "").expect("phase file");
+    let env = with(
+        vec![
+            ("DTS_ENDPOINT".to_string(), server.endpoint()),
+            ("DTS_SECRET_ID".to_string(), server.secret_id().to_string()),
+            ("DTS_SECRET_KEY".to_string(), server.secret_key().to_string()),
+        ],
+        &[
+            ("SRC_PORT", &source.port().to_string()),
+            ("DST_PORT", &dest.port().to_string()),
+            ("SRC_USER", ""),
+            ("DST_USER", ""),
+            ("DB_NAME", "0"),
+            ("ENGINE", "Redis"),
+            ("ALI_SDK", "tea"),
+            ("MODE", "sync"),
+            ("PHASE_FILE", phase.to_str().expect("utf-8 path")),
+        ],
+    );
+    let py = python().await;
+    let mut script = Running::start(&py, "ali_lifecycle.py", &env);
+    script.wait_line("READY", Duration::from_secs(200), &server).await;
+    let mut d = dest.client();
+    let wait_equal = |s: &mut RedisClient, d: &mut RedisClient| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if s.snapshot(0) == d.snapshot(0) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "database 0 did not converge");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    s.run(&["SELECT", "0"]);
+    s.run(&["INCRBY", "counter", "5"]);
+    wait_equal(&mut s, &mut d);
+
+    std::fs::write(&phase, "suspend").expect("phase");
+    script.wait_line("SUSPENDED", Duration::from_secs(60), &server).await;
+    for _ in 0..100 {
+        s.run(&["INCR", "counter"]);
+    }
+    s.run(&["DEL", "s1"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["GET", "counter"]).text(), "5", "a suspended task applies nothing");
+
+    std::fs::write(&phase, "suspend resume").expect("phase");
+    script.wait_line("RESUMED", Duration::from_secs(60), &server).await;
+    s.run(&["INCR", "counter"]);
+    wait_equal(&mut s, &mut d);
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["GET", "counter"]).text(), "106", "the writes made while suspended arrived once");
+    d.run(&["SELECT", "2"]);
+    assert_eq!(d.run(&["DBSIZE"]).int(), 0, "DbList selected database 0 only");
+
+    std::fs::write(&phase, "suspend resume stop").expect("phase");
+    script.wait_line("STOPPED", Duration::from_secs(60), &server).await;
+    script.finish(&server).await;
+    assert!(server.log().contains("+CONTINUE"), "the resumed task continued the stream");
 }

@@ -212,6 +212,7 @@ fn detail_json(d: &JobDetail) -> Value {
         "ConflictCount": d.conflicts,
         "AppliedChanges": d.applied_changes,
         "ApplyRate": d.apply_rate,
+        "Notes": d.notes,
         "RetryState": d.retry.as_ref().map(|r| json!({
             "Since": r.since, "Attempts": r.attempts, "Step": r.step, "Error": r.error,
         })),

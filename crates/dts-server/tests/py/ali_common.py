@@ -224,7 +224,7 @@ def source_endpoint(prefix="Source", port_var="SRC_PORT", user_var="SRC_USER", p
     """The `<prefix>Endpoint*` group of ConfigureDtsJob for one of the two throwaway MySQLs."""
     return {
         prefix + "EndpointInstanceType": "OTHER",
-        prefix + "EndpointEngineName": "MySQL",
+        prefix + "EndpointEngineName": os.environ.get("ENGINE", "MySQL"),
         prefix + "EndpointRegion": REGION,
         prefix + "EndpointIP": "127.0.0.1",
         prefix + "EndpointPort": str(env(port_var)),
@@ -255,7 +255,8 @@ def db_list(db=None):
 def create_instance(api, job_type, **extra):
     """CreateDtsInstance -> (InstanceId, JobId)."""
     params = dict(Type=job_type, PayType="PostPaid", InstanceClass="small", SourceRegion=REGION,
-                  DestinationRegion=REGION, SourceEndpointEngineName="MySQL", DestinationEndpointEngineName="MySQL",
+                  DestinationRegion=REGION, SourceEndpointEngineName=os.environ.get("ENGINE", "MySQL"),
+                  DestinationEndpointEngineName=os.environ.get("ENGINE", "MySQL"),
                   Quantity=1)
     params.update(extra)
     body = api.call("CreateDtsInstance", **params)

@@ -3,7 +3,7 @@ tea-v2 or core; see ali_common.py): buy an instance, configure, precheck, start,
 pause/resume/stop, delete.
 
 Environment: DTS_ENDPOINT, DTS_SECRET_ID, DTS_SECRET_KEY, SRC_PORT, SRC_USER, SRC_PASSWORD,
-DST_PORT, DST_USER, DST_PASSWORD, DB_NAME, ALI_SDK, CONFLICT_POLICY (optional, sent in Reserve); PHASE_FILE (sync and twoway: a file the test
+DST_PORT, DST_USER, DST_PASSWORD, DB_NAME, ALI_SDK, ENGINE (MySQL unless given, e.g. Redis), CONFLICT_POLICY (optional, sent in Reserve); PHASE_FILE (sync and twoway: a file the test
 writes `suspend`, `resume`, `stop` into; PHASE_TIMEOUT seconds to wait for each, 300 unless told);
 MODE:
   migration  structure + full-data migration to Finished, listed, renamed, deleted (default)

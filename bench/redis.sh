@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Redis: dts against a native replica (`REPLICAOF`) on the same data and the same master.
+#
+#   bench/redis.sh [SECONDS] [SCALE]
+#     SECONDS  redis-benchmark load written while both appliers are stopped (default 30)
+#     SCALE    dataset size in percent of the issue's (default 100: 2,000,000 strings of 100
+#              bytes, 200,000 hashes of 10 fields, one sorted set of 1,000,000 members, 10% of
+#              the strings with a TTL)
+#
+# Full: the native replica's full sync (`REPLICAOF`, timed until `master_link_status:up` and its
+# key count equals the source's) against a MigrateType 2 job of dts (timed from StartMigrateJob
+# until Success); then `DEBUG DIGEST` of all three servers must agree. The master runs
+# `repl-diskless-sync-delay 0` for both (Redis 7's default diskless sync would otherwise wait
+# 5 s before sending anything).
+# Incremental capacity: a MigrateType 3 job of dts at ReadyComplete and the native replica
+# linked; both are stopped (SIGSTOP: the master keeps their connections and buffers what it
+# sends them; `client-output-buffer-limit replica 0 0 0`, `repl-timeout 3600`) while
+# `redis-benchmark -t set,lpush,hset,zadd -P 16 -r 100000` writes for SECONDS, then a sentinel
+# key. Each is resumed alone (SIGCONT) and timed until the sentinel is on its destination.
+# Printed: seconds and ops/s of each, the ratios, dts's peak RSS over the whole run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-30}; SCALE=${2:-100}
+
+source bench/servers.sh
+bench_setup dts-redis redis-server redis-tools python3
+
+start_redis() { # name port [args...]
+  mkdir -p "$WORK/$1"
+  redis-server --port "$2" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK/$1" --logfile redis.log \
+    --enable-debug-command yes "${@:3}" >/dev/null 2>&1 &
+  PIDS+=($!); disown
+  for _ in $(seq 1 100); do redis-cli -p "$2" PING >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "redis-server $1 did not start"; exit 1
+}
+pid_of() { pgrep -f "redis-server 127.0.0.1:$1" | head -1; }
+r() { redis-cli -p "$@"; }
+
+SRC=$(free_port); DST=$(free_port); NAT=$(free_port)
+start_redis src "$SRC" --repl-diskless-sync-delay 0 --repl-backlog-size 1gb
+start_redis dst "$DST"
+start_redis native "$NAT"
+
+echo "loading the dataset (scale ${SCALE}%) ..."
+python3 - "$SCALE" <<'EOF' | redis-cli -p "$SRC" --pipe >/dev/null
+import sys
+scale = int(sys.argv[1])
+out = sys.stdout.buffer
+def cmd(*args):
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+value = b"v" * 100
+buf = []
+for i in range(2_000_000 * scale // 100):
+    if i % 10 == 0:
+        buf.append(cmd(b"SET", b"key:%d" % i, value, b"EX", b"86400"))
+    else:
+        buf.append(cmd(b"SET", b"key:%d" % i, value))
+    if len(buf) >= 10000:
+        out.write(b"".join(buf)); buf = []
+for i in range(200_000 * scale // 100):
+    args = [b"HSET", b"hash:%d" % i]
+    for f in range(10):
+        args += [b"field%d" % f, b"value-%d-%d" % (i, f)]
+    buf.append(cmd(*args))
+    if len(buf) >= 5000:
+        out.write(b"".join(buf)); buf = []
+members = 1_000_000 * scale // 100
+for start in range(0, members, 1000):
+    args = [b"ZADD", b"bigzset"]
+    for m in range(start, min(start + 1000, members)):
+        args += [b"%d" % m, b"member-%d" % m]
+    buf.append(cmd(*args))
+out.write(b"".join(buf))
+EOF
+KEYS=$(r "$SRC" DBSIZE)
+echo "source: $KEYS keys, used_memory $(r "$SRC" INFO memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
+
+# --- full sync: native replica -------------------------------------------------------------
+t0=$(now)
+r "$NAT" REPLICAOF 127.0.0.1 "$SRC" >/dev/null
+until r "$NAT" INFO replication | grep -q 'master_link_status:up' && [ "$(r "$NAT" DBSIZE)" = "$KEYS" ]; do sleep 0.05; done
+NATIVE_FULL=$(echo "$(now) - $t0" | bc)
+
+# --- full sync: dts (MigrateType 2) --------------------------------------------------------
+start_dts "$WORK/dts.log" --data-dir "$WORK/dts"
+request() { # name migrate_type destination_port
+  cat <<JSON
+{"JobName": "$1", "MigrateOption": {"RunMode": 1, "MigrateType": $2, "MigrateObject": 1, "ConsistencyType": 4, "IsOverrideRoot": 0},
+ "SrcDatabaseType": "redis", "SrcAccessType": "extranet", "SrcInfo": {"Ip": "127.0.0.1", "Port": $SRC},
+ "DstDatabaseType": "redis", "DstAccessType": "extranet", "DstInfo": {"Ip": "127.0.0.1", "Port": $3, "Region": "ap-guangzhou"}}
+JSON
+}
+status() { "$DTS" job show "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Status"])'; }
+JOB=$(request bench-full 2 "$DST" | "$DTS" job create --request -)
+"$DTS" job check "$JOB" >/dev/null
+t0=$(now)
+"$DTS" job start "$JOB" >/dev/null
+until [ "$(status "$JOB")" = 9 ]; do sleep 0.05; done
+DTS_FULL=$(echo "$(now) - $t0" | bc)
+digest() { r "$1" DEBUG DIGEST; }
+for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
+[ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the full sync"; exit 1; }
+[ "$(digest "$NAT")" = "$(digest "$SRC")" ] || { echo "native replica differs from the source"; exit 1; }
+
+printf '\nfull sync of %s keys (%s%% of the issue dataset), equal by DEBUG DIGEST:\n' "$KEYS" "$SCALE"
+printf '  native replica: %6.2f s\n  dts:            %6.2f s\n  dts / native time: %s (target <= 1.25)\n' \
+  "$NATIVE_FULL" "$DTS_FULL" "$(echo "scale=2; $DTS_FULL / $NATIVE_FULL" | bc)"
+
+# --- incremental: a backlog drained by each alone --------------------------------------------
+r "$DST" FLUSHALL >/dev/null
+r "$SRC" CONFIG SET client-output-buffer-limit "replica 0 0 0" >/dev/null
+r "$SRC" CONFIG SET repl-timeout 3600 >/dev/null
+JOB2=$(request bench-sync 3 "$DST" | "$DTS" job create --request -)
+"$DTS" job check "$JOB2" >/dev/null
+"$DTS" job start "$JOB2" >/dev/null
+until [ "$(status "$JOB2")" = 8 ]; do sleep 0.2; done
+sleep 1
+kill -STOP "$DPID"; kill -STOP "$(pid_of "$NAT")"
+calls() { r "$SRC" INFO commandstats | awk -F'[=,:]' '/^cmdstat_(set|lpush|hset|zadd):/ {n += $3} END {print n}'; }
+c0=$(calls)
+timeout "$SECS" redis-benchmark -p "$SRC" -t set,lpush,hset,zadd -P 16 -r 100000 -n 100000000 -q >/dev/null 2>&1 || true
+r "$SRC" SET bench:end 1 >/dev/null
+OPS=$(( $(calls) - c0 ))
+printf '\nbacklog: %s s of redis-benchmark -t set,lpush,hset,zadd -P 16: %s commands\n' "$SECS" "$OPS"
+t0=$(now); kill -CONT "$(pid_of "$NAT")"
+until [ "$(r "$NAT" EXISTS bench:end)" = 1 ]; do sleep 0.02; done
+NATIVE_DRAIN=$(echo "$(now) - $t0" | bc)
+t0=$(now); kill -CONT "$DPID"
+until [ "$(r "$DST" EXISTS bench:end)" = 1 ]; do sleep 0.02; done
+DTS_DRAIN=$(echo "$(now) - $t0" | bc)
+"$DTS" job complete "$JOB2" >/dev/null
+until [ "$(status "$JOB2")" = 9 ]; do sleep 0.1; done
+for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
+[ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the backlog"; exit 1; }
+NR=$(echo "$OPS / $NATIVE_DRAIN" | bc); DR=$(echo "$OPS / $DTS_DRAIN" | bc)
+printf '  native replica: %6.2f s, %8s ops/s\n  dts:            %6.2f s, %8s ops/s\n  dts / native ops/s: %s (target >= 1.0)\n' \
+  "$NATIVE_DRAIN" "$NR" "$DTS_DRAIN" "$DR" "$(echo "scale=2; $DR / $NR" | bc)"
+printf '\ndts peak RSS over the run: %s MiB (target < 256)\n' "$(( $(awk '/VmHWM/ {print $2}' "/proc/$DPID/status") / 1024 ))"
