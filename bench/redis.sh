@@ -17,7 +17,10 @@
 # sends them; `client-output-buffer-limit replica 0 0 0`, `repl-timeout 3600`) while
 # `redis-benchmark -t set,lpush,hset,zadd -P 16 -r 100000` writes for SECONDS, then a sentinel
 # key. Each is resumed alone (SIGCONT) and timed until the sentinel is on its destination.
-# Printed: seconds and ops/s of each, the ratios, dts's peak RSS over the whole run.
+# Live lag: with both replicating, bench/redis_lag.py writes LAG_RATE (50,000) commands/s with a
+# probe key every 10 ms and reads each probe's arrival from the destination's keyspace
+# notifications (once for the native replica, once for dts).
+# Printed: seconds and ops/s of each, the ratios, lag percentiles, dts's peak RSS over the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}; SCALE=${2:-100}
@@ -89,7 +92,7 @@ NATIVE_FULL=$(echo "$(now) - $t0" | bc)
 start_dts "$WORK/dts.log" --data-dir "$WORK/dts"
 request() { # name migrate_type destination_port
   cat <<JSON
-{"JobName": "$1", "MigrateOption": {"RunMode": 1, "MigrateType": $2, "MigrateObject": 1, "ConsistencyType": 4, "IsOverrideRoot": 0},
+{"JobName": "$1", "MigrateOption": {"RunMode": 1, "MigrateType": $2, "MigrateObject": 1, "IsOverrideRoot": 0},
  "SrcDatabaseType": "redis", "SrcAccessType": "extranet", "SrcInfo": {"Ip": "127.0.0.1", "Port": $SRC},
  "DstDatabaseType": "redis", "DstAccessType": "extranet", "DstInfo": {"Ip": "127.0.0.1", "Port": $3, "Region": "ap-guangzhou"}}
 JSON
@@ -101,6 +104,7 @@ t0=$(now)
 "$DTS" job start "$JOB" >/dev/null
 until [ "$(status "$JOB")" = 9 ]; do sleep 0.05; done
 DTS_FULL=$(echo "$(now) - $t0" | bc)
+cp "$WORK/dts.log" /tmp/redis-bench-dts.log
 digest() { r "$1" DEBUG DIGEST; }
 for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
 [ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the full sync"; exit 1; }
@@ -126,17 +130,30 @@ timeout "$SECS" redis-benchmark -p "$SRC" -t set,lpush,hset,zadd -P 16 -r 100000
 r "$SRC" SET bench:end 1 >/dev/null
 OPS=$(( $(calls) - c0 ))
 printf '\nbacklog: %s s of redis-benchmark -t set,lpush,hset,zadd -P 16: %s commands\n' "$SECS" "$OPS"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+cpu_s() { echo "scale=2; ($2 - $1) / $HZ" | bc; }
+n0=$(cpu_ticks "$(pid_of "$NAT")"); s0=$(cpu_ticks "$(pid_of "$SRC")")
 t0=$(now); kill -CONT "$(pid_of "$NAT")"
 until [ "$(r "$NAT" EXISTS bench:end)" = 1 ]; do sleep 0.02; done
 NATIVE_DRAIN=$(echo "$(now) - $t0" | bc)
+NATIVE_CPU="replica $(cpu_s "$n0" "$(cpu_ticks "$(pid_of "$NAT")")") s, source $(cpu_s "$s0" "$(cpu_ticks "$(pid_of "$SRC")")") s"
+d0=$(cpu_ticks "$(pid_of "$DST")"); p0=$(cpu_ticks "$DPID"); s0=$(cpu_ticks "$(pid_of "$SRC")")
 t0=$(now); kill -CONT "$DPID"
 until [ "$(r "$DST" EXISTS bench:end)" = 1 ]; do sleep 0.02; done
 DTS_DRAIN=$(echo "$(now) - $t0" | bc)
+DTS_CPU="destination $(cpu_s "$d0" "$(cpu_ticks "$(pid_of "$DST")")") s, dts $(cpu_s "$p0" "$(cpu_ticks "$DPID")") s, source $(cpu_s "$s0" "$(cpu_ticks "$(pid_of "$SRC")")") s"
+LAG_RATE=${LAG_RATE:-50000}
+[ -n "${NO_LAG:-}" ] || {
+printf '\nlive lag at %s commands/s (bench/redis_lag.py, 20 s each; target p99 < 50 ms):\n' "$LAG_RATE"
+printf '  native replica: '; python3 bench/redis_lag.py "$SRC" "$NAT" "$LAG_RATE" 20
+printf '  dts:            '; python3 bench/redis_lag.py "$SRC" "$DST" "$LAG_RATE" 20
+}
 "$DTS" job complete "$JOB2" >/dev/null
 until [ "$(status "$JOB2")" = 9 ]; do sleep 0.1; done
 for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
 [ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the backlog"; exit 1; }
 NR=$(echo "$OPS / $NATIVE_DRAIN" | bc); DR=$(echo "$OPS / $DTS_DRAIN" | bc)
-printf '  native replica: %6.2f s, %8s ops/s\n  dts:            %6.2f s, %8s ops/s\n  dts / native ops/s: %s (target >= 1.0)\n' \
-  "$NATIVE_DRAIN" "$NR" "$DTS_DRAIN" "$DR" "$(echo "scale=2; $DR / $NR" | bc)"
+printf '  native replica: %6.2f s, %8s ops/s (CPU: %s)\n  dts:            %6.2f s, %8s ops/s (CPU: %s)\n  dts / native ops/s: %s (target >= 1.0)\n' \
+  "$NATIVE_DRAIN" "$NR" "$NATIVE_CPU" "$DTS_DRAIN" "$DR" "$DTS_CPU" "$(echo "scale=2; $DR / $NR" | bc)"
 printf '\ndts peak RSS over the run: %s MiB (target < 256)\n' "$(( $(awk '/VmHWM/ {print $2}' "/proc/$DPID/status") / 1024 ))"
