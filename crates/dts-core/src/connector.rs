@@ -485,6 +485,13 @@ pub trait ChangeSink: Send + Sync {
         plan: &'a MigrationPlan,
         position: Option<&'a Position>,
     ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>>;
+
+    /// The subscription of job `job_id` was deleted: what the bus holds for it goes (events and
+    /// consumer groups); `Ok` when it holds nothing. Called once the job's task has ended.
+    fn remove<'a>(&'a self, job_id: &'a str) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
+        let _ = job_id;
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// A database family's connector: every stage's trait, and what it can do.

@@ -7,21 +7,27 @@
 //! source positions), which the bus or a consumer that de-duplicates by id drops. Nothing is
 //! lost; nothing is seen twice by such a consumer. Transient source or bus outages are retried
 //! without a deadline, shown in the job's detail meanwhile.
+//!
+//! A changed selection (ModifySubscription, ModifySubscribeObjects: the objects or the DDL/DML
+//! choice in the job's spec) takes effect at a transaction boundary: the loop looks at the
+//! stored spec at most once a second, only where everything it published is checkpointed (after
+//! a batch that ended a transaction, or while the source is idle), and ends the task there; the
+//! engine starts it again with the new plan at that checkpoint. No transaction is ever read
+//! with two selections, so message ids (which count a transaction's events) stay stable.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dts_core::change::ChangeKind;
 use dts_core::{
-    ChangeSink, ChangeStream, Connector, ConnectorError, Lag, MigrationPlan, Position, ReplicationObserver,
-    TRACKING_STEP,
+    ChangeSink, ChangeStream, Connector, ConnectorError, Lag, MigrationPlan, MigrationSpec, Position,
+    ReplicationObserver, TRACKING_STEP,
 };
-use dts_store::JobRecord;
+use dts_store::{JobRecord, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoints::{REPLICATING, ScopedCheckpoints, TRACKING_POSITION};
+use crate::checkpoints::{REPLICATING, ScopedCheckpoints, TRACKING_POSITION, blocking};
 use crate::drive::{Outcome, Retry, Watched};
 use crate::observer::JobObserver;
 use crate::stages::Steps;
@@ -31,7 +37,48 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Publishes the stream from the last acknowledged position (or `start`) until an error.
+/// What of a job's spec decides which events its stream publishes.
+fn selection(spec: &MigrationSpec) -> String {
+    serde_json::json!([spec.options.migrate_object, spec.database_info, spec.options.extern_params]).to_string()
+}
+
+/// Watches the stored job for a selection other than the one the stream runs with.
+struct SelectionWatch {
+    store: Arc<Store>,
+    job_id: String,
+    running: String,
+    next: Instant,
+}
+
+impl SelectionWatch {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn new(store: &Arc<Store>, job: &JobRecord) -> Self {
+        Self {
+            store: store.clone(),
+            job_id: job.job_id.clone(),
+            running: selection(&job.spec),
+            next: Instant::now() + Self::EVERY,
+        }
+    }
+
+    /// Whether the stored selection differs (looked at once a second at most).
+    async fn changed(&mut self) -> bool {
+        if Instant::now() < self.next {
+            return false;
+        }
+        self.next = Instant::now() + Self::EVERY;
+        let id = self.job_id.clone();
+        match blocking(&self.store, move |s| s.job(&id)).await {
+            Ok(Some(job)) => selection(&job.spec) != self.running,
+            _ => false,
+        }
+    }
+}
+
+/// Publishes the stream from the last acknowledged position (or `start`) until an error, or
+/// until the job's selection changed (`Ok(())`, everything published checkpointed).
+#[allow(clippy::too_many_arguments)]
 async fn publish<C: Connector>(
     plan: &MigrationPlan,
     connector: &C,
@@ -40,7 +87,8 @@ async fn publish<C: Connector>(
     observer: &JobObserver,
     start: &Position,
     batch_size: usize,
-) -> Result<Infallible, ConnectorError> {
+    watch: &mut SelectionWatch,
+) -> Result<(), ConnectorError> {
     let from = ecp.position(TRACKING_POSITION).await?.unwrap_or_else(|| start.clone());
     let mut last = Some(from.clone());
     let mut stream = connector.changes(plan, from).await?;
@@ -51,12 +99,18 @@ async fn publish<C: Connector>(
             None => {
                 sink.heartbeat(plan, last.as_ref()).await?;
                 observer.progress(Lag { seconds: Some(0), behind: None, caught_up: true });
+                if watch.changed().await {
+                    return Ok(());
+                }
             }
             Some(batch) => {
                 sink.publish(plan, &batch).await?;
                 if let Some(end) = &batch.end {
                     ecp.put_position(TRACKING_POSITION, end).await?;
                     last = Some(end.clone());
+                }
+                if batch.end.is_some() && watch.changed().await {
+                    return Ok(());
                 }
                 let rows = batch.events.iter().filter(|e| matches!(e.kind, ChangeKind::Row(_))).count();
                 observer.applied(rows as u64);
@@ -111,13 +165,21 @@ impl<R: ConnectorRegistry> Engine<R> {
         let watched = Watched { observer: &observer, incremental_step: None };
         let batch_size = self.config.tracking_batch;
         let (ecp, observer_ref, start) = (&ecp, &observer, &start);
+        let watch = tokio::sync::Mutex::new(SelectionWatch::new(&self.store, job));
+        let watch = &watch;
         let published = self
-            .drive(id, token, TRACKING_STEP, Retry::Forever, Some(watched), |_| {
-                publish(plan, connector, sink, ecp, observer_ref, start, batch_size)
+            .drive(id, token, TRACKING_STEP, Retry::Forever, Some(watched), |_| async move {
+                let mut watch = watch.lock().await;
+                publish(plan, connector, sink, ecp, observer_ref, start, batch_size, &mut watch).await
             })
             .await;
         match published {
-            Ok(never) => match never {},
+            Ok(()) => {
+                // The task ends with the job still running; the engine starts it again at once
+                // with the new selection, from the checkpoint just written.
+                tracing::info!(job_id = %id, "the subscription's selection changed: its stream restarts at its checkpoint");
+                Outcome::Stopped
+            }
             Err(outcome) => outcome,
         }
     }
