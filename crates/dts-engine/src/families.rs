@@ -141,6 +141,15 @@ impl ChangeSource for AnyConnector {
             Self::MySql(c) => c.changes(plan, start).await.map(AnyStream::MySql),
         }
     }
+
+    async fn position_at(&self, plan: &MigrationPlan, unix_secs: i64) -> Result<Position, ConnectorError> {
+        match self {
+            Self::MySql(c) => c.position_at(plan, unix_secs).await,
+            // A family without an arm here cannot start at a time (the trait's default).
+            #[allow(unreachable_patterns)]
+            _ => Err(dts_core::connector::no_start_time()),
+        }
+    }
 }
 
 impl ConsistencyChecker for AnyConnector {

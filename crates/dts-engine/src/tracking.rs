@@ -1,5 +1,6 @@
 //! Change tracking's stage: the source family's change stream published to the change bus,
-//! batch by batch, for as long as the job lives.
+//! batch by batch, for as long as the job lives, from the source's position at the first start
+//! or from the subscription's start time (`subscriptionStartTime` in `ExternParams`).
 //!
 //! Delivery: a batch's end position is checkpointed only after the bus acknowledged every event
 //! of the batch (and of the batches before it); after a crash the stream re-opens at the last
@@ -35,6 +36,11 @@ use crate::{ConnectorRegistry, Engine};
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The subscription's start time (unix seconds), when it has one.
+fn start_time(plan: &MigrationPlan) -> Option<i64> {
+    dts_core::extern_params::subscription_start_time(plan.extern_params.as_deref())
 }
 
 /// What of a job's spec decides which events its stream publishes.
@@ -147,7 +153,7 @@ impl<R: ConnectorRegistry> Engine<R> {
         };
         let start = match ecp.position(TRACKING_POSITION).await {
             Ok(Some(p)) => p,
-            _ => match self.stream_start(id, token, TRACKING_STEP, plan, connector).await {
+            _ => match self.stream_start(id, token, TRACKING_STEP, plan, connector, start_time(plan)).await {
                 Ok(p) => p,
                 Err(outcome) => return outcome,
             },

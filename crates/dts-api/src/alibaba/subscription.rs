@@ -53,7 +53,19 @@ pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
             .map_err(|e| AliError::invalid_parameter("Reserve", format!("not JSON ({e})")))?;
     }
     caller.int("DelayRuleTime")?;
-    caller.int("Checkpoint")?;
+    // The start time: the stream begins with the first transaction committed then or later
+    // (the engine finds its binlog position; a source whose binlog no longer reaches back that
+    // far fails the task at its start, saying so).
+    let checkpoint = caller.int("Checkpoint")?;
+    if let Some(t) = checkpoint
+        && (t <= 0 || t > chrono::Utc::now().timestamp() + 60)
+    {
+        return Err(AliError::invalid_parameter("Checkpoint", "a unix time in seconds, not in the future"));
+    }
+    let mut extern_params: Value = serde_json::from_str(&types.extern_params()).unwrap_or_else(|_| json!({}));
+    if let Some(t) = checkpoint {
+        extern_params[dts_core::extern_params::SUBSCRIPTION_START_TIME] = json!(t);
+    }
     let stages = Stages { structure: false, full_data: false, incremental: true };
     let destination = EndpointSpec {
         database_type: source.database_type.clone(),
@@ -76,7 +88,7 @@ pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
             migrate_object: 2,
             consistency_type: None,
             is_override_root: None,
-            extern_params: Some(types.extern_params()),
+            extern_params: Some(extern_params.to_string()),
             consistency_params: None,
         },
         source,
