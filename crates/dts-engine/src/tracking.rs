@@ -10,15 +10,18 @@
 //! without a deadline, shown in the job's detail meanwhile.
 //!
 //! A changed selection (ModifySubscription, ModifySubscribeObjects: the objects or the DDL/DML
-//! choice in the job's spec) takes effect at a transaction boundary: the loop looks at the
-//! stored spec at most once a second, only where everything it published is checkpointed (after
-//! a batch that ended a transaction, or while the source is idle), and ends the task there; the
-//! engine starts it again with the new plan at that checkpoint. No transaction is ever read
-//! with two selections, so message ids (which count a transaction's events) stay stable.
+//! choice in the job's spec) takes effect at a transaction boundary: wherever everything the
+//! loop published is checkpointed (before it publishes a batch that starts a transaction, and
+//! while the source is idle) it compares the stored spec with the one it runs, and on a change
+//! it ends the task without publishing that batch; the engine starts the task again with the
+//! new plan at that checkpoint. A transaction committed after the change was stored is read
+//! after it, so it is published with the new selection; none is published with both, so message
+//! ids (which count a transaction's events) stay stable. (A transaction already being published
+//! in several batches when the change comes is finished with the old selection.)
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dts_core::change::ChangeKind;
 use dts_core::{
@@ -53,27 +56,15 @@ struct SelectionWatch {
     store: Arc<Store>,
     job_id: String,
     running: String,
-    next: Instant,
 }
 
 impl SelectionWatch {
-    const EVERY: Duration = Duration::from_secs(1);
-
     fn new(store: &Arc<Store>, job: &JobRecord) -> Self {
-        Self {
-            store: store.clone(),
-            job_id: job.job_id.clone(),
-            running: selection(&job.spec),
-            next: Instant::now() + Self::EVERY,
-        }
+        Self { store: store.clone(), job_id: job.job_id.clone(), running: selection(&job.spec) }
     }
 
-    /// Whether the stored selection differs (looked at once a second at most).
-    async fn changed(&mut self) -> bool {
-        if Instant::now() < self.next {
-            return false;
-        }
-        self.next = Instant::now() + Self::EVERY;
+    /// Whether the stored selection differs from the running one.
+    async fn changed(&self) -> bool {
         let id = self.job_id.clone();
         match blocking(&self.store, move |s| s.job(&id)).await {
             Ok(Some(job)) => selection(&job.spec) != self.running,
@@ -93,31 +84,34 @@ async fn publish<C: Connector>(
     observer: &JobObserver,
     start: &Position,
     batch_size: usize,
-    watch: &mut SelectionWatch,
+    watch: &SelectionWatch,
 ) -> Result<(), ConnectorError> {
     let from = ecp.position(TRACKING_POSITION).await?.unwrap_or_else(|| start.clone());
     let mut last = Some(from.clone());
     let mut stream = connector.changes(plan, from).await?;
     // A heartbeat first: the subscription's stream or topic exists on the bus from here on.
     sink.heartbeat(plan, last.as_ref()).await?;
+    // Whether everything published so far is checkpointed (the stream is between transactions).
+    let mut boundary = true;
     loop {
         match stream.next_batch(batch_size, Duration::from_secs(1)).await? {
             None => {
                 sink.heartbeat(plan, last.as_ref()).await?;
                 observer.progress(Lag { seconds: Some(0), behind: None, caught_up: true });
-                if watch.changed().await {
+                if boundary && watch.changed().await {
                     return Ok(());
                 }
             }
             Some(batch) => {
+                if boundary && watch.changed().await {
+                    return Ok(());
+                }
                 sink.publish(plan, &batch).await?;
                 if let Some(end) = &batch.end {
                     ecp.put_position(TRACKING_POSITION, end).await?;
                     last = Some(end.clone());
                 }
-                if batch.end.is_some() && watch.changed().await {
-                    return Ok(());
-                }
+                boundary = batch.end.is_some();
                 let rows = batch.events.iter().filter(|e| matches!(e.kind, ChangeKind::Row(_))).count();
                 observer.applied(rows as u64);
                 let newest = batch.events.iter().map(|e| e.timestamp_ms).max().unwrap_or_else(now_ms);
@@ -171,12 +165,10 @@ impl<R: ConnectorRegistry> Engine<R> {
         let watched = Watched { observer: &observer, incremental_step: None };
         let batch_size = self.config.tracking_batch;
         let (ecp, observer_ref, start) = (&ecp, &observer, &start);
-        let watch = tokio::sync::Mutex::new(SelectionWatch::new(&self.store, job));
-        let watch = &watch;
+        let watch = &SelectionWatch::new(&self.store, job);
         let published = self
-            .drive(id, token, TRACKING_STEP, Retry::Forever, Some(watched), |_| async move {
-                let mut watch = watch.lock().await;
-                publish(plan, connector, sink, ecp, observer_ref, start, batch_size, &mut watch).await
+            .drive(id, token, TRACKING_STEP, Retry::Forever, Some(watched), |_| {
+                publish(plan, connector, sink, ecp, observer_ref, start, batch_size, watch)
             })
             .await;
         match published {
