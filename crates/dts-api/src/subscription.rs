@@ -165,7 +165,7 @@ mod tests {
         let new = DataTypes { ddl: true, dml: false }.merged_into(Some(&old));
         assert_eq!(DataTypes::of(Some(&new)), DataTypes { ddl: true, dml: false });
         assert_eq!(serde_json::from_str::<Value>(&new).unwrap()["startAfterCheck"], true);
-        assert_eq!(DataTypes::of(Some(&DataTypes { ddl: false, dml: true }.merged_into(None))).ddl, false);
+        assert!(!DataTypes::of(Some(&DataTypes { ddl: false, dml: true }.merged_into(None))).ddl);
     }
 
     #[test]
