@@ -3,11 +3,13 @@
 //! `Checkpoint`).
 //!
 //! The source's files are looked at from the newest back, by the time each was begun (its format
-//! description event): the newest begun at or before the time holds the answer, or it is that
-//! file's end. That file is read from its start (row events not decoded) up to the first
-//! transaction or statement that committed at or after the time; the position before it is the
-//! answer (MariaDB: with the GTID state there). A time before the oldest retained file was begun
-//! cannot be served: the changes of that time are purged from the binlog.
+//! description event): every commit of the files before the newest one begun before the time
+//! (strictly: a file begun in the time's second may follow commits of that second) is earlier
+//! than the time, so the answer is in that file or at its end. That file is read from its start
+//! (row events not decoded) up to the first transaction or statement that committed at or after
+//! the time; the position before it is the answer (MariaDB: with the GTID state there). A time
+//! no later than the oldest retained file's beginning cannot be served: the changes of that time
+//! may be purged from the binlog.
 
 use std::time::Duration;
 
@@ -44,7 +46,7 @@ pub async fn position_at(
     for file in files.iter().rev() {
         let time = reader(source, control, &at(file, 4)).await?.format_description_time(IDLE).await?;
         match time {
-            Some(t) if i64::from(t) <= unix_secs => {
+            Some(t) if i64::from(t) < unix_secs => {
                 begun = Some(file.clone());
                 break;
             }
