@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dts_core::{JobKind, Releaser};
+use dts_core::{ErrorClass, JobKind, Releaser};
 use dts_store::JobRecord;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +105,12 @@ impl<R: ConnectorRegistry> Engine<R> {
                 };
                 match result {
                     Ok(()) => break,
+                    // Refused for good (a bus that does not delete): the events stay until their
+                    // retention ends; the job's release goes on.
+                    Err(e) if e.class != ErrorClass::Transient => {
+                        tracing::warn!(job_id = %id, summary = %e.summary, detail = %e.detail, "the bus refused to delete a deleted subscription; its events stay until their retention ends");
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(job_id = %id, summary = %e.summary, detail = %e.detail, "deleting a subscription on the bus failed; retrying");
                         tokio::select! {
