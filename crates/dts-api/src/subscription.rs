@@ -58,6 +58,16 @@ impl ChangeBusView {
         ask(consumer::window(&self.config, subscription))
     }
 
+    /// The retained events of a subscription, an absent stream or topic being an empty window;
+    /// `None` when the bus did not answer in time.
+    pub fn retained(&self, subscription: &str) -> Option<Window> {
+        match ask_result(consumer::window(&self.config, subscription))? {
+            Ok(w) => Some(w),
+            Err(BusError::NotFound { .. }) => Some(Window { messages: 0, first_ts_ms: None, last_ts_ms: None }),
+            Err(_) => None,
+        }
+    }
+
     /// Deletes a consumer group on the bus; `false` when the bus did not confirm in time.
     pub fn delete_group(&self, subscription: &str, group: &str) -> bool {
         ask(consumer::delete_group(&self.config, subscription, group)).is_some()
@@ -67,19 +77,30 @@ impl ChangeBusView {
     pub fn group_position(&self, subscription: &str, group: &str) -> Option<GroupPosition> {
         ask(consumer::group_position(&self.config, subscription, group))
     }
+
+    /// Moves a consumer group to the first retained event at or after `t_ms` (source time);
+    /// `false` when the bus did not confirm in time.
+    pub fn rewind_group(&self, subscription: &str, group: &str, t_ms: i64) -> bool {
+        ask(consumer::rewind_group(&self.config, subscription, group, t_ms)).is_some()
+    }
 }
 
 /// Runs a bus query from a handler's blocking thread, with [`BUS_DEADLINE`].
 fn ask<T>(query: impl Future<Output = Result<T, BusError>>) -> Option<T> {
+    ask_result(query)?.ok()
+}
+
+/// As [`ask`], with the bus's error; `None` when there is no answer in time.
+fn ask_result<T>(query: impl Future<Output = Result<T, BusError>>) -> Option<Result<T, BusError>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
     if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
         return None;
     }
     match handle.block_on(tokio::time::timeout(BUS_DEADLINE, query)) {
-        Ok(Ok(v)) => Some(v),
+        Ok(Ok(v)) => Some(Ok(v)),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, detail = e.detail(), "change bus query failed");
-            None
+            Some(Err(e))
         }
         Err(_) => None,
     }
@@ -96,6 +117,16 @@ impl DataTypes {
     /// The job's `ExternParams` carrying them (the sink reads the same keys).
     pub fn extern_params(self) -> String {
         json!({ "subscriptionDataType": { "ddl": self.ddl, "dml": self.dml } }).to_string()
+    }
+
+    /// `extern_params` with these data types in place of the ones it had (other keys kept).
+    pub fn merged_into(self, extern_params: Option<&str>) -> String {
+        let mut v: Value = extern_params.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_else(|| json!({}));
+        if !v.is_object() {
+            v = json!({});
+        }
+        v["subscriptionDataType"] = json!({ "ddl": self.ddl, "dml": self.dml });
+        v.to_string()
     }
 
     /// Read back from a job's `ExternParams`; both by default.
@@ -126,6 +157,15 @@ mod tests {
         assert_eq!(DataTypes::of(Some(&t.extern_params())), t);
         assert_eq!(DataTypes::of(None), DataTypes { ddl: true, dml: true });
         assert_eq!(DataTypes::of(Some("not json")), DataTypes { ddl: true, dml: true });
+    }
+
+    #[test]
+    fn merged_data_types_replace_the_old_ones_and_keep_the_other_keys() {
+        let old = json!({ "startAfterCheck": true, "subscriptionDataType": { "ddl": true, "dml": true } }).to_string();
+        let new = DataTypes { ddl: true, dml: false }.merged_into(Some(&old));
+        assert_eq!(DataTypes::of(Some(&new)), DataTypes { ddl: true, dml: false });
+        assert_eq!(serde_json::from_str::<Value>(&new).unwrap()["startAfterCheck"], true);
+        assert!(!DataTypes::of(Some(&DataTypes { ddl: false, dml: true }.merged_into(None))).ddl);
     }
 
     #[test]

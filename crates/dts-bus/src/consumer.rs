@@ -1,6 +1,6 @@
 //! Reading a subscription back: by consumer group (NATS durable consumer, Kafka consumer
 //! group) or from a source time, with de-duplication by message id, the group's position and
-//! lag, and rewinding a group to a time.
+//! lag, rewinding a group to a time, and deleting a group or a whole subscription.
 //!
 //! Contract: [`Consumer::next_batch`] yields messages in stream order (per partition on Kafka),
 //! each id at most once within the de-duplication window; [`Consumer::commit`] acknowledges
@@ -224,6 +224,15 @@ pub async fn delete_group(config: &BusConfig, subscription: &str, group: &str) -
     match config {
         BusConfig::Nats(c) => NatsBus::connect(c).await?.delete_group(subscription, group).await,
         BusConfig::Kafka(c) => KafkaBus::connect(c).await?.delete_group(group).await,
+    }
+}
+
+/// Deletes a subscription's stream (NATS) or topic (Kafka), its events and groups with it;
+/// `Ok` when there is none.
+pub async fn delete_subscription(config: &BusConfig, subscription: &str) -> Result<(), BusError> {
+    match config {
+        BusConfig::Nats(c) => NatsBus::connect(c).await?.delete_stream(subscription).await,
+        BusConfig::Kafka(c) => KafkaBus::connect(c).await?.delete_topic(subscription).await,
     }
 }
 

@@ -189,6 +189,26 @@ impl KafkaBus {
         Ok(())
     }
 
+    /// Deletes the subscription's topic; `Ok` when there is none.
+    pub async fn delete_topic(&self, subscription: &str) -> Result<(), BusError> {
+        let names = self.names(subscription)?;
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config(None).create().map_err(|e| classify(&self.config, "the client settings", e))?;
+        let opts =
+            AdminOptions::new().operation_timeout(Some(self.config.timeout)).request_timeout(Some(self.config.timeout));
+        let results = admin
+            .delete_topics(&[names.topic()], &opts)
+            .await
+            .map_err(|e| classify(&self.config, "deleting the topic", e))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((_, code)) => return Err(classify(&self.config, "deleting the topic", KafkaError::AdminOp(code))),
+            }
+        }
+        Ok(())
+    }
+
     async fn partitions(&self, names: &SubscriptionNames) -> Result<i32, BusError> {
         let probe = self.reader(None)?;
         let (topic, timeout, cfg) = (names.topic().to_string(), self.config.timeout, self.config.clone());

@@ -313,6 +313,16 @@ impl NatsBus {
         }
     }
 
+    /// Deletes the subscription's stream (its messages and consumers); `Ok` when there is none.
+    pub async fn delete_stream(&self, subscription: &str) -> Result<(), BusError> {
+        let names = self.names(subscription)?;
+        match self.js.delete_stream(&names.stream).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().to_lowercase().contains("not found") => Ok(()),
+            Err(e) => Err(api_error(&self.config, "deleting the stream", e)),
+        }
+    }
+
     /// Moves a group to the first retained event at or after `t_ms` (recreates its durable
     /// consumer starting there). Returns the sequence it will read next.
     pub async fn rewind_group(&self, subscription: &str, group: &str, t_ms: i64) -> Result<u64, BusError> {

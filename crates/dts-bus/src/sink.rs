@@ -154,6 +154,14 @@ impl BusSink {
         .await
     }
 
+    /// Closes the job's channel and deletes its stream or topic.
+    async fn remove_subscription(&self, job_id: &str) -> Result<(), ConnectorError> {
+        self.channels.lock().await.remove(job_id);
+        crate::consumer::delete_subscription(&self.config, job_id).await?;
+        tracing::info!(job_id, "the deleted subscription's stream or topic is gone from the bus");
+        Ok(())
+    }
+
     async fn send_heartbeat(&self, plan: &MigrationPlan, position: Option<&Position>) -> Result<(), ConnectorError> {
         let server_id = 0;
         let at = position.cloned().unwrap_or(Position::None);
@@ -183,5 +191,9 @@ impl ChangeSink for BusSink {
         position: Option<&'a Position>,
     ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
         Box::pin(self.send_heartbeat(plan, position))
+    }
+
+    fn remove<'a>(&'a self, job_id: &'a str) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
+        Box::pin(self.remove_subscription(job_id))
     }
 }

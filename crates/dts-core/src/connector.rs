@@ -467,6 +467,23 @@ pub trait ChangeSource {
         plan: &MigrationPlan,
         start: Position,
     ) -> impl Future<Output = Result<Self::Stream, ConnectorError>> + Send;
+
+    /// Where a stream starts to yield every transaction committed at or after `unix_secs` (a
+    /// subscription's start time). A source whose log no longer reaches back that far, or a
+    /// family that cannot tell, answers [`ErrorClass::NeedsOperator`].
+    fn position_at(
+        &self,
+        plan: &MigrationPlan,
+        unix_secs: i64,
+    ) -> impl Future<Output = Result<Position, ConnectorError>> + Send {
+        let _ = (plan, unix_secs);
+        std::future::ready(Err(no_start_time()))
+    }
+}
+
+/// The answer of a family that cannot start its change stream at a time.
+pub fn no_start_time() -> ConnectorError {
+    ConnectorError::new(ErrorClass::NeedsOperator, "this source cannot start change tracking at a given time", "")
 }
 
 /// Where change tracking publishes: the change bus (configured by the server, not the job).
@@ -488,6 +505,13 @@ pub trait ChangeSink: Send + Sync {
         plan: &'a MigrationPlan,
         position: Option<&'a Position>,
     ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>>;
+
+    /// The subscription of job `job_id` was deleted: what the bus holds for it goes (events and
+    /// consumer groups); `Ok` when it holds nothing. Called once the job's task has ended.
+    fn remove<'a>(&'a self, job_id: &'a str) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
+        let _ = job_id;
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// A database family's connector: every stage's trait, and what it can do.

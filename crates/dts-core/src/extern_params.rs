@@ -7,12 +7,22 @@
 //! | `SrcSslMode`, `DstSslMode` | `disabled` (default), `required` (encrypted, certificate not checked), `verify-full` (certificate checked against the CA, host name checked; `verify_identity` is accepted too) |
 //! | `SrcSslCa`, `DstSslCa` | the CA certificate(s) as PEM text, for `verify-full` (else the built-in roots) |
 //! | `PreserveDefiner` | `true`/`1`: objects keep `DEFINER` and `SQL SECURITY DEFINER` (the definer accounts must exist on the destination); default: they run as invoker |
+//! | `subscriptionStartTime` | change tracking: unix seconds; the stream starts with the first transaction committed then or later (Alibaba `Checkpoint`); default: the source's position at the first start |
 //!
 //! Other keys are left to families (and ignored here).
 
 use serde_json::Value;
 
 use crate::connector::TlsMode;
+
+/// The key of a subscription's start time (unix seconds) in `ExternParams`.
+pub const SUBSCRIPTION_START_TIME: &str = "subscriptionStartTime";
+
+/// A subscription's start time (unix seconds), when its `ExternParams` name one.
+pub fn subscription_start_time(extern_params: Option<&str>) -> Option<i64> {
+    let value: Value = serde_json::from_str(extern_params?).ok()?;
+    value.get(SUBSCRIPTION_START_TIME)?.as_i64()
+}
 
 /// The settings of one job's `ExternParams`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,6 +104,13 @@ mod tests {
         assert_eq!(ExternSettings::parse(None), Ok(ExternSettings::default()));
         assert_eq!(ExternSettings::parse(Some("{}")), Ok(ExternSettings::default()));
         assert_eq!(ExternSettings::parse(Some(r#"{"Other": 1}"#)), Ok(ExternSettings::default()));
+    }
+
+    #[test]
+    fn a_subscription_start_time_is_read_as_unix_seconds() {
+        assert_eq!(subscription_start_time(Some(r#"{"subscriptionStartTime": 1700000000}"#)), Some(1_700_000_000));
+        assert_eq!(subscription_start_time(Some("{}")), None);
+        assert_eq!(subscription_start_time(None), None);
     }
 
     #[test]

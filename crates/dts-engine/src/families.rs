@@ -157,6 +157,13 @@ impl ChangeSource for AnyConnector {
             Self::Redis(c) => c.changes(plan, start).await.map(AnyStream::Redis),
         }
     }
+
+    async fn position_at(&self, plan: &MigrationPlan, unix_secs: i64) -> Result<Position, ConnectorError> {
+        match self {
+            Self::MySql(c) => c.position_at(plan, unix_secs).await,
+            Self::Redis(c) => c.position_at(plan, unix_secs).await,
+        }
+    }
 }
 
 impl ConsistencyChecker for AnyConnector {

@@ -1,5 +1,5 @@
-//! Releasing what a job holds on servers (a replication slot, replica settings, deferred keys)
-//! once no task of the job runs: after a delete (either API, also of a running job: the task is
+//! Releasing what a job holds on servers (a replication slot, replica settings, deferred keys;
+//! a deleted subscription's stream or topic on the change bus) once no task of the job runs: after a delete (either API, also of a running job: the task is
 //! stopped first), a reset, or the job's end. Only after the connector released them do the
 //! job's checkpoints go (and a deleted job's row with them), so whatever a recovery depends on
 //! is never deleted before it is no longer needed. A failing release is retried (capped
@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dts_core::Releaser;
+use dts_core::{ErrorClass, JobKind, Releaser};
 use dts_store::JobRecord;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +91,36 @@ impl<R: ConnectorRegistry> Engine<R> {
                     }
                 }
             },
+        }
+        // A deleted subscription's events and consumer groups go from the bus with it.
+        if pending.deleted
+            && job.kind == JobKind::ChangeTracking
+            && let Some(sink) = self.registry.change_sink()
+        {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let result = tokio::select! {
+                    r = sink.remove(&id) => r,
+                    _ = token.cancelled() => return,
+                };
+                match result {
+                    Ok(()) => break,
+                    // Refused for good (a bus that does not delete): the events stay until their
+                    // retention ends; the job's release goes on.
+                    Err(e) if e.class != ErrorClass::Transient => {
+                        tracing::warn!(job_id = %id, summary = %e.summary, detail = %e.detail, "the bus refused to delete a deleted subscription; its events stay until their retention ends");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job_id = %id, summary = %e.summary, detail = %e.detail, "deleting a subscription on the bus failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = token.cancelled() => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
         }
         let job_id = id.clone();
         match blocking(&self.store, move |s| s.finish_release(&job_id)).await {

@@ -272,7 +272,8 @@ impl<R: ConnectorRegistry> Engine<R> {
     }
 
     /// Where a stream without a full load starts: the source's position when the job first
-    /// started, recorded so that a resumed job continues from there, not from "now".
+    /// started (or, given `at`, of that time: unix seconds), recorded so that a resumed job
+    /// continues from there, not from "now".
     pub(crate) async fn stream_start<C: Connector>(
         &self,
         id: &str,
@@ -280,13 +281,19 @@ impl<R: ConnectorRegistry> Engine<R> {
         step: &str,
         plan: &MigrationPlan,
         connector: &C,
+        at: Option<i64>,
     ) -> Result<Position, Outcome> {
         let ecp = self.engine_checkpoints(id);
         if let Ok(Some(p)) = ecp.position(STREAM_START).await {
             return Ok(p);
         }
         let now = self
-            .drive(id, token, step, Retry::Budget, None, |_| async move { connector.current_position(plan).await })
+            .drive(id, token, step, Retry::Budget, None, |_| async move {
+                match at {
+                    Some(t) => connector.position_at(plan, t).await,
+                    None => connector.current_position(plan).await,
+                }
+            })
             .await?;
         ecp.put_position(STREAM_START, &now)
             .await
@@ -323,7 +330,7 @@ impl<R: ConnectorRegistry> Engine<R> {
         } else if plan.stages.full_data {
             ecp.position(STREAM_START).await.ok().flatten().unwrap_or(Position::None)
         } else {
-            self.stream_start(id, token, step, plan, connector).await?
+            self.stream_start(id, token, step, plan, connector, None).await?
         };
         let flag = Arc::new(AtomicU8::new(match job.status {
             JobStatus::Completing => {

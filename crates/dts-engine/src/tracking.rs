@@ -1,5 +1,6 @@
 //! Change tracking's stage: the source family's change stream published to the change bus,
-//! batch by batch, for as long as the job lives.
+//! batch by batch, for as long as the job lives, from the source's position at the first start
+//! or from the subscription's start time (`subscriptionStartTime` in `ExternParams`).
 //!
 //! Delivery: a batch's end position is checkpointed only after the bus acknowledged every event
 //! of the batch (and of the batches before it); after a crash the stream re-opens at the last
@@ -7,21 +8,30 @@
 //! source positions), which the bus or a consumer that de-duplicates by id drops. Nothing is
 //! lost; nothing is seen twice by such a consumer. Transient source or bus outages are retried
 //! without a deadline, shown in the job's detail meanwhile.
+//!
+//! A changed selection (ModifySubscription, ModifySubscribeObjects: the objects or the DDL/DML
+//! choice in the job's spec) takes effect at a transaction boundary: wherever everything the
+//! loop published is checkpointed (before it publishes a batch that starts a transaction, and
+//! while the source is idle) it compares the stored spec with the one it runs, and on a change
+//! it ends the task without publishing that batch; the engine starts the task again with the
+//! new plan at that checkpoint. A transaction committed after the change was stored is read
+//! after it, so it is published with the new selection; none is published with both, so message
+//! ids (which count a transaction's events) stay stable. (A transaction already being published
+//! in several batches when the change comes is finished with the old selection.)
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dts_core::change::ChangeKind;
 use dts_core::{
-    ChangeSink, ChangeStream, Connector, ConnectorError, Lag, MigrationPlan, Position, ReplicationObserver,
-    TRACKING_STEP,
+    ChangeSink, ChangeStream, Connector, ConnectorError, Lag, MigrationPlan, MigrationSpec, Position,
+    ReplicationObserver, TRACKING_STEP,
 };
-use dts_store::JobRecord;
+use dts_store::{JobRecord, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoints::{REPLICATING, ScopedCheckpoints, TRACKING_POSITION};
+use crate::checkpoints::{REPLICATING, ScopedCheckpoints, TRACKING_POSITION, blocking};
 use crate::drive::{Outcome, Retry, Watched};
 use crate::observer::JobObserver;
 use crate::stages::Steps;
@@ -31,7 +41,41 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Publishes the stream from the last acknowledged position (or `start`) until an error.
+/// The subscription's start time (unix seconds), when it has one.
+fn start_time(plan: &MigrationPlan) -> Option<i64> {
+    dts_core::extern_params::subscription_start_time(plan.extern_params.as_deref())
+}
+
+/// What of a job's spec decides which events its stream publishes.
+fn selection(spec: &MigrationSpec) -> String {
+    serde_json::json!([spec.options.migrate_object, spec.database_info, spec.options.extern_params]).to_string()
+}
+
+/// Watches the stored job for a selection other than the one the stream runs with.
+struct SelectionWatch {
+    store: Arc<Store>,
+    job_id: String,
+    running: String,
+}
+
+impl SelectionWatch {
+    fn new(store: &Arc<Store>, job: &JobRecord) -> Self {
+        Self { store: store.clone(), job_id: job.job_id.clone(), running: selection(&job.spec) }
+    }
+
+    /// Whether the stored selection differs from the running one.
+    async fn changed(&self) -> bool {
+        let id = self.job_id.clone();
+        match blocking(&self.store, move |s| s.job(&id)).await {
+            Ok(Some(job)) => selection(&job.spec) != self.running,
+            _ => false,
+        }
+    }
+}
+
+/// Publishes the stream from the last acknowledged position (or `start`) until an error, or
+/// until the job's selection changed (`Ok(())`, everything published checkpointed).
+#[allow(clippy::too_many_arguments)]
 async fn publish<C: Connector>(
     plan: &MigrationPlan,
     connector: &C,
@@ -40,24 +84,34 @@ async fn publish<C: Connector>(
     observer: &JobObserver,
     start: &Position,
     batch_size: usize,
-) -> Result<Infallible, ConnectorError> {
+    watch: &SelectionWatch,
+) -> Result<(), ConnectorError> {
     let from = ecp.position(TRACKING_POSITION).await?.unwrap_or_else(|| start.clone());
     let mut last = Some(from.clone());
     let mut stream = connector.changes(plan, from).await?;
     // A heartbeat first: the subscription's stream or topic exists on the bus from here on.
     sink.heartbeat(plan, last.as_ref()).await?;
+    // Whether everything published so far is checkpointed (the stream is between transactions).
+    let mut boundary = true;
     loop {
         match stream.next_batch(batch_size, Duration::from_secs(1)).await? {
             None => {
                 sink.heartbeat(plan, last.as_ref()).await?;
                 observer.progress(Lag { seconds: Some(0), behind: None, caught_up: true });
+                if boundary && watch.changed().await {
+                    return Ok(());
+                }
             }
             Some(batch) => {
+                if boundary && watch.changed().await {
+                    return Ok(());
+                }
                 sink.publish(plan, &batch).await?;
                 if let Some(end) = &batch.end {
                     ecp.put_position(TRACKING_POSITION, end).await?;
                     last = Some(end.clone());
                 }
+                boundary = batch.end.is_some();
                 let rows = batch.events.iter().filter(|e| matches!(e.kind, ChangeKind::Row(_))).count();
                 observer.applied(rows as u64);
                 let newest = batch.events.iter().map(|e| e.timestamp_ms).max().unwrap_or_else(now_ms);
@@ -93,7 +147,7 @@ impl<R: ConnectorRegistry> Engine<R> {
         };
         let start = match ecp.position(TRACKING_POSITION).await {
             Ok(Some(p)) => p,
-            _ => match self.stream_start(id, token, TRACKING_STEP, plan, connector).await {
+            _ => match self.stream_start(id, token, TRACKING_STEP, plan, connector, start_time(plan)).await {
                 Ok(p) => p,
                 Err(outcome) => return outcome,
             },
@@ -111,13 +165,19 @@ impl<R: ConnectorRegistry> Engine<R> {
         let watched = Watched { observer: &observer, incremental_step: None };
         let batch_size = self.config.tracking_batch;
         let (ecp, observer_ref, start) = (&ecp, &observer, &start);
+        let watch = &SelectionWatch::new(&self.store, job);
         let published = self
             .drive(id, token, TRACKING_STEP, Retry::Forever, Some(watched), |_| {
-                publish(plan, connector, sink, ecp, observer_ref, start, batch_size)
+                publish(plan, connector, sink, ecp, observer_ref, start, batch_size, watch)
             })
             .await;
         match published {
-            Ok(never) => match never {},
+            Ok(()) => {
+                // The task ends with the job still running; the engine starts it again at once
+                // with the new selection, from the checkpoint just written.
+                tracing::info!(job_id = %id, "the subscription's selection changed: its stream restarts at its checkpoint");
+                Outcome::Stopped
+            }
             Err(outcome) => outcome,
         }
     }

@@ -104,12 +104,17 @@ pub async fn master_position(control: &mut Session) -> Result<BinlogPosition, Co
 /// The position now, with MariaDB's GTID state at it (where a job without a full load starts).
 pub async fn master_position_with_gtid(control: &mut Session) -> Result<BinlogPosition, ConnectorError> {
     let mut pos = master_position(control).await?;
+    with_gtid(control, &mut pos).await;
+    Ok(pos)
+}
+
+/// Adds MariaDB's GTID state at `pos` (`BINLOG_GTID_POS`; MySQL has none).
+pub async fn with_gtid(control: &mut Session, pos: &mut BinlogPosition) {
     let sql =
         format!("SELECT BINLOG_GTID_POS('{}', {})", pos.file.replace('\\', "\\\\").replace('\'', "''"), pos.offset);
     if let Ok(rows) = control.rows_raw(&sql).await {
         pos.gtid = rows.first().and_then(|r| text_column(r, 0).ok().flatten()).filter(|g| !g.is_empty());
     }
-    Ok(pos)
 }
 
 /// Whether position `a` is at or after `b` (same server's file names).
@@ -200,6 +205,25 @@ impl BinlogReader {
             .await
             .map_err(|e| transient(format!("cannot open the binlog stream for {doing}"), e))?;
         Ok(BinlogReader { stream, decoder: BinlogDecoder { file, gtid } })
+    }
+
+    /// The time of the stream's format description event: for a stream opened at a file's
+    /// offset 4, when the source began that file. `None` when none came within `wait`.
+    pub async fn format_description_time(&mut self, wait: Duration) -> Result<Option<u32>, ConnectorError> {
+        const FORMAT_DESCRIPTION_EVENT: u8 = 15;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let read = std::panic::AssertUnwindSafe(self.stream.next()).catch_unwind();
+            let event = match tokio::time::timeout_at(deadline, read).await {
+                Err(_) | Ok(Ok(None)) => return Ok(None),
+                Ok(Err(_)) => return Err(fatal("cannot decode a binlog event", "malformed event in the stream")),
+                Ok(Ok(Some(Err(e)))) => return Err(transient("the binlog stream from the source failed", e)),
+                Ok(Ok(Some(Ok(ev)))) => ev,
+            };
+            if event.header().event_type_raw() == FORMAT_DESCRIPTION_EVENT {
+                return Ok(Some(event.header().timestamp()));
+            }
+        }
     }
 
     /// The position after everything read so far (the file and GTID state; the offset of the

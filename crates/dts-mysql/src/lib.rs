@@ -25,6 +25,7 @@ mod apply;
 mod binlog;
 mod binlog_change;
 mod binlog_filter;
+mod binlog_time;
 mod catalog;
 mod checker;
 mod chunk;
@@ -171,6 +172,17 @@ impl dts_core::ChangeSource for MySqlConnector {
         start: dts_core::Position,
     ) -> Result<Self::Stream, dts_core::ConnectorError> {
         binlog_change::BinlogChangeStream::open(plan, start, self.connect_timeout).await
+    }
+
+    async fn position_at(
+        &self,
+        plan: &dts_core::MigrationPlan,
+        unix_secs: i64,
+    ) -> Result<dts_core::Position, dts_core::ConnectorError> {
+        let mut control = connection::connect(&plan.source, Side::Source, self.connect_timeout).await?;
+        let pos = binlog_time::position_at(&plan.source, &mut control, unix_secs).await;
+        control.close().await;
+        pos.map(dts_core::Position::Binlog)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Integration tests of the MySQL-family connector against throwaway MariaDB servers: the
-//! precheck items, the structure migration, the full load and the data comparison, one fresh
-//! source/destination pair per test.
+//! precheck items, the structure migration, the full load, the data comparison and the binlog
+//! position of a time, one fresh source/destination pair per test.
 
 #[path = "cases/full_load.rs"]
 mod full_load;
 #[path = "cases/precheck.rs"]
 mod precheck;
+#[path = "cases/start_time.rs"]
+mod start_time;
 #[path = "cases/structure.rs"]
 mod structure;
 #[path = "cases/verify.rs"]

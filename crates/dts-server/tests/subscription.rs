@@ -3,7 +3,11 @@
 //! whose change bus is a throwaway `nats-server -js`; the source's inserts, updates, deletes and
 //! DDL arrive as Debezium JSON; `dts` is killed with SIGKILL during a burst of writes and
 //! restarted, and a consumer group read with `dts subscribe tail` (de-duplicating by id) sees
-//! every change exactly once, in order per key.
+//! every change exactly once, in order per key. ModifySubscription then adds a table whose next
+//! change reaches the group, with nothing earlier repeated; once the subscription is deleted its
+//! stream is gone from NATS. The official Tencent SDK (`tests/py/subscribe.py`) activates a
+//! subscription, rewinds its default consumer group with ModifySubscribeConsumeTime (the group
+//! reads the same changes again) and changes its settings.
 
 mod sdk_script;
 
@@ -89,7 +93,8 @@ async fn tail_group(server: &DtsServer, nats: &NatsServer, job: &str, group: &st
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_once_across_a_kill_9() {
+async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_once_across_a_kill_9_and_a_new_selection()
+ {
     let (src, python) = tokio::join!(MariaDb::start(), python());
     let nats = NatsServer::start();
     let mut server = server(&nats).await;
@@ -228,12 +233,58 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     assert_eq!(rows.len(), expected, "the burst from its start time, each change once");
     assert!(rows.iter().all(|l| l["key"]["id"].as_i64().is_some_and(|k| k >= 100)), "nothing before the burst");
 
-    // Drain whatever the restart added (a heartbeat), then let the script check the group's
-    // position, stop and delete the subscription.
-    tail_group(&server, &nats, &job, &group).await;
+    // Drain whatever the restart added (a heartbeat).
+    lines.extend(tail_group(&server, &nats, &job, &group).await);
+
+    // ModifySubscription adds `other.t` to the running subscription: its next change reaches the
+    // group, the row written before the modification never does, and nothing is seen twice.
+    std::fs::write(&phase, "modify").expect("phase file");
+    script.wait_line("MODIFIED", Duration::from_secs(60), &server).await;
+    src.exec("INSERT INTO other.t VALUES (2); INSERT INTO track.items VALUES (3, 30, 'three', NULL)").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut after: Vec<Value> = Vec::new();
+    let row_of = |l: &Value, table: &str| {
+        l["value"]["op"].is_string() && l["subject"].as_str().is_some_and(|s| s.ends_with(table))
+    };
+    while !(after.iter().any(|l| row_of(l, ".other.t")) && after.iter().any(|l| row_of(l, ".track.items"))) {
+        assert!(Instant::now() < deadline, "the added table's change did not arrive: {after:#?}\n{}", server.log());
+        after.extend(tail_group(&server, &nats, &job, &group).await);
+    }
+    let other: Vec<i64> =
+        after.iter().filter(|l| row_of(l, ".other.t")).filter_map(|l| l["key"]["id"].as_i64()).collect();
+    assert_eq!(other, [2], "the added table's change, once; nothing of it from before: {after:#?}");
+    let items: Vec<i64> =
+        after.iter().filter(|l| row_of(l, ".track.items")).filter_map(|l| l["key"]["id"].as_i64()).collect();
+    assert_eq!(items, [3], "the subscribed table goes on, nothing earlier repeated: {after:#?}");
+    let seen: HashSet<&str> = lines.iter().filter_map(|l| l["id"].as_str()).collect();
+    let mut again: HashSet<&str> = HashSet::new();
+    for id in after.iter().filter_map(|l| l["id"].as_str()) {
+        assert!(!seen.contains(id) && again.insert(id), "message {id} seen twice: {after:#?}");
+    }
+
+    // The script checks the group's position (also through the legacy calls), stops and
+    // deletes the subscription; its stream goes from NATS.
     std::fs::write(&phase, "stop").expect("phase file");
     let stdout = script.finish(&server).await;
     assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+    stream_gone(&nats, &job, &server).await;
+}
+
+/// Waits until the subscription's stream is gone from NATS (its deletion's release ran).
+async fn stream_gone(nats: &NatsServer, job: &str, server: &DtsServer) {
+    let config = BusConfig::Nats(NatsConfig::new(nats.url()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match dts_bus::consumer::window(&config, job).await {
+            Err(dts_bus::BusError::NotFound { .. }) => return,
+            other => assert!(
+                Instant::now() < deadline,
+                "the deleted subscription's stream is still on NATS: {other:?}\n{}",
+                server.log()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The change bus of a test: NATS with Debezium JSON, or Kafka (tansu) with Alibaba Avro.
@@ -327,6 +378,7 @@ async fn tencent_subscription(bus: Bus) {
         ("TABLE_NAME", "t".to_string()),
         ("BUS_ADDRESS", bus.address()),
         ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
+        ("REWIND", if matches!(bus, Bus::Nats(_)) { "1" } else { "0" }.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -337,6 +389,9 @@ async fn tencent_subscription(bus: Bus) {
     let channel = printed(&script.stdout(), "CHANNEL=");
     let job = channel.trim_start_matches("dts.").to_string();
 
+    // A second boundary first: the rewind below goes back to the second the changes were made in.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changed_at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
     src.exec("INSERT INTO tdb.u VALUES (1); INSERT INTO tdb.t VALUES (1, 'x'); UPDATE tdb.t SET v = 'y' WHERE id = 1")
         .await;
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -359,13 +414,40 @@ async fn tencent_subscription(bus: Bus) {
         assert!(rows.iter().all(|r| r.2.ends_with(".tdb.t")), "{rows:?}");
     }
 
+    if let Bus::Nats(nats) = &bus {
+        // ModifySubscribeConsumeTime rewinds the default group to the changes' second: the group
+        // reads the same changes (the same messages) again.
+        std::fs::write(&phase, format!("rewind {changed_at}")).expect("phase file");
+        script.wait_line("REWOUND", Duration::from_secs(60), &server).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut again = Vec::new();
+        while row_events(&again).len() < 2 {
+            assert!(Instant::now() < deadline, "the rewound group read nothing again: {again:#?}\n{}", server.log());
+            again.extend(tail_bus_group(&server, &bus, &job, &sub));
+        }
+        assert_eq!(row_events(&again), rows, "the same changes, read again");
+        let ids = |lines: &[Value]| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|l| l["kind"] == "insert" || l["kind"] == "update")
+                .map(|l| l["id"].to_string())
+                .collect()
+        };
+        assert_eq!(ids(&again), ids(&lines), "the same messages");
+        std::fs::write(&phase, "stop").expect("phase file");
+        let stdout = script.finish(&server).await;
+        assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+        stream_gone(nats, &job, &server).await;
+        return;
+    }
     std::fs::write(&phase, "stop").expect("phase file");
     let stdout = script.finish(&server).await;
     assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tencent_sdk_activates_a_subscription_whose_table_changes_reach_a_nats_consumer_group() {
+async fn the_tencent_sdk_activates_rewinds_and_deletes_a_subscription_whose_table_changes_reach_a_nats_consumer_group()
+{
     tencent_subscription(Bus::Nats(NatsServer::start())).await;
 }
 

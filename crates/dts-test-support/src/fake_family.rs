@@ -72,6 +72,8 @@ struct State {
     published: Vec<ChangeEvent>,
     heartbeats: u32,
     releases: Vec<(String, ReleaseReason)>,
+    /// Subscriptions deleted from the bus.
+    removed: Vec<String>,
     calls: Vec<Stage>,
     script: HashMap<Stage, VecDeque<Action>>,
     blocked: Vec<Stage>,
@@ -149,6 +151,11 @@ impl FakeWorld {
 
     pub fn releases(&self) -> Vec<(String, ReleaseReason)> {
         self.lock().releases.clone()
+    }
+
+    /// The subscriptions (job ids) whose events the bus deleted.
+    pub fn removed(&self) -> Vec<String> {
+        self.lock().removed.clone()
     }
 
     /// Every stage call so far, in order.
@@ -571,6 +578,16 @@ impl ChangeSink for FakeSink {
     ) -> Pin<Box<dyn std::future::Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
         Box::pin(async move {
             self.world.lock().heartbeats += 1;
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        job_id: &'a str,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.world.lock().removed.push(job_id.to_string());
             Ok(())
         })
     }

@@ -9,11 +9,11 @@ use dts_store::{DtsInstance, JobRecord, STOPPED_ON_REQUEST, StoreError};
 use serde_json::Value;
 
 use super::reply::AliError;
-use super::{configure, control, describe, subscription};
+use super::{configure, consumer_group, control, describe, subscription};
 use crate::ApiContext;
 
 /// The actions served.
-pub const ACTIONS: [&str; 16] = [
+pub const ACTIONS: [&str; 22] = [
     "CreateDtsInstance",
     "ConfigureDtsJob",
     "DescribePreCheckStatus",
@@ -30,6 +30,12 @@ pub const ACTIONS: [&str; 16] = [
     "DescribeConsumerChannel",
     "DeleteConsumerChannel",
     "ModifyConsumerChannel",
+    "ModifySubscription",
+    "CreateConsumerGroup",
+    "DescribeConsumerGroup",
+    "ModifyConsumerGroupPassword",
+    "DeleteConsumerGroup",
+    "DescribeSubscriptionMeta",
 ];
 
 pub fn dispatch(caller: &Caller<'_>, action: &str) -> Result<Value, AliError> {
@@ -46,10 +52,16 @@ pub fn dispatch(caller: &Caller<'_>, action: &str) -> Result<Value, AliError> {
         "DescribeDtsJobDetail" => describe::describe_dts_job_detail(caller),
         "ModifyDtsJobName" => control::modify_dts_job_name(caller),
         "ConfigureSubscription" => subscription::configure_subscription(caller),
-        "CreateConsumerChannel" => subscription::create_consumer_channel(caller),
-        "DescribeConsumerChannel" => subscription::describe_consumer_channel(caller),
-        "DeleteConsumerChannel" => subscription::delete_consumer_channel(caller),
-        "ModifyConsumerChannel" => subscription::modify_consumer_channel(caller),
+        "CreateConsumerChannel" => consumer_group::create_consumer_channel(caller),
+        "DescribeConsumerChannel" => consumer_group::describe_consumer_channel(caller),
+        "DeleteConsumerChannel" => consumer_group::delete_consumer_channel(caller),
+        "ModifyConsumerChannel" => consumer_group::modify_consumer_channel(caller),
+        "ModifySubscription" => subscription::modify_subscription(caller),
+        "CreateConsumerGroup" => consumer_group::create_consumer_group(caller),
+        "DescribeConsumerGroup" => consumer_group::describe_consumer_group(caller),
+        "ModifyConsumerGroupPassword" => consumer_group::modify_consumer_group_password(caller),
+        "DeleteConsumerGroup" => consumer_group::delete_consumer_group(caller),
+        "DescribeSubscriptionMeta" => consumer_group::describe_subscription_meta(caller),
         other => Err(AliError::new(404, "InvalidAction.NotFound", format!("Specified api `{other}` is not found."))),
     }
 }

@@ -7,6 +7,7 @@
 //! The same API keys serve both dialects: an AccessKeyId is a SecretId.
 
 mod configure;
+mod consumer_group;
 mod control;
 mod describe;
 mod dialect;

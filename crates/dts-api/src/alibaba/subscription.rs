@@ -1,9 +1,10 @@
 //! Alibaba change tracking (`Type=SUBSCRIBE` instances): `ConfigureSubscription` (the source
-//! endpoint, `DbList`, `SubscriptionDataTypeDDL`/`DML`, `Reserve`; the precheck starts at once),
-//! the subscription fields of `DescribeDtsJobs`/`DescribeDtsJobDetail` (`SubscriptionHost`,
-//! `SubscribeTopic`, `SubscriptionDataType`, `ConsumptionCheckpoint`, `BeginTimestamp`/
-//! `EndTimestamp`), and consumer groups as the bus's durable consumers
-//! (`CreateConsumerChannel`/`DescribeConsumerChannel`/`ModifyConsumerChannel`/`DeleteConsumerChannel`).
+//! endpoint, `DbList`, `SubscriptionDataTypeDDL`/`DML`, `Reserve`, `Checkpoint`; the precheck
+//! starts at once), `ModifySubscription` (a new selection, which a running task picks up at the
+//! next transaction boundary it checkpointed), and the subscription fields of `DescribeDtsJobs`/
+//! `DescribeDtsJobDetail` (`SubscriptionHost`, `SubscribeTopic`, `SubscriptionDataType`,
+//! `ConsumptionCheckpoint`, `BeginTimestamp`/`EndTimestamp`). Consumer groups are in
+//! `consumer_group`.
 //!
 //! Start, suspend, stop, reset and delete are the task calls of `control`, which work on any
 //! job kind. Events go to the server's change bus, one subscription per task id.
@@ -16,9 +17,6 @@ use super::configure::{database_info, endpoint};
 use super::dialect::{Caller, resolve, store_error};
 use super::reply::AliError;
 use crate::subscription::{ChangeBusView, DataTypes, iso_ms};
-
-/// Consumer groups an instance may have (Alibaba's limit).
-const MAX_GROUPS: usize = 20;
 
 pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
     let target = resolve(caller, "DtsInstanceId")?;
@@ -55,7 +53,19 @@ pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
             .map_err(|e| AliError::invalid_parameter("Reserve", format!("not JSON ({e})")))?;
     }
     caller.int("DelayRuleTime")?;
-    caller.int("Checkpoint")?;
+    // The start time: the stream begins with the first transaction committed then or later
+    // (the engine finds its binlog position; a source whose binlog no longer reaches back that
+    // far fails the task at its start, saying so).
+    let checkpoint = caller.int("Checkpoint")?;
+    if let Some(t) = checkpoint
+        && (t <= 0 || t > chrono::Utc::now().timestamp() + 60)
+    {
+        return Err(AliError::invalid_parameter("Checkpoint", "a unix time in seconds, not in the future"));
+    }
+    let mut extern_params: Value = serde_json::from_str(&types.extern_params()).unwrap_or_else(|_| json!({}));
+    if let Some(t) = checkpoint {
+        extern_params[dts_core::extern_params::SUBSCRIPTION_START_TIME] = json!(t);
+    }
     let stages = Stages { structure: false, full_data: false, incremental: true };
     let destination = EndpointSpec {
         database_type: source.database_type.clone(),
@@ -78,7 +88,7 @@ pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
             migrate_object: 2,
             consistency_type: None,
             is_override_root: None,
-            extern_params: Some(types.extern_params()),
+            extern_params: Some(extern_params.to_string()),
             consistency_params: None,
         },
         source,
@@ -141,12 +151,75 @@ pub fn configure_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
     Ok(json!({ "DtsInstanceId": instance.instance_id, "DtsJobId": id }))
 }
 
+/// `ModifySubscription`: `DbList` replaces the whole selection; `SubscriptionDataTypeDDL`/`DML`
+/// change what is published (each kept when absent). A running task goes on from its stream's
+/// position: the engine restarts its stream with the new selection at the next transaction
+/// boundary it has checkpointed, so no event is lost or published twice.
+pub fn modify_subscription(caller: &Caller<'_>) -> Result<Value, AliError> {
+    let target = resolve(caller, "DtsInstanceId")?;
+    let instance = target.instance.clone().ok_or_else(|| AliError::not_purchased(&target.job_id))?;
+    if instance.info["Type"].as_str() != Some("SUBSCRIBE") {
+        return Err(AliError::invalid_parameter(
+            "DtsInstanceId",
+            format!("the instance `{}` is not a change tracking instance", instance.instance_id),
+        ));
+    }
+    let id = target.configured()?.job_id.clone();
+    let db_list = caller.get("DbList").map(str::to_string);
+    let info = db_list.as_deref().map(database_info).transpose()?;
+    let (ddl, dml) = (caller.bool("SubscriptionDataTypeDDL")?, caller.bool("SubscriptionDataTypeDML")?);
+    if info.is_none() && ddl.is_none() && dml.is_none() {
+        return Err(AliError::missing("DbList"));
+    }
+    if let Some(reserved) = caller.get("Reserved") {
+        serde_json::from_str::<Value>(reserved)
+            .map_err(|e| AliError::invalid_parameter("Reserved", format!("not JSON ({e})")))?;
+    }
+    let mut types = DataTypes { ddl: true, dml: true };
+    crate::update_account_job(&caller.ctx.store, caller.account_id, &id, |j| {
+        if matches!(j.status, JobStatus::Checking | JobStatus::Stopping | JobStatus::Completing) {
+            return Err(AliError::status_conflict(format!(
+                "The task `{id}` is being prechecked, stopped or finished; modify it when that is over."
+            )));
+        }
+        let old = DataTypes::of(j.spec.options.extern_params.as_deref());
+        types = DataTypes { ddl: ddl.unwrap_or(old.ddl), dml: dml.unwrap_or(old.dml) };
+        if !types.ddl && !types.dml {
+            return Err(AliError::invalid_parameter(
+                "SubscriptionDataTypeDML",
+                "at least one of SubscriptionDataTypeDDL and SubscriptionDataTypeDML must be true",
+            ));
+        }
+        if let Some(info) = &info {
+            j.spec.database_info = Some(info.clone());
+            j.spec.options.migrate_object = 2;
+        }
+        j.spec.options.extern_params = Some(types.merged_into(j.spec.options.extern_params.as_deref()));
+        Ok(())
+    })
+    .map_err(|e| e.unwrap_or_else(|e| store_error(e, &id)))?;
+    let mut doc = instance.info.clone();
+    let declared = &mut doc["Jobs"]["Forward"];
+    if !declared.is_object() {
+        *declared = json!({});
+    }
+    if let Some(db_list) = db_list {
+        declared["DbList"] = json!(db_list);
+    }
+    declared["SubscriptionDataTypeDDL"] = json!(if types.ddl { "True" } else { "False" });
+    declared["SubscriptionDataTypeDML"] = json!(if types.dml { "True" } else { "False" });
+    caller.ctx.store.set_instance_info(&instance.instance_id, &doc).map_err(|e| store_error(e, &id))?;
+    caller.ctx.wake_engine.notify_one();
+    tracing::info!(job_id = %id, "change tracking selection modified");
+    Ok(json!({}))
+}
+
 /// The consumer groups recorded on an instance: `[{id, name, user}]`.
-fn groups(instance: &DtsInstance) -> Vec<Value> {
+pub(super) fn groups(instance: &DtsInstance) -> Vec<Value> {
     instance.info["ConsumerGroups"].as_array().cloned().unwrap_or_default()
 }
 
-fn bus<'a>(caller: &Caller<'a>) -> Option<&'a ChangeBusView> {
+pub(super) fn bus<'a>(caller: &Caller<'a>) -> Option<&'a ChangeBusView> {
     caller.ctx.change_bus.as_ref()
 }
 
@@ -185,181 +258,4 @@ pub fn add_detail(caller: &Caller<'_>, job: &JobRecord, instance: Option<&DtsIns
         JobStatus::Failed if tracking => "Failed",
         _ => "NotStarted",
     });
-}
-
-/// The change-tracking instance and task a consumer-group call addresses.
-fn subscription_target(caller: &Caller<'_>) -> Result<(DtsInstance, String), AliError> {
-    let target = resolve(caller, "DtsInstanceId")?;
-    let instance = target.instance.ok_or_else(|| AliError::not_purchased(&target.job_id))?;
-    if instance.info["Type"].as_str() != Some("SUBSCRIBE") {
-        return Err(AliError::invalid_parameter(
-            "DtsInstanceId",
-            format!("the instance `{}` is not a change tracking instance", instance.instance_id),
-        ));
-    }
-    Ok((instance, target.job_id))
-}
-
-fn check_group_fields(caller: &Caller<'_>, required: bool) -> Result<(), AliError> {
-    let get = |k: &str| if required { caller.required(k).map(Some) } else { Ok(caller.get(k)) };
-    if let Some(name) = get("ConsumerGroupName")?
-        && name.chars().count() > 128
-    {
-        return Err(AliError::invalid_parameter("ConsumerGroupName", "it is longer than 128 characters"));
-    }
-    if let Some(user) = get("ConsumerGroupUserName")?
-        && (user.len() > 16 || !user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    {
-        return Err(AliError::invalid_parameter("ConsumerGroupUserName", "at most 16 letters, digits or '_'"));
-    }
-    if let Some(pw) = get("ConsumerGroupPassword")? {
-        let classes = [
-            pw.bytes().any(|b| b.is_ascii_uppercase()),
-            pw.bytes().any(|b| b.is_ascii_lowercase()),
-            pw.bytes().any(|b| b.is_ascii_digit()),
-            pw.bytes().any(|b| !b.is_ascii_alphanumeric()),
-        ];
-        if !(8..=32).contains(&pw.len()) || classes.iter().filter(|c| **c).count() < 2 {
-            return Err(AliError::invalid_parameter(
-                "ConsumerGroupPassword",
-                "8 to 32 characters of at least two kinds (upper case, lower case, digits, others)",
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn password_digest(password: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(password.as_bytes()))
-}
-
-/// `CreateConsumerChannel`: a consumer group of the task's subscription (a durable consumer on
-/// NATS, a group on Kafka, created on the bus when its first reader joins).
-pub fn create_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
-    check_group_fields(caller, true)?;
-    let (instance, _) = subscription_target(caller)?;
-    let mut doc = instance.info.clone();
-    let mut list = groups(&instance);
-    if list.len() >= MAX_GROUPS {
-        return Err(AliError::status_conflict(format!(
-            "The instance `{}` has {MAX_GROUPS} consumer groups already.",
-            instance.instance_id
-        )));
-    }
-    let id = {
-        use rand::Rng;
-        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let mut rng = rand::thread_rng();
-        let tail: String = (0..14).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
-        format!("dtse{tail}")
-    };
-    list.push(json!({
-        "id": id,
-        "name": caller.required("ConsumerGroupName")?,
-        "user": caller.required("ConsumerGroupUserName")?,
-        "password_sha256": password_digest(caller.required("ConsumerGroupPassword")?),
-    }));
-    doc["ConsumerGroups"] = Value::Array(list);
-    caller
-        .ctx
-        .store
-        .set_instance_info(&instance.instance_id, &doc)
-        .map_err(|e| store_error(e, &instance.instance_id))?;
-    tracing::info!(instance_id = %instance.instance_id, group = %id, "consumer group created");
-    Ok(json!({ "ConsumerGroupID": id }))
-}
-
-/// `DescribeConsumerChannel`: the groups with their position and lag as the bus reports them
-/// (`-1` for a group no reader has joined yet).
-pub fn describe_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
-    let (instance, job_id) = subscription_target(caller)?;
-    let page = caller.int("PageNumber")?.unwrap_or(1);
-    let size = caller.int("PageSize")?.unwrap_or(20);
-    if page < 1 {
-        return Err(AliError::invalid_parameter("PageNumber", "it starts at 1"));
-    }
-    if !(1..=100).contains(&size) {
-        return Err(AliError::invalid_parameter("PageSize", "it must be within 1..100"));
-    }
-    let all = groups(&instance);
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let list: Vec<Value> = all
-        .iter()
-        .skip(((page - 1) * size) as usize)
-        .take(size as usize)
-        .map(|g| {
-            let id = g["id"].as_str().unwrap_or_default();
-            let position = bus(caller).and_then(|b| b.group_position(&job_id, id));
-            let ts = position.as_ref().and_then(|p| p.source_ts_ms());
-            json!({
-                "ConsumerGroupId": id,
-                "ConsumerGroupName": g["name"],
-                "ConsumerGroupUserName": g["user"],
-                "ConsumptionCheckpoint": ts.map(iso_ms).unwrap_or_default(),
-                "MessageDelay": ts.map_or(-1, |t| ((now_ms - t) / 1000).max(0)),
-                "UnconsumedData": position.as_ref().map_or(-1, |p| p.lag() as i64),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "PageNumber": page,
-        "PageRecordCount": list.len(),
-        "TotalRecordCount": all.len(),
-        "ConsumerChannels": list,
-    }))
-}
-
-/// `DeleteConsumerChannel`: forgets the group and deletes it on the bus.
-pub fn delete_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
-    let group = caller.required("ConsumerGroupId")?.to_string();
-    let (instance, job_id) = subscription_target(caller)?;
-    let mut list = groups(&instance);
-    let before = list.len();
-    list.retain(|g| g["id"].as_str() != Some(&group));
-    if list.len() == before {
-        return Err(AliError::invalid_parameter("ConsumerGroupId", format!("no consumer group `{group}`")));
-    }
-    if let Some(b) = bus(caller)
-        && !b.delete_group(&job_id, &group)
-    {
-        return Err(AliError::unavailable());
-    }
-    let mut doc = instance.info.clone();
-    doc["ConsumerGroups"] = Value::Array(list);
-    caller
-        .ctx
-        .store
-        .set_instance_info(&instance.instance_id, &doc)
-        .map_err(|e| store_error(e, &instance.instance_id))?;
-    Ok(json!({}))
-}
-
-/// `ModifyConsumerChannel`: renames a group or changes its account or password.
-pub fn modify_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError> {
-    let group = caller.required("ConsumerGroupId")?.to_string();
-    check_group_fields(caller, false)?;
-    let (instance, _) = subscription_target(caller)?;
-    let mut list = groups(&instance);
-    let entry = list
-        .iter_mut()
-        .find(|g| g["id"].as_str() == Some(&group))
-        .ok_or_else(|| AliError::invalid_parameter("ConsumerGroupId", format!("no consumer group `{group}`")))?;
-    if let Some(name) = caller.get("ConsumerGroupName") {
-        entry["name"] = json!(name);
-    }
-    if let Some(user) = caller.get("ConsumerGroupUserName") {
-        entry["user"] = json!(user);
-    }
-    if let Some(password) = caller.get("ConsumerGroupPassword") {
-        entry["password_sha256"] = json!(password_digest(password));
-    }
-    let mut doc = instance.info.clone();
-    doc["ConsumerGroups"] = Value::Array(list);
-    caller
-        .ctx
-        .store
-        .set_instance_info(&instance.instance_id, &doc)
-        .map_err(|e| store_error(e, &instance.instance_id))?;
-    Ok(json!({}))
 }

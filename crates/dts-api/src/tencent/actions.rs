@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::models::{self, endpoint_from, job_info};
-use super::subscribe;
+use super::{subscribe, subscribe_settings};
 use crate::ApiContext;
 
 const ACCESS_TYPES: [&str; 7] = ["extranet", "cvm", "dcg", "vpncloud", "cdb", "ccn", "vpnselfbuild"];
@@ -590,6 +590,10 @@ pub fn schema(action: &str) -> Option<&'static [super::params::Field]> {
         "ModifySubscribeObjects" => &subscribe::MODIFY_SUBSCRIBE_OBJECTS,
         "DescribeSubscribes" => &subscribe::DESCRIBE_SUBSCRIBES,
         "DescribeAsyncRequestInfo" => &subscribe::ASYNC_REQUEST,
+        "ModifySubscribeName" => &subscribe_settings::MODIFY_SUBSCRIBE_NAME,
+        "ModifySubscribeConsumeTime" => &subscribe_settings::MODIFY_SUBSCRIBE_CONSUME_TIME,
+        "ModifySubscribeAutoRenewFlag" => &subscribe_settings::MODIFY_SUBSCRIBE_AUTO_RENEW_FLAG,
+        "ModifySubscribeVipVport" => &subscribe_settings::MODIFY_SUBSCRIBE_VIP_VPORT,
         "DescribeSubscribeConf" | "ResetSubscribe" | "IsolateSubscribe" | "OfflineIsolatedSubscribe" => {
             &subscribe::SUBSCRIBE_ID_ONLY
         }
@@ -619,6 +623,10 @@ pub fn dispatch(caller: &Caller<'_>, action: &str, p: &Value) -> Result<Value, A
         "ResetSubscribe" => subscribe::reset_subscribe(caller, p),
         "IsolateSubscribe" => subscribe::isolate_subscribe(caller, p),
         "OfflineIsolatedSubscribe" => subscribe::offline_isolated_subscribe(caller, p),
+        "ModifySubscribeName" => subscribe_settings::modify_subscribe_name(caller, p),
+        "ModifySubscribeConsumeTime" => subscribe_settings::modify_subscribe_consume_time(caller, p),
+        "ModifySubscribeAutoRenewFlag" => subscribe_settings::modify_subscribe_auto_renew_flag(caller, p),
+        "ModifySubscribeVipVport" => subscribe_settings::modify_subscribe_vip_vport(caller, p),
         _ => Err(ApiError::new("InvalidAction", format!("The action `{action}` is not supported."))),
     }
 }

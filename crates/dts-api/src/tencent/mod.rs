@@ -12,6 +12,7 @@ mod models;
 mod params;
 pub mod signature;
 mod subscribe;
+mod subscribe_settings;
 
 use axum::http::Method;
 use axum::response::Response;

@@ -1,14 +1,17 @@
 //! Tencent 2018-03-30 data subscription: `CreateSubscribe` (unconfigured subscriptions, each
 //! reserving a change-tracking job id), `ActivateSubscribe` (source instance and objects; the
-//! precheck runs and the job starts when it passes), `ModifySubscribeObjects`,
-//! `DescribeAsyncRequestInfo`, `DescribeSubscribes`, `DescribeSubscribeConf` (where the events
-//! are: the bus address as `Vip`/`Vport`/`SdkHost` and the subject or topic as `ChannelId`),
-//! `ResetSubscribe`, `IsolateSubscribe` and `OfflineIsolatedSubscribe`, with their fields.
+//! precheck runs and the job starts when it passes), `ModifySubscribeObjects` (a started
+//! subscription keeps its stream's position), `DescribeAsyncRequestInfo`, `DescribeSubscribes`,
+//! `DescribeSubscribeConf` (where the events are: the bus address as `SdkHost`, and as
+//! `Vip`/`Vport` unless `ModifySubscribeVipVport` set them; the subject or topic as
+//! `ChannelId`), `ResetSubscribe`, `IsolateSubscribe` and `OfflineIsolatedSubscribe` (the job is
+//! deleted, and with it the subscription's stream or topic on the bus), with their fields. The
+//! other `ModifySubscribe*` calls are in `subscribe_settings`.
 //!
 //! A subscription is stored as a DTS instance of type `SUBSCRIBE` (the Alibaba dialect shows
 //! the same subscription); its job exists from the first activation on. `SdkConsumedTime` is
 //! the position of the consumer group named like the subscription (`dts subscribe tail
-//! <job> --group <SubscribeId>`).
+//! <job> --group <SubscribeId>`), the default group that `ModifySubscribeConsumeTime` rewinds.
 
 use dts_core::{EndpointSpec, JobEvent, JobKind, JobStatus, MigrateOptions, MigrationSpec, ObjectSelection, Stages};
 use dts_store::{CheckState, DtsInstance, JobRecord, NewJob, StoreError, new_job_id, now_string};
@@ -72,11 +75,11 @@ pub static DESCRIBE_SUBSCRIBES: [Field; 13] = [
 pub static SUBSCRIBE_ID_ONLY: [Field; 1] = [req("SubscribeId", Ty::Str)];
 pub static ASYNC_REQUEST: [Field; 1] = [req("AsyncRequestId", Ty::Str)];
 
-fn not_found(id: &str) -> ApiError {
+pub(super) fn not_found(id: &str) -> ApiError {
     ApiError::new("ResourceNotFound", format!("The subscription `{id}` does not exist."))
 }
 
-fn store_error(e: StoreError, id: &str) -> ApiError {
+pub(super) fn store_error(e: StoreError, id: &str) -> ApiError {
     match e {
         StoreError::NotFound => not_found(id),
         StoreError::Illegal(t) => ApiError::status_conflict(format!(
@@ -91,12 +94,12 @@ fn store_error(e: StoreError, id: &str) -> ApiError {
     }
 }
 
-fn str_of<'v>(p: &'v Value, k: &str) -> Option<&'v str> {
+pub(super) fn str_of<'v>(p: &'v Value, k: &str) -> Option<&'v str> {
     p.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// A subscription of the caller, with its job once activated.
-fn load(caller: &Caller<'_>, id: &str) -> Result<(DtsInstance, Option<JobRecord>), ApiError> {
+pub(super) fn load(caller: &Caller<'_>, id: &str) -> Result<(DtsInstance, Option<JobRecord>), ApiError> {
     let store = &caller.ctx.store;
     let inst = store
         .instance(caller.account_id, id)
@@ -111,7 +114,7 @@ fn load(caller: &Caller<'_>, id: &str) -> Result<(DtsInstance, Option<JobRecord>
     Ok((inst, job))
 }
 
-fn save_info(caller: &Caller<'_>, inst: &DtsInstance, info: &Value) -> Result<(), ApiError> {
+pub(super) fn save_info(caller: &Caller<'_>, inst: &DtsInstance, info: &Value) -> Result<(), ApiError> {
     caller.ctx.store.set_instance_info(&inst.instance_id, info).map_err(|e| store_error(e, &inst.instance_id))
 }
 
@@ -242,7 +245,12 @@ fn configure(
         Ok(())
     })
     .map_err(|e| e.unwrap_or_else(|e| store_error(e, &inst.instance_id)))?;
-    let request = format!("{id}-{}", chrono::Utc::now().timestamp_micros());
+    record_request(caller, inst, what)
+}
+
+/// Records an async request that follows the subscription's job, and wakes the engine.
+fn record_request(caller: &Caller<'_>, inst: &DtsInstance, what: &str) -> Result<String, ApiError> {
+    let request = format!("{}-{}", inst.forward_job_id, chrono::Utc::now().timestamp_micros());
     let mut info = inst.info.clone();
     info["AsyncRequests"][&request] = json!(what);
     info["ModifyTime"] = json!(now_string());
@@ -327,12 +335,36 @@ pub fn modify_subscribe_objects(caller: &Caller<'_>, p: &Value) -> Result<Value,
     };
     let list = p["Objects"].as_array().cloned().unwrap_or_default();
     let (migrate_object, database_info, types) = objects(p["SubscribeObjectType"].as_i64().unwrap_or(-1), &list)?;
+    let streaming = |s: JobStatus| matches!(s, JobStatus::Running | JobStatus::ReadyComplete | JobStatus::Suspended);
+    if streaming(job.status) {
+        // A started subscription keeps its stream's position: the engine restarts the stream
+        // with the new objects at the next transaction boundary it checkpointed, so nothing
+        // is lost or published twice.
+        crate::update_account_job(&caller.ctx.store, caller.account_id, &job.job_id, |j| {
+            if !streaming(j.status) {
+                return Err(ApiError::status_conflict(format!("The subscription `{sub}` changed state meanwhile.")));
+            }
+            j.spec.options.migrate_object = migrate_object;
+            j.spec.database_info = database_info.clone();
+            j.spec.options.extern_params = Some(types.merged_into(j.spec.options.extern_params.as_deref()));
+            Ok(())
+        })
+        .map_err(|e| e.unwrap_or_else(|e| store_error(e, sub)))?;
+        let request = record_request(caller, &inst, "modify")?;
+        let (inst, _) = load(caller, sub)?;
+        let mut info = inst.info.clone();
+        info["SubscribeObjectType"] = p["SubscribeObjectType"].clone();
+        info["SubscribeObjects"] = json!(list);
+        save_info(caller, &inst, &info)?;
+        tracing::info!(subscribe_id = sub, "subscription objects modified; the stream keeps its position");
+        return Ok(json!({ "AsyncRequestId": request }));
+    }
     let mut spec = job.spec.clone();
     spec.options.migrate_object = migrate_object;
     spec.database_info = database_info;
     spec.options.extern_params = Some(extern_params(types));
-    // A running subscription is reset and checked again with the new objects; its stream
-    // starts anew where the source is then.
+    // A subscription being checked, stopped or completed is reset and checked again with the
+    // new objects (it has no stream position to keep).
     if !job.status.modifiable() {
         crate::update_account_job(&caller.ctx.store, caller.account_id, &job.job_id, |j| {
             j.apply(JobEvent::Reset).map_err(|e| store_error(e, sub))?;
@@ -395,8 +427,11 @@ fn info_json(caller: &Caller<'_>, inst: &DtsInstance, job: Option<&JobRecord>) -
     let text = |k: &str| i[k].as_str().unwrap_or_default().to_string();
     let bus = caller.ctx.change_bus.as_ref();
     let address = bus.map(|b| b.address()).unwrap_or_default();
-    let (vip, vport) =
-        address.rsplit_once(':').map_or((address.clone(), 0), |(h, p)| (h.into(), p.parse().unwrap_or(0)));
+    let (bus_ip, bus_port) =
+        address.rsplit_once(':').map_or((address.clone(), 0), |(h, p)| (h.to_string(), p.parse().unwrap_or(0)));
+    // ModifySubscribeVipVport's values, else the bus's address.
+    let vip = i["Vip"].as_str().map_or(bus_ip, str::to_string);
+    let vport = i["Vport"].as_i64().unwrap_or(bus_port);
     let consumed = bus
         .and_then(|b| b.group_position(&inst.forward_job_id, &inst.instance_id))
         .and_then(|p| p.source_ts_ms())
@@ -423,7 +458,7 @@ fn info_json(caller: &Caller<'_>, inst: &DtsInstance, job: Option<&JobRecord>) -
         "Vip": vip,
         "Vport": vport,
         "UniqVpcId": "",
-        "UniqSubnetId": "",
+        "UniqSubnetId": text("UniqSubnetId"),
         "Status": if isolated { "isolated" } else { "normal" },
         "SdkConsumedTime": consumed,
         "Tags": i["Tags"].as_array().cloned().unwrap_or_default(),

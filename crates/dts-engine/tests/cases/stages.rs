@@ -150,6 +150,55 @@ async fn change_tracking_publishes_every_change_and_never_becomes_ready_complete
 }
 
 #[tokio::test]
+async fn a_changed_selection_restarts_tracking_at_its_checkpoint_without_repeating_or_losing_an_event() {
+    let mut h = Harness::new(Family::Chunked);
+    h.start();
+    let id = h.create(JobKind::ChangeTracking, INCREMENTAL_ONLY, None);
+    h.check_and_start(&id).await;
+    h.wait_for(&id, "tracking step", |j| j.detail.step_no("ChangeTracking") == Some(j.detail.step_now)).await;
+    for k in 0..5 {
+        h.world.write("t", k, Some("v"));
+    }
+    h.wait_world("5 events published", |w| w.published().len() == 5).await;
+    assert_eq!(h.world.count(Stage::Changes), 1);
+    // As ModifySubscription stores it: the running job's selection changes in place.
+    h.change(&id, |j| {
+        j.spec.options.migrate_object = 2;
+        j.spec.database_info = Some(r#"[{"Database":"fake"}]"#.into());
+        Ok(())
+    });
+    h.wait_world("the stream opened again", |w| w.count(Stage::Changes) == 2).await;
+    for k in 5..10 {
+        h.world.write("t", k, Some("v"));
+    }
+    h.wait_world("10 events published", |w| w.published().len() >= 10).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let published = h.world.published();
+    let mut positions: Vec<String> = published.iter().map(|e| e.position.to_string()).collect();
+    assert_eq!(published.len(), 10, "each event once: {positions:?}");
+    positions.dedup();
+    assert_eq!(positions.len(), 10);
+    let job = h.job(&id);
+    assert_eq!((job.status, job.detail.step_no("ChangeTracking")), (JobStatus::Running, Some(job.detail.step_now)));
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+}
+
+#[tokio::test]
+async fn deleting_a_subscription_deletes_its_events_on_the_bus_once_its_task_ended() {
+    let mut h = Harness::new(Family::Chunked);
+    h.start();
+    let id = h.create(JobKind::ChangeTracking, INCREMENTAL_ONLY, None);
+    h.check_and_start(&id).await;
+    h.wait_for(&id, "tracking step", |j| j.detail.step_no("ChangeTracking") == Some(j.detail.step_now)).await;
+    let sync = h.create(JobKind::Synchronization, MIGRATE_3, None);
+    h.store.delete_job_unchecked("default", &sync).unwrap();
+    h.store.delete_job_unchecked("default", &id).unwrap();
+    h.wait_released(&id).await;
+    h.wait_released(&sync).await;
+    assert_eq!(h.world.removed(), vec![id], "only the subscription has anything on the bus");
+}
+
+#[tokio::test]
 async fn change_tracking_without_a_change_bus_fails_with_a_clear_error() {
     let mut h = Harness::new(Family::Chunked).without_bus();
     h.start();

@@ -1,16 +1,22 @@
 """Alibaba Cloud DTS 2020-01-01 change tracking driven by an official Alibaba SDK (ALI_SDK: tea,
 tea-v2 or core; see ali_common.py): buy a SUBSCRIBE instance, ConfigureSubscription, precheck,
-start, read where the events are, create a consumer group; then, told through PHASE_FILE, look
-at the group, stop and delete.
+start, read where the events are, create a consumer group; then, told through PHASE_FILE, add a
+table with ModifySubscription, look at the group (also through the legacy consumer-group calls
+and DescribeSubscriptionMeta), stop and delete.
 
 Environment: DTS_ENDPOINT, DTS_SECRET_ID, DTS_SECRET_KEY, SRC_PORT, SRC_USER, SRC_PASSWORD,
 DB_NAME, ALI_SDK, BUS_ADDRESS (the host:port the server's change bus listens on), PHASE_FILE.
-Prints JOB_ID=..., TOPIC=..., GROUP=..., then READY; on `stop` in PHASE_FILE: DescribeConsumerChannel,
-StopDtsJob, DeleteConsumerChannel, DeleteDtsJob, and prints STOPPED.
+Prints JOB_ID=..., TOPIC=..., GROUP=..., then READY; on `modify` in PHASE_FILE: ModifySubscription
+adding the table other.t, then MODIFIED; on `stop`: DescribeConsumerChannel, the legacy
+*ConsumerGroup calls, DescribeSubscriptionMeta, StopDtsJob, DeleteConsumerChannel, DeleteDtsJob,
+and prints STOPPED.
 """
 
-from ali_common import (Api, check, check_no_password, check_success, create_instance, db_list, env, expect_error,
-                        find_job, run, source_endpoint, step, wait_phase, wait_precheck, wait_status)
+import json
+import time
+
+from ali_common import (REGION, Api, check, check_no_password, check_success, create_instance, db_list, env,
+                        expect_error, find_job, run, source_endpoint, step, wait_phase, wait_precheck, wait_status)
 
 PASSING = ("NotStarted", "Prechecking", "PreCheckPass", "Starting")
 
@@ -76,6 +82,26 @@ def main():
     print("GROUP=%s" % group, flush=True)
     print("READY", flush=True)
 
+    wait_phase("modify")
+    step("ModifySubscription adds the table other.t (DbList replaces the whole list)")
+    expect_error("OperationDenied.NotPurchased", "ModifySubscription of an unknown task", api.call,
+                 "ModifySubscription", DtsJobId="dtsnothere0000", DbList=db_list(), RegionId=REGION)
+    expect_error("InvalidParameter", "ModifySubscription with a DbList that is not JSON", api.call,
+                 "ModifySubscription", DtsInstanceId=instance_id, DtsJobId=job_id, DbList="{not json", RegionId=REGION)
+    expect_error("InvalidParameter", "ModifySubscription with neither DDL nor DML", api.call, "ModifySubscription",
+                 DtsInstanceId=instance_id, DtsJobId=job_id, SubscriptionDataTypeDDL=False,
+                 SubscriptionDataTypeDML=False, RegionId=REGION)
+    db = env("DB_NAME")
+    wider = json.dumps({db: {"name": db, "all": True},
+                        "other": {"name": "other", "all": False, "Table": {"t": {"name": "t", "all": True}}}})
+    body = api.call("ModifySubscription", DtsInstanceId=instance_id, DtsJobId=job_id, DbList=wider,
+                    SubscriptionDataTypeDDL=True, SubscriptionDataTypeDML=True, RegionId=REGION)
+    check_success(body, "ModifySubscription")
+    detail = api.call("DescribeDtsJobDetail", DtsJobId=job_id)
+    check(detail.get("Status") == "Normal", "a modified task keeps running: %s" % detail)
+    check("other" in json.dumps(api.last_raw.get("DbObject")), "DbObject shows the new list: %s" % api.last_raw)
+    print("MODIFIED", flush=True)
+
     wait_phase("stop")
     step("DescribeConsumerChannel shows the group's position")
     body = api.call("DescribeConsumerChannel", DtsInstanceId=instance_id, DtsJobId=job_id, RegionId="cn-hangzhou")
@@ -100,6 +126,59 @@ def main():
                  RegionId="cn-hangzhou")
     body = api.call("DescribeConsumerChannel", DtsInstanceId=instance_id, DtsJobId=job_id, RegionId="cn-hangzhou")
     check(body["ConsumerChannels"][0].get("ConsumerGroupName") == "renamed group", "renamed: %s" % body)
+
+    step("The legacy consumer-group calls (SubscriptionInstanceId) see the same groups")
+    body = api.call("DescribeConsumerGroup", SubscriptionInstanceId=instance_id)
+    listed = (body.get("ConsumerChannels") or {}).get("DescribeConsumerChannel") or []
+    check(len(listed) == 1 and listed[0].get("ConsumerGroupID") == group, "DescribeConsumerGroup: %s" % body)
+    check(listed[0].get("ConsumerGroupName") == "renamed group" and listed[0].get("ConsumptionCheckpoint", "").endswith("Z"),
+          "the group as DescribeConsumerGroup shows it: %s" % listed[0])
+    check(body.get("TotalRecordCount") == 1 and body.get("PageNumber") == 1, "DescribeConsumerGroup paging: %s" % body)
+    expect_error("InvalidParameter", "DescribeConsumerGroup with PageSize 20", api.call, "DescribeConsumerGroup",
+                 SubscriptionInstanceId=instance_id, PageSize=20)
+    expect_error("OperationDenied.NotPurchased", "DescribeConsumerGroup of an unknown instance", api.call,
+                 "DescribeConsumerGroup", SubscriptionInstanceId="dtsnothere0000")
+    body = api.call("CreateConsumerGroup", SubscriptionInstanceId=instance_id, ConsumerGroupName="legacy group",
+                    ConsumerGroupUserName="legacy", ConsumerGroupPassword="Legacy1234")
+    legacy = body.get("ConsumerGroupID")
+    check(legacy and legacy.startswith("dtse") and legacy != group, "CreateConsumerGroup: %s" % body)
+    expect_error("InvalidParameter", "CreateConsumerGroup with a user name of 17 characters", api.call,
+                 "CreateConsumerGroup", SubscriptionInstanceId=instance_id, ConsumerGroupName="x",
+                 ConsumerGroupUserName="u" * 17, ConsumerGroupPassword="Legacy1234")
+    expect_error("InvalidParameter", "ModifyConsumerGroupPassword with a wrong current password", api.call,
+                 "ModifyConsumerGroupPassword", SubscriptionInstanceId=instance_id, ConsumerGroupID=legacy,
+                 ConsumerGroupPassword="Wrong12345", consumerGroupNewPassword="Newer5678")
+    expect_error("InvalidParameter", "ModifyConsumerGroupPassword to a one-class password", api.call,
+                 "ModifyConsumerGroupPassword", SubscriptionInstanceId=instance_id, ConsumerGroupID=legacy,
+                 ConsumerGroupPassword="Legacy1234", consumerGroupNewPassword="onlylowercase")
+    body = api.call("ModifyConsumerGroupPassword", SubscriptionInstanceId=instance_id, ConsumerGroupID=legacy,
+                    ConsumerGroupName="legacy group", ConsumerGroupUserName="legacy",
+                    ConsumerGroupPassword="Legacy1234", consumerGroupNewPassword="Newer5678")
+    check(body.get("Success") in (True, "true"), "ModifyConsumerGroupPassword: %s" % body)
+    body = api.call("DescribeConsumerChannel", DtsInstanceId=instance_id, DtsJobId=job_id, RegionId=REGION)
+    check(len(body.get("ConsumerChannels") or []) == 2, "the new-edition call sees the legacy group: %s" % body)
+
+    step("DescribeSubscriptionMeta of the group that consumed, and of the one that did not")
+    body = api.call("DescribeSubscriptionMeta", Sid=group, DtsInstanceId=instance_id, SubMigrationJobIds=[job_id])
+    metas = body.get("SubscriptionMetaList") or []
+    check(len(metas) == 1, "one subscription per task: %s" % body)
+    meta = metas[0]
+    check(meta.get("Sid") == group and meta.get("Topic") == topic, "Sid and Topic: %s" % meta)
+    check(meta.get("DProxyUrl") == env("BUS_ADDRESS"), "DProxyUrl is the bus: %s" % meta)
+    check("other" in (meta.get("DBList") or ""), "DBList is the modified list: %s" % meta)
+    consumed = meta.get("Checkpoint")
+    check(isinstance(consumed, int) and 0 < consumed <= time.time(), "Checkpoint in unix seconds: %s" % meta)
+    body = api.call("DescribeSubscriptionMeta", Sid=legacy, DtsInstanceId=instance_id, Topics=[topic])
+    unread = body["SubscriptionMetaList"][0].get("Checkpoint")
+    check(isinstance(unread, int) and 0 < unread <= consumed, "a new group is at the oldest event: %s" % body)
+    expect_error("InvalidParameter", "DescribeSubscriptionMeta of an unknown group", api.call,
+                 "DescribeSubscriptionMeta", Sid="dtsenothere0000", DtsInstanceId=instance_id, SubMigrationJobIds=[job_id])
+    expect_error("InvalidParameter", "DescribeSubscriptionMeta of another task", api.call, "DescribeSubscriptionMeta",
+                 Sid=group, DtsInstanceId=instance_id, SubMigrationJobIds=["dtsnothere0000"])
+    body = api.call("DeleteConsumerGroup", SubscriptionInstanceId=instance_id, ConsumerGroupID=legacy)
+    check(body.get("Success") in (True, "true"), "DeleteConsumerGroup: %s" % body)
+    expect_error("InvalidParameter", "DeleteConsumerGroup of a deleted group", api.call, "DeleteConsumerGroup",
+                 SubscriptionInstanceId=instance_id, ConsumerGroupID=legacy)
 
     step("StopDtsJob, DeleteConsumerChannel, DeleteDtsJob")
     check_success(api.call("StopDtsJob", DtsJobId=job_id, DtsInstanceId=instance_id), "StopDtsJob")

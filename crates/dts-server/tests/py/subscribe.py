@@ -1,13 +1,17 @@
 """Tencent 2018-03-30 data subscription driven by the official Tencent SDK: buy, activate on a
 registered instance (one object: a table), follow the async request, describe where the events
-are; then, told through PHASE_FILE, look at the consumed time, change the objects, reset,
+are; then, told through PHASE_FILE, rewind the default consumer group (with REWIND=1), look at
+the consumed time, rename, change the auto-renew flag, the Vip/Vport and the objects, reset,
 isolate and take it offline.
 
 Environment: DTS_ENDPOINT, DTS_SECRET_ID, DTS_SECRET_KEY, INSTANCE_ID (registered in the
 server's [instances]), DB_NAME, TABLE_NAME, BUS_ADDRESS (host:port of the change bus),
-PHASE_FILE. Prints SUBSCRIBE_ID=..., CHANNEL=..., then READY; on `stop`: STOPPED.
+PHASE_FILE, REWIND. Prints SUBSCRIBE_ID=..., CHANNEL=..., then READY; with REWIND=1, on
+`rewind <Y-m-d h:m:s>`: ModifySubscribeConsumeTime to that time, then REWOUND; on `stop`:
+STOPPED.
 """
 
+import datetime
 import json
 import os
 import time
@@ -96,10 +100,54 @@ def main():
     print("CHANNEL=%s" % channel, flush=True)
     print("READY", flush=True)
 
+    if os.environ.get("REWIND") == "1":
+        wait_phase("rewind ")
+        at = open(env("PHASE_FILE")).read().split("rewind ", 1)[1].strip()
+        step("ModifySubscribeConsumeTime to %s (UTC)" % at)
+        tomorrow = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1))
+        for when, what in (("2001-01-01 00:00:00", "before the retained window"),
+                           (tomorrow.strftime("%Y-%m-%d %H:%M:%S"), "in the future")):
+            expect_error("InvalidParameter", "a consume time %s" % what, call, c, "ModifySubscribeConsumeTime",
+                         SubscribeId=sub, ConsumeStartTime=when)
+        expect_error("InvalidParameterValue", "a consume time not in Y-m-d h:m:s", call, c,
+                     "ModifySubscribeConsumeTime", SubscribeId=sub, ConsumeStartTime="yesterday")
+        expect_error("ResourceNotFound", "ModifySubscribeConsumeTime of an unknown subscription", call, c,
+                     "ModifySubscribeConsumeTime", SubscribeId="subs-nothere", ConsumeStartTime=at)
+        call(c, "ModifySubscribeConsumeTime", SubscribeId=sub, ConsumeStartTime=at)
+        conf = call(c, "DescribeSubscribeConf", SubscribeId=sub)
+        check(conf["ConsumeStartTime"] == at, "ConsumeStartTime shows the rewind: %s" % conf)
+        print("REWOUND", flush=True)
+
     wait_phase("stop")
     step("SdkConsumedTime after the group read")
     conf = call(c, "DescribeSubscribeConf", SubscribeId=sub)
     check(conf["SdkConsumedTime"] != "0000-00-00 00:00:00", "the group consumed: %s" % conf)
+
+    step("ModifySubscribeName, ModifySubscribeAutoRenewFlag, ModifySubscribeVipVport")
+    call(c, "ModifySubscribeName", SubscribeId=sub, SubscribeName="sdk-sub-renamed")
+    call(c, "ModifySubscribeAutoRenewFlag", SubscribeId=sub, AutoRenewFlag=1)
+    expect_error("InvalidParameterValue", "ModifySubscribeVipVport with DstPort 80", call, c,
+                 "ModifySubscribeVipVport", SubscribeId=sub, DstPort=80)
+    expect_error("InvalidParameter.InvalidIpAddress", "ModifySubscribeVipVport with DstIp 10.0.0", call, c,
+                 "ModifySubscribeVipVport", SubscribeId=sub, DstIp="10.0.0", DstPort=7508)
+    expect_error("InvalidParameterValue", "ModifySubscribeName with 61 characters", call, c, "ModifySubscribeName",
+                 SubscribeId=sub, SubscribeName="n" * 61)
+    expect_error("InvalidParameterValue", "ModifySubscribeAutoRenewFlag 2", call, c, "ModifySubscribeAutoRenewFlag",
+                 SubscribeId=sub, AutoRenewFlag=2)
+    for action, fields in (("ModifySubscribeName", {"SubscribeName": "x"}),
+                           ("ModifySubscribeAutoRenewFlag", {"AutoRenewFlag": 0}),
+                           ("ModifySubscribeVipVport", {"DstPort": 7509})):
+        expect_error("ResourceNotFound", "%s of an unknown subscription" % action, call, c, action,
+                     SubscribeId="subs-nothere", **fields)
+    call(c, "ModifySubscribeVipVport", SubscribeId=sub, DstUniqSubnetId="subnet-dts", DstIp="10.0.0.8", DstPort=7508)
+    conf = call(c, "DescribeSubscribeConf", SubscribeId=sub)
+    check(conf["SubscribeName"] == "sdk-sub-renamed" and conf["AutoRenewFlag"] == 1, "renamed, auto-renewed: %s" % conf)
+    check(conf["Vip"] == "10.0.0.8" and conf["Vport"] == 7508 and conf["UniqSubnetId"] == "subnet-dts",
+          "Vip/Vport as set: %s" % conf)
+    check(conf["SdkHost"] == env("BUS_ADDRESS"), "SdkHost stays the bus: %s" % conf)
+    item = call(c, "DescribeSubscribes", SubscribeId=sub)["Items"][0]
+    check((item["SubscribeName"], item["AutoRenewFlag"], item["Vip"], item["Vport"]) ==
+          ("sdk-sub-renamed", 1, "10.0.0.8", 7508), "DescribeSubscribes shows the settings: %s" % item)
 
     step("ModifySubscribeObjects (the whole database), ResetSubscribe, IsolateSubscribe, OfflineIsolatedSubscribe")
     body = call(c, "ModifySubscribeObjects", SubscribeId=sub, SubscribeObjectType=1,
@@ -107,6 +155,7 @@ def main():
     wait_async(c, body["AsyncRequestId"])
     conf = call(c, "DescribeSubscribeConf", SubscribeId=sub)
     check(conf["SubscribeObjectType"] == 1 and conf["SubscribeObjects"][0]["ObjectsType"] == 0, "modified: %s" % conf)
+    check(conf["SubsStatus"] == "running", "a started subscription keeps running with new objects: %s" % conf)
     call(c, "ResetSubscribe", SubscribeId=sub)
     conf = call(c, "DescribeSubscribeConf", SubscribeId=sub)
     check(conf["SubsStatus"] == "notStarted", "a reset subscription can be activated again: %s" % conf)
