@@ -295,6 +295,39 @@ async fn a_standalone_source_is_copied_into_a_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_follow_a_destination_slot_through_ask_while_it_moves_and_moved_after() {
+    let source = RedisServer::start();
+    let dest = RedisCluster::start(3);
+    let mut s = source.client();
+    s.run(&["SET", "foo", "old"]);
+    s.run(&["RPUSH", "{foo}list", "a"]);
+    let plan = plan(source.port(), dest.port(), &[0]);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.snapshot().await;
+    let slot = key_slot(b"foo");
+    let owner = dest.cluster_client().port_of(b"foo");
+    let target = dest.masters().into_iter().map(|(p, _)| p).find(|p| *p != owner).unwrap();
+    // While the slot moves: a key the old owner holds is written there, a new key is asked for
+    // at the new owner (ASKING).
+    dest.migrate_slot(slot, target, false);
+    s.run(&["SET", "foo", "during"]);
+    s.run(&["SET", "{foo}new", "1"]);
+    s.run(&["RPUSH", "{foo}list", "b"]);
+    let o = run.observer.clone();
+    wait_until("the writes to arrive", 30, || o.applied.load(Ordering::SeqCst) >= 3).await;
+    dest.migrate_slot(slot, target, true);
+    // The slot moved: dts's writer learns it from MOVED.
+    s.run(&["SET", "foo", "after"]);
+    s.run(&["INCR", "{foo}n"]);
+    s.run(&["DEL", "{foo}new"]);
+    s.run(&["SET", "bar", "elsewhere"]);
+    run.complete().await;
+    assert_same(&s.snapshot(0), &dest.snapshot());
+    assert_eq!(RedisClient::connect(target).unwrap().run(&["GET", "foo"]).text(), "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_source_is_copied_into_database_0_of_a_standalone_server() {
     let source = RedisCluster::start(3);
     let dest = RedisServer::start();

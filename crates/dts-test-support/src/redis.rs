@@ -499,6 +499,42 @@ impl RedisCluster {
         self.masters().iter().map(|(p, _)| RedisClient::connect(*p).expect("master").run(&["DBSIZE"]).int()).sum()
     }
 
+    /// Starts moving `slot` to the master on `to` (`IMPORTING`/`MIGRATING`: its owner answers
+    /// `ASK` for keys it does not hold); with `finish`, moves its keys (`MIGRATE`) and gives the
+    /// slot to `to` on every master (then the old owner answers `MOVED`).
+    pub fn migrate_slot(&self, slot: u16, to: u16, finish: bool) {
+        let from = self.cluster_client().port_of_slot(slot);
+        let id = |port: u16| RedisClient::connect(port).expect("node").run(&["CLUSTER", "MYID"]).text();
+        let (from_id, to_id) = (id(from), id(to));
+        let slot_s = slot.to_string();
+        let mut src = RedisClient::connect(from).expect("owner");
+        let mut dst = RedisClient::connect(to).expect("target");
+        dst.run(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &from_id]);
+        src.run(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &to_id]);
+        if !finish {
+            return;
+        }
+        loop {
+            let keys = src.run(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "100"]).list();
+            if keys.is_empty() {
+                break;
+            }
+            let mut cmd: Vec<Vec<u8>> = ["MIGRATE", "127.0.0.1", &to.to_string(), "", "0", "5000", "KEYS"]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
+            cmd.extend(keys.into_iter().map(|k| match k {
+                Resp::Bulk(Some(k)) => k,
+                other => panic!("a key: {other:?}"),
+            }));
+            src.run(&cmd);
+        }
+        for (port, _) in self.masters() {
+            RedisClient::connect(port).expect("master").run(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &to_id]);
+        }
+        self.wait_healthy();
+    }
+
     /// A manual failover of the master serving `slot` (`CLUSTER FAILOVER` on its replica);
     /// returns the new master's port once the cluster is healthy again.
     pub fn failover(&self, slot: u16) -> u16 {
@@ -570,6 +606,13 @@ impl ClusterClient {
         let port = self.slots.get(key_slot(key) as usize).copied().unwrap_or(0);
         assert!(port != 0, "no node serves the key's slot");
         port
+    }
+
+    /// The port of the master serving `slot` (from `CLUSTER SLOTS`, asked now).
+    pub fn port_of_slot(&mut self, slot: u16) -> u16 {
+        self.slots.clear();
+        let key = (0..).map(|i| format!("k{i}")).find(|k| key_slot(k.as_bytes()) == slot).expect("a key of the slot");
+        self.port_of(key.as_bytes())
     }
 
     /// Runs a command at the master of `args[1]`'s slot, following `MOVED`; panics on any other
