@@ -193,8 +193,7 @@ impl StreamRun<'_> {
         match self.cx.dest.cluster_writer(false) {
             Some(writer) => Ok(Sink::Cluster { writer, tx: None, commands: 0, flushed: self.offset }),
             None => {
-                let dest =
-                    Conn::open(self.cx.dest.spec()).await.map_err(err("connecting to the destination"))?;
+                let dest = Conn::open(self.cx.dest.spec()).await.map_err(err("connecting to the destination"))?;
                 Ok(Sink::Standalone {
                     pipe: Pipeline::new(dest, self.offset as u64, 16),
                     batch: TxBatch::new(None),
@@ -287,7 +286,9 @@ impl StreamRun<'_> {
                     save_position(self.cx.checkpoints, &self.shard.checkpoint_key(), &at).await?;
                     saved = applied;
                 }
-                let master = master_offset(&mut info, self.shard.slots.is_some()).await.map_err(err("reading the source's offset"))?;
+                let master = master_offset(&mut info, self.shard.slots.is_some())
+                    .await
+                    .map_err(err("reading the source's offset"))?;
                 samples.push_back((master, Instant::now()));
                 if samples.len() > 600 {
                     samples.pop_front();
@@ -303,7 +304,9 @@ impl StreamRun<'_> {
                     let target = match wait_for {
                         Some(t) => t,
                         None => {
-                            let t = master_offset(&mut info, self.shard.slots.is_some()).await.map_err(err("reading the source's offset"))?;
+                            let t = master_offset(&mut info, self.shard.slots.is_some())
+                                .await
+                                .map_err(err("reading the source's offset"))?;
                             wait_for = Some(t);
                             t
                         }

@@ -144,7 +144,12 @@ async fn topology(
     let (s, d) = match (of_conn(source, &plan.source.host).await, of_conn(dest, &dest_host).await) {
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => {
-            return failed(NAME, "standalone or Redis Cluster", &e.into_connector("reading the topology").summary, None);
+            return failed(
+                NAME,
+                "standalone or Redis Cluster",
+                &e.into_connector("reading the topology").summary,
+                None,
+            );
         }
     };
     let what = format!("source {}, destination {}", s.describe(), d.describe());

@@ -173,8 +173,9 @@ impl ClusterWriter {
             Item::One { slot, .. } => slot.unwrap_or(0),
             Item::Tx { slot, .. } => *slot,
         };
-        let addr = self.map.node(slot).map(str::to_string).ok_or_else(|| {
-            RedisError::Server { command: item.name(), reply: format!("CLUSTERDOWN no node serves slot {slot}") }
+        let addr = self.map.node(slot).map(str::to_string).ok_or_else(|| RedisError::Server {
+            command: item.name(),
+            reply: format!("CLUSTERDOWN no node serves slot {slot}"),
         })?;
         self.queue_to(addr, item);
         Ok(())

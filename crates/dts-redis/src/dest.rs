@@ -99,9 +99,10 @@ impl Dest {
             let mut cursor = Bytes::from_static(b"0");
             loop {
                 let page = c.ok(&[&b"SCAN"[..], &cursor, b"COUNT", PURGE_PAGE.as_bytes()]).await?;
-                let mut parts = page.array().filter(|v| v.len() == 2).ok_or_else(|| {
-                    RedisError::Protocol("a SCAN reply that is not [cursor, keys]".into())
-                })?;
+                let mut parts = page
+                    .array()
+                    .filter(|v| v.len() == 2)
+                    .ok_or_else(|| RedisError::Protocol("a SCAN reply that is not [cursor, keys]".into()))?;
                 let keys = parts.pop().and_then(|k| k.array()).unwrap_or_default();
                 cursor = parts.pop().and_then(|c| c.bytes().cloned()).unwrap_or_default();
                 let doomed: Vec<Vec<Bytes>> = keys

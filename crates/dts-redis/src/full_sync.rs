@@ -14,9 +14,9 @@
 use bytes::Bytes;
 use tokio::io::AsyncBufRead;
 
+use crate::cluster::ClusterWriter;
 use crate::dbs::DbSelection;
 use crate::error::{RedisError, Result};
-use crate::cluster::ClusterWriter;
 use crate::pipeline::{Pipeline, Shape};
 use crate::rdb::{Elements, KeyRecord, RdbEvent, RdbLimits, RdbReader, ValueKind};
 use crate::resp::encode_command;

@@ -207,7 +207,14 @@ pub async fn replicate(
     let dest = Dest::discover(plan.destination()?).await.map_err(err("reading the destination's topology"))?;
     for (side, healthy) in [
         ("source", if let Topology::Cluster(v) = &source { v.state_ok && v.slot_map().uncovered() == 0 } else { true }),
-        ("destination", if let Dest::Cluster { view, .. } = &dest { view.state_ok && view.slot_map().uncovered() == 0 } else { true }),
+        (
+            "destination",
+            if let Dest::Cluster { view, .. } = &dest {
+                view.state_ok && view.slot_map().uncovered() == 0
+            } else {
+                true
+            },
+        ),
     ] {
         if !healthy {
             return Err(ConnectorError::new(
@@ -237,8 +244,11 @@ pub async fn replicate(
     let observers: Vec<ShardObserver<'_>> =
         shards.iter().enumerate().map(|(i, s)| ShardObserver::new(&shared, i, &s.name)).collect();
     let cx = SyncContext { plan, checkpoints, limits, dbs: &dbs, settings: &settings, dest: &dest, emptied };
-    let runs: Vec<ShardFuture<'_>> =
-        shards.iter().zip(&observers).map(|(s, o)| Box::pin(replicate_shard(&cx, s, o, mode)) as ShardFuture<'_>).collect();
+    let runs: Vec<ShardFuture<'_>> = shards
+        .iter()
+        .zip(&observers)
+        .map(|(s, o)| Box::pin(replicate_shard(&cx, s, o, mode)) as ShardFuture<'_>)
+        .collect();
     let reached = try_join_all(runs).await?;
     if let Some(note) = crate::source_config::restore(plan, &servers, checkpoints).await? {
         observer.note(note);
@@ -251,13 +261,13 @@ pub async fn replicate(
     Ok(Position::Redis(RedisPosition { shards }))
 }
 
-type ShardFuture<'a> = Pin<Box<dyn Future<Output = Result<(String, i64), ConnectorError>> + Send + 'a>>;
+/// A future that fails with the connector's error.
+type Fallible<'a, T> = Pin<Box<dyn Future<Output = Result<T, ConnectorError>> + Send + 'a>>;
+type ShardFuture<'a> = Fallible<'a, (String, i64)>;
 
 /// Runs every future on this task until all succeed (their outputs in order) or one fails (the
 /// others are dropped).
-async fn try_join_all<T>(
-    futures: Vec<Pin<Box<dyn Future<Output = Result<T, ConnectorError>> + Send + '_>>>,
-) -> Result<Vec<T>, ConnectorError> {
+async fn try_join_all<T>(futures: Vec<Fallible<'_, T>>) -> Result<Vec<T>, ConnectorError> {
     let mut futures: Vec<Option<_>> = futures.into_iter().map(Some).collect();
     let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

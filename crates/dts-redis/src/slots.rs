@@ -238,7 +238,10 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             parse_redirect(b"MOVED 3999 127.0.0.1:6381"),
             Some(Redirect::Moved { slot: 3999, addr: "127.0.0.1:6381".into() })
         );
-        assert_eq!(parse_redirect(b"ASK 7 10.0.0.2:7000"), Some(Redirect::Ask { slot: 7, addr: "10.0.0.2:7000".into() }));
+        assert_eq!(
+            parse_redirect(b"ASK 7 10.0.0.2:7000"),
+            Some(Redirect::Ask { slot: 7, addr: "10.0.0.2:7000".into() })
+        );
         assert_eq!(parse_redirect(b"ERR wrong"), None);
     }
 }

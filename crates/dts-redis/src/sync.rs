@@ -21,7 +21,9 @@
 
 use std::time::Instant;
 
-use dts_core::{Checkpoints, ConnectionSpec, ConnectorError, ErrorClass, MigrationPlan, ReplicationObserver, StreamMode};
+use dts_core::{
+    Checkpoints, ConnectionSpec, ConnectorError, ErrorClass, MigrationPlan, ReplicationObserver, StreamMode,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
@@ -158,7 +160,9 @@ pub async fn replicate_shard(
     let marker = match (&stored, cx.dest) {
         (Some(StoredPosition::At { .. }), Dest::Standalone(spec)) => {
             let mut dest = Conn::open(spec).await.map_err(err("connecting to the destination"))?;
-            read_marker(&mut dest, cx.dbs.first(), &shard.marker_key(cx)).await.map_err(err("reading the destination"))?
+            read_marker(&mut dest, cx.dbs.first(), &shard.marker_key(cx))
+                .await
+                .map_err(err("reading the destination"))?
         }
         _ => None,
     };
@@ -261,7 +265,10 @@ async fn snapshot(
     if let Some(pipe) = pipe.as_mut() {
         let mut marker = Vec::new();
         crate::resp::encode_command(&mut marker, &["SELECT".to_string(), cx.dbs.first().to_string()]);
-        crate::resp::encode_command(&mut marker, &["SET".to_string(), shard.marker_key(cx), marker_value(replid, offset, 0)]);
+        crate::resp::encode_command(
+            &mut marker,
+            &["SET".to_string(), shard.marker_key(cx), marker_value(replid, offset, 0)],
+        );
         pipe.send(&marker, Shape::Strict(2), summary.keys + 1).await.map_err(err("writing the destination"))?;
         pipe.drain().await.map_err(err("writing the destination"))?;
     }

@@ -260,7 +260,11 @@ async fn a_standalone_source_is_copied_into_a_cluster() {
     s.run(&["XADD", "stream", "1-1", "f", "v"]);
     s.run(&["XGROUP", "CREATE", "stream", "g1", "0"]);
     s.run(&["SET", "ttl", "v", "EX", "3600"]);
-    s.run(&["FUNCTION", "LOAD", "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)"]);
+    s.run(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)",
+    ]);
     let mut big = vec!["ZADD".to_string(), "bigzset".into()];
     for i in 0..3000 {
         big.push(format!("{}", i as f64 / 7.0));
@@ -280,7 +284,14 @@ async fn a_standalone_source_is_copied_into_a_cluster() {
     s.run(&["LPUSH", "list", "z"]);
     s.run(&["SET", "s:10", "x"]);
     s.run(&["EXEC"]);
-    s.run(&["EVAL", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], 5)", "2", "lua:a", "lua:b", "x"]);
+    s.run(&[
+        "EVAL",
+        "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[2], 5)",
+        "2",
+        "lua:a",
+        "lua:b",
+        "x",
+    ]);
     s.run(&["XADD", "stream", "2-1", "f", "w"]);
     s.run(&["XREADGROUP", "GROUP", "g1", "c1", "COUNT", "1", "STREAMS", "stream", ">"]);
     s.run(&["ZINCRBY", "bigzset", "100", "m5"]);
@@ -361,7 +372,12 @@ async fn a_crashed_cluster_replication_continues_every_shard_without_a_full_resy
     // One counter per shard.
     let counters: Vec<String> = [0u16, 5461, 10923]
         .iter()
-        .map(|lo| (0..).map(|i| format!("counter:{i}")).find(|k| key_slot(k.as_bytes()) >= *lo && key_slot(k.as_bytes()) < lo + 5461).unwrap())
+        .map(|lo| {
+            (0..)
+                .map(|i| format!("counter:{i}"))
+                .find(|k| key_slot(k.as_bytes()) >= *lo && key_slot(k.as_bytes()) < lo + 5461)
+                .unwrap()
+        })
         .collect();
     let plan = plan(source.port(), dest.port(), &[0]);
     let ckpt = Arc::new(MemoryCheckpoints::default());

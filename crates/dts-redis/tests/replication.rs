@@ -157,14 +157,6 @@ fn assert_same(source: &mut RedisClient, dest: &mut RedisClient, db: u32) {
     }
 }
 
-async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Runs the replication in a task until `completion` is asked, returning what it returned.
 struct Running {
     observer: Arc<Observer>,
@@ -225,7 +217,6 @@ async fn every_type_with_ttls_arrives_through_the_snapshot_and_the_stream() {
     let plan = plan(&source, &dest, &[0, 3], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
-    let o = run.observer.clone();
     run.snapshot().await;
     // Changes after the snapshot: every type again, a transaction, a key that expires, deletes.
     fill(&mut s, 0, "b");
@@ -272,7 +263,6 @@ async fn flushdb_of_a_selected_database_and_flushall_stay_within_the_selection()
     let plan = plan(&source, &dest, &[0, 2], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
-    let o = run.observer.clone();
     run.snapshot().await;
     d.run(&["SELECT", "5"]);
     d.run(&["SET", "not-ours", "1"]);
@@ -297,7 +287,6 @@ async fn a_crashed_replication_continues_the_stream_and_applies_each_command_onc
     let plan = plan(&source, &dest, &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
-    let o = run.observer.clone();
     run.snapshot().await;
     // Non-idempotent commands while dts is killed at arbitrary points.
     let writer = std::thread::spawn({
@@ -340,7 +329,6 @@ async fn a_backlog_overrun_forces_a_full_resync_that_is_reported() {
     let plan = plan(&source, &dest, &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
-    let o = run.observer.clone();
     run.snapshot().await;
     run.crash().await;
     s.run(&["SELECT", "0"]);

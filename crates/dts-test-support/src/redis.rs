@@ -402,7 +402,13 @@ impl RedisCluster {
                 n.client().run(&["CLUSTER".to_string(), "SET-CONFIG-EPOCH".into(), (i + 1).to_string()]);
             }
             for (n, bus) in nodes.iter().zip(&buses).skip(1) {
-                nodes[0].client().run(&["CLUSTER".to_string(), "MEET".into(), "127.0.0.1".into(), n.port().to_string(), bus.to_string()]);
+                nodes[0].client().run(&[
+                    "CLUSTER".to_string(),
+                    "MEET".into(),
+                    "127.0.0.1".into(),
+                    n.port().to_string(),
+                    bus.to_string(),
+                ]);
             }
         }
         let cluster = RedisCluster { nodes };
@@ -422,8 +428,8 @@ impl RedisCluster {
                     .cmd(&["CLUSTER", "NODES"])
                     .is_ok_and(|r| r.text().lines().filter(|l| !l.contains("fail")).count() == self.nodes.len());
                 let role = c.info_field("replication", "role").unwrap_or_default();
-                let linked = role == "master"
-                    || c.info_field("replication", "master_link_status").is_some_and(|s| s == "up");
+                let linked =
+                    role == "master" || c.info_field("replication", "master_link_status").is_some_and(|s| s == "up");
                 ok && known && linked
             });
             if healthy {
@@ -467,10 +473,7 @@ impl RedisCluster {
     }
 
     fn any_client(&self) -> RedisClient {
-        self.nodes
-            .iter()
-            .find_map(|n| RedisClient::connect(n.port()).ok())
-            .expect("a node of the cluster answers")
+        self.nodes.iter().find_map(|n| RedisClient::connect(n.port()).ok()).expect("a node of the cluster answers")
     }
 
     /// A client that sends each command to the master of its first key's slot.
