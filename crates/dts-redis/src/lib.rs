@@ -22,6 +22,7 @@ pub mod resp;
 pub mod route;
 pub mod settings;
 pub mod shards;
+pub mod side;
 pub mod slots;
 pub mod source_config;
 pub mod stream;

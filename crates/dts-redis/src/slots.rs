@@ -155,6 +155,12 @@ impl SlotMap {
         (i != NOBODY).then(|| self.addrs[i as usize].as_str())
     }
 
+    /// The index into `addrs` of the node serving `slot`.
+    pub fn index(&self, slot: u16) -> Option<usize> {
+        let i = *self.owner.get(slot as usize)?;
+        (i != NOBODY).then_some(i as usize)
+    }
+
     /// After `MOVED slot addr`: `addr` serves `slot` now.
     pub fn moved(&mut self, slot: u16, addr: &str) {
         let index = self.index_of(addr);

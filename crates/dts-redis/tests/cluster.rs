@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dts_core::{
-    ChangeReplicator, Checker, CheckpointFuture, Checkpoints, Completion, ConnectionSpec, DatabaseSelection, Lag,
-    MigrationPlan, ObjectSelection, Position, ReplicationObserver, StreamMode,
+    ChangeReplicator, Checker, CheckpointFuture, Checkpoints, Completion, ConnectionSpec, ConsistencyChecker,
+    DatabaseSelection, Lag, MigrationPlan, ObjectSelection, Position, ReplicationObserver, StreamMode,
 };
 use dts_redis::RedisConnector;
 use dts_test_support::RedisServer;
@@ -245,6 +245,21 @@ async fn a_cluster_is_copied_into_a_cluster_of_another_shape_with_writes_on_ever
     assert_same(&source.snapshot(), &dest.snapshot());
     let keys = ckpt.0.lock().unwrap().keys().filter(|k| k.starts_with("position/")).count();
     assert_eq!(keys, 3, "one checkpoint per shard");
+    // The consistency check reads every master of both clusters.
+    let connector = RedisConnector::default();
+    assert_eq!(connector.tables(&plan).await.unwrap(), vec![("0".to_string(), String::new())]);
+    let options = dts_core::CompareOptions::default();
+    let diff = connector.compare(&plan, "0", "", &options).await.unwrap();
+    assert!(diff.consistent(), "{diff:#?}");
+    assert_eq!(diff.source_rows as usize, source.snapshot().len());
+    let mut d = dest.cluster_client();
+    d.run(&["DEL", "k:s:1"]);
+    d.run(&["SET", "extra", "1"]);
+    d.run(&["HSET", "k:hash:3", "f", "changed"]);
+    let diff = connector.compare(&plan, "0", "", &options).await.unwrap();
+    assert_eq!((diff.missing_count, diff.extra_count, diff.different_count), (1, 1, 1), "{diff:#?}");
+    let repair = connector.repair_sql(&plan, &diff, 100).await.unwrap();
+    assert!(repair.iter().any(|l| l.starts_with("RESTORE \"k:s:1\"")), "{repair:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
