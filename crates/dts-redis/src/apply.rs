@@ -84,6 +84,12 @@ impl Sink {
                          select database 0 (DatabaseInfo [{{\"Database\":\"0\"}}])"
                     )));
                 }
+                if args.first().is_some_and(|n| n.eq_ignore_ascii_case(b"SWAPDB") || n.eq_ignore_ascii_case(b"MOVE")) {
+                    return Err(RedisError::Operator(format!(
+                        "{} moves keys between databases, which a cluster destination does not have",
+                        crate::replica::describe(args)
+                    )));
+                }
                 *commands += 1;
                 match tx {
                     Some(list) => list.push(args.to_vec()),
