@@ -1,7 +1,8 @@
 //! The Redis precheck: both servers reachable and authenticated, versions (RESTORE or
 //! commands), PSYNC allowed for the source user, the destination's selected databases empty
-//! (or `DstOverwrite`), its memory large enough, no cluster where dts reads standalone, and the
-//! `ExternParams` the source must accept. Read-only; every item runs.
+//! (or `DstOverwrite`), its memory large enough, the topology (standalone or a healthy Redis
+//! Cluster on either side, database 0 only with a cluster), and the `ExternParams` the source
+//! must accept. Read-only; every item runs.
 
 use dts_core::{CheckItem, CheckReport, MigrationPlan, ProgressFn};
 
@@ -108,17 +109,7 @@ pub async fn check(plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckRepor
             Some("raise maxmemory on the destination".into()),
         ));
     }
-    let clustered = |i: &[(String, String)]| info_field(i, "cluster_enabled") == Some("1");
-    if clustered(&s_info) || clustered(&d_info) {
-        items.push(failed(
-            "Topology",
-            "standalone source and destination",
-            "Redis Cluster is not supported by this dts build yet",
-            Some("migrate a standalone Redis, or each cluster node's data separately".into()),
-        ));
-    } else {
-        items.push(CheckItem::passed("Topology", "standalone source and destination"));
-    }
+    items.push(topology(plan, &dbs, &settings, source, dest, &s_info).await);
     progress(6, TOTAL);
     if settings.changes_source() {
         match source.call(&["CONFIG", "GET", "repl-backlog-size"]).await {
@@ -134,6 +125,76 @@ pub async fn check(plan: &MigrationPlan, progress: ProgressFn<'_>) -> CheckRepor
     }
     progress(TOTAL, TOTAL);
     CheckReport { items }
+}
+
+/// `Topology`: standalone or Redis Cluster on either side; a cluster must be `cluster_state:ok`
+/// with every slot served, the selection database 0 only, and a cluster destination empty on
+/// every master (unless `DstOverwrite`; `TargetEmpty` sees one node only).
+async fn topology(
+    plan: &MigrationPlan,
+    dbs: &DbSelection,
+    settings: &crate::settings::RedisSettings,
+    source: &mut Conn,
+    dest: &mut Conn,
+    s_info: &[(String, String)],
+) -> CheckItem {
+    use crate::topology::{Topology, of_conn, spec_at};
+    const NAME: &str = "Topology";
+    let dest_host = plan.destination().map(|d| d.host.clone()).unwrap_or_default();
+    let (s, d) = match (of_conn(source, &plan.source.host).await, of_conn(dest, &dest_host).await) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => {
+            return failed(
+                NAME,
+                "standalone or Redis Cluster",
+                &e.into_connector("reading the topology").summary,
+                None,
+            );
+        }
+    };
+    let what = format!("source {}, destination {}", s.describe(), d.describe());
+    let mut problems = Vec::new();
+    for (side, t) in [("source", &s), ("destination", &d)] {
+        if let Topology::Cluster(view) = t {
+            let uncovered = view.slot_map().uncovered();
+            if !view.state_ok || uncovered > 0 {
+                problems.push(format!(
+                    "the {side} cluster is not healthy (cluster_state not ok, {uncovered} slots without a master)"
+                ));
+            }
+        }
+    }
+    if s.is_cluster() || d.is_cluster() {
+        if matches!(dbs, DbSelection::Only(list) if list != &[0]) {
+            problems.push("a Redis Cluster has database 0 only, and other databases are selected".into());
+        }
+        if !s.is_cluster() && dbs.is_all() && keyspace(s_info).iter().any(|(db, keys)| *db != 0 && *keys > 0) {
+            problems.push("the source holds keys outside database 0, which a cluster destination cannot hold".into());
+        }
+    }
+    if let (Topology::Cluster(view), false) = (&d, settings.overwrite)
+        && let Ok(spec) = plan.destination()
+    {
+        let mut keys = 0;
+        for m in view.masters() {
+            if let Ok(mut c) = Conn::open(&spec_at(spec, &m.host, m.port)).await {
+                keys += c.call(&["DBSIZE"]).await.ok().and_then(|r| r.int()).unwrap_or(0);
+            }
+        }
+        if keys > 0 {
+            problems.push(format!("the destination cluster holds {keys} keys"));
+        }
+    }
+    if problems.is_empty() {
+        CheckItem::passed(NAME, &what)
+    } else {
+        failed(
+            NAME,
+            &what,
+            &problems.join("; "),
+            Some("fix the cluster (every slot served), select database 0 only, and empty the destination or set ExternParams {\"DstOverwrite\": true}".into()),
+        )
+    }
 }
 
 fn failed(name: &str, description: &str, detail: &str, hint: Option<String>) -> CheckItem {

@@ -10,7 +10,6 @@ use dts_core::{
 };
 
 use crate::rdb::RdbLimits;
-use crate::sync::{SyncContext, replicate};
 
 /// The Redis connector and its settings.
 #[derive(Debug, Clone, Default)]
@@ -64,15 +63,7 @@ impl ChangeReplicator for RedisConnector {
         checkpoints: &dyn Checkpoints,
         observer: &dyn ReplicationObserver,
     ) -> Result<Position, ConnectorError> {
-        if let Some(note) = crate::source_config::apply(plan, checkpoints).await? {
-            observer.note(note);
-        }
-        let cx = SyncContext { plan, checkpoints, observer, limits: self.limits };
-        let reached = replicate(cx, mode).await?;
-        if let Some(note) = crate::source_config::restore(plan, checkpoints).await? {
-            observer.note(note);
-        }
-        Ok(reached)
+        crate::shards::replicate(plan, checkpoints, observer, self.limits, mode).await
     }
 }
 
@@ -127,24 +118,36 @@ impl ConsistencyChecker for RedisConnector {
 }
 
 impl Releaser for RedisConnector {
-    /// Puts back the source's replica settings and removes dts's applied-offset marker from the
-    /// destination. Idempotent.
+    /// Puts back the source's replica settings (on every master of a cluster) and removes dts's
+    /// applied-offset markers from a standalone destination (a cluster destination has none).
+    /// Idempotent.
     async fn release(
         &self,
         plan: &MigrationPlan,
         reason: ReleaseReason,
         checkpoints: &dyn Checkpoints,
     ) -> Result<(), ConnectorError> {
-        crate::source_config::restore(plan, checkpoints).await?;
+        if checkpoints.get(crate::source_config::SAVED_KEY).await?.is_some_and(|v| v != "[]") {
+            let servers = crate::shards::source_servers(plan, checkpoints).await;
+            crate::source_config::restore(plan, &servers, checkpoints).await?;
+        }
         if let Ok(dest) = plan.destination() {
-            let dbs = crate::dbs::DbSelection::of(plan)?;
+            let released = |e: crate::RedisError| e.into_connector("releasing the job");
             match crate::conn::Conn::open(dest).await {
                 Ok(mut c) => {
-                    let key = crate::stream::marker_key(&plan.job_id);
-                    c.ok(&["SELECT".to_string(), dbs.first().to_string()])
-                        .await
-                        .map_err(|e| e.into_connector("releasing the job"))?;
-                    c.ok(&["DEL".to_string(), key]).await.map_err(|e| e.into_connector("releasing the job"))?;
+                    if crate::topology::of_conn(&mut c, &dest.host).await.map_err(released)?.is_cluster() {
+                        return Ok(());
+                    }
+                    let dbs = crate::dbs::DbSelection::of(plan)?;
+                    let mut keys = vec![crate::stream::marker_key(&plan.job_id)];
+                    let prefix = format!("{}/", crate::sync::POSITION_KEY);
+                    for (key, _) in checkpoints.scan(&prefix).await? {
+                        keys.push(crate::stream::shard_marker_key(&plan.job_id, &key[prefix.len()..]));
+                    }
+                    c.ok(&["SELECT".to_string(), dbs.first().to_string()]).await.map_err(released)?;
+                    for key in keys {
+                        c.ok(&["DEL".to_string(), key]).await.map_err(released)?;
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(job_id = %plan.job_id, reason = reason.as_str(), error = %e, "destination unreachable: marker left");

@@ -1,6 +1,8 @@
 //! The snapshot of a full resync, written to the destination while it is read: every key of a
 //! selected database as `RESTORE key ttl payload REPLACE ABSTTL` when the destination reads the
-//! source's RDB version, otherwise (and for keys too big to hold) as commands in batches.
+//! source's RDB version, otherwise (and for keys too big to hold) as commands in batches; to a
+//! standalone destination through the pipelined writer, to a cluster each key to the master
+//! that serves its slot (`cluster`), function libraries to every master.
 //!
 //! Correctness: the RDB is the master's state at the offset `FULLRESYNC` named; writing each of
 //! its keys (replacing what is there) after the selected databases were emptied, and no others,
@@ -12,6 +14,7 @@
 use bytes::Bytes;
 use tokio::io::AsyncBufRead;
 
+use crate::cluster::ClusterWriter;
 use crate::dbs::DbSelection;
 use crate::error::{RedisError, Result};
 use crate::pipeline::{Pipeline, Shape};
@@ -27,8 +30,16 @@ const BATCH_BYTES: usize = 1024 * 1024;
 pub struct WriteMode {
     /// The destination reads this RDB version or newer (RESTORE works).
     pub destination_rdb_version: u16,
-    /// A cluster destination: every key to database 0.
+    /// A cluster destination: database 0 only (a key of another selected database is refused).
     pub single_database: bool,
+}
+
+/// Where the snapshot's commands go.
+pub enum SnapshotOut<'a> {
+    /// A standalone destination.
+    Pipeline(&'a mut Pipeline),
+    /// A cluster destination, each key to its slot's master.
+    Cluster(&'a mut ClusterWriter),
 }
 
 /// What the snapshot held.
@@ -42,26 +53,41 @@ pub struct SnapshotSummary {
 
 /// Batches commands for the destination.
 struct Batcher<'a> {
-    pipe: &'a mut Pipeline,
+    out: SnapshotOut<'a>,
     buf: Vec<u8>,
     commands: usize,
     /// The database the destination connection has selected.
     selected: Option<u32>,
     /// Keys written so far (the pipeline's mark).
     keys: u64,
+    /// Keys a cluster destination has executed (its flushes are synchronous).
+    flushed: u64,
 }
 
 impl Batcher<'_> {
     async fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<()> {
-        encode_command(&mut self.buf, args);
-        self.commands += 1;
-        if self.commands >= BATCH_COMMANDS || self.buf.len() >= BATCH_BYTES {
+        let full = match &mut self.out {
+            SnapshotOut::Pipeline(_) => {
+                encode_command(&mut self.buf, args);
+                self.commands += 1;
+                self.commands >= BATCH_COMMANDS || self.buf.len() >= BATCH_BYTES
+            }
+            SnapshotOut::Cluster(w) => {
+                w.push(args.iter().map(|a| Bytes::copy_from_slice(a.as_ref())).collect())?;
+                let (commands, bytes) = w.pending();
+                commands >= BATCH_COMMANDS * 4 || bytes >= BATCH_BYTES * 4
+            }
+        };
+        if full {
             self.flush().await?;
         }
         Ok(())
     }
 
     async fn select(&mut self, db: u32) -> Result<()> {
+        if matches!(self.out, SnapshotOut::Cluster(_)) {
+            return Ok(());
+        }
         if self.selected != Some(db) {
             self.command(&["SELECT".to_string(), db.to_string()]).await?;
             self.selected = Some(db);
@@ -70,12 +96,48 @@ impl Batcher<'_> {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        if self.commands > 0 {
-            self.pipe.send(&self.buf, Shape::Strict(self.commands), self.keys).await?;
-            self.buf.clear();
-            self.commands = 0;
+        match &mut self.out {
+            SnapshotOut::Pipeline(pipe) => {
+                if self.commands > 0 {
+                    pipe.send(&self.buf, Shape::Strict(self.commands), self.keys).await?;
+                    self.buf.clear();
+                    self.commands = 0;
+                }
+            }
+            SnapshotOut::Cluster(w) => {
+                w.flush().await?;
+                self.flushed = self.keys;
+            }
         }
         Ok(())
+    }
+
+    /// Keys the destination has executed.
+    fn applied(&self) -> u64 {
+        match &self.out {
+            SnapshotOut::Pipeline(pipe) => pipe.applied(),
+            SnapshotOut::Cluster(_) => self.flushed,
+        }
+    }
+
+    /// Waits until the destination executed everything.
+    async fn drain(&mut self) -> Result<()> {
+        self.flush().await?;
+        if let SnapshotOut::Pipeline(pipe) = &mut self.out {
+            pipe.drain().await?;
+        }
+        Ok(())
+    }
+
+    /// The database a key of `db` is written to.
+    fn target(&self, db: u32, mode: WriteMode) -> Result<u32> {
+        if mode.single_database && db != 0 {
+            return Err(RedisError::Operator(format!(
+                "the source holds keys in database {db}, and a cluster destination has database 0 only; \
+                 select database 0 (DatabaseInfo [{{\"Database\":\"0\"}}]) or move the keys"
+            )));
+        }
+        Ok(db)
     }
 }
 
@@ -83,14 +145,14 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Reads the RDB from `input` and writes the selected databases' keys through `pipe`;
+/// Reads the RDB from `input` and writes the selected databases' keys to `out`;
 /// `progress(keys)` after each batch. Returns once the destination has executed every write.
 pub async fn load<R, F>(
     input: R,
     limits: RdbLimits,
     dbs: &DbSelection,
     mode: WriteMode,
-    pipe: &mut Pipeline,
+    out: SnapshotOut<'_>,
     progress: F,
 ) -> Result<(SnapshotSummary, R)>
 where
@@ -102,8 +164,14 @@ where
     let version = reader.header().await?;
     let restore = mode.destination_rdb_version >= version;
     let mut summary = SnapshotSummary { rdb_version: version, ..Default::default() };
-    let mut b =
-        Batcher { pipe, buf: Vec::with_capacity(BATCH_BYTES + 64 * 1024), commands: 0, selected: None, keys: 0 };
+    let mut b = Batcher {
+        out,
+        buf: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
+        commands: 0,
+        selected: None,
+        keys: 0,
+        flushed: 0,
+    };
     let mut db: u32 = 0;
     let mut big: Option<(Bytes, ValueKind, Option<i64>)> = None;
     let mut reported = 0u64;
@@ -118,7 +186,8 @@ where
                     summary.expired_skipped += 1;
                     continue;
                 }
-                b.select(if mode.single_database { 0 } else { db }).await?;
+                let target = b.target(db, mode)?;
+                b.select(target).await?;
                 if restore {
                     let payload = rec.restore_payload(version);
                     let ttl = rec.expire_at_ms.unwrap_or(0).to_string();
@@ -136,7 +205,8 @@ where
             }
             RdbEvent::BigKeyStart { key, kind, expire_at_ms } => {
                 if dbs.contains(db) && expire_at_ms.is_none_or(|t| t > now_ms()) {
-                    b.select(if mode.single_database { 0 } else { db }).await?;
+                    let target = b.target(db, mode)?;
+                    b.select(target).await?;
                     b.command(&[&b"DEL"[..], &key]).await?;
                     big = Some((key, kind, expire_at_ms));
                 } else {
@@ -164,14 +234,13 @@ where
             }
             RdbEvent::Aux { .. } | RdbEvent::ResizeDb { .. } | RdbEvent::ModuleAux { .. } => {}
         }
-        let applied = b.pipe.applied();
+        let applied = b.applied();
         if applied >= reported + 1000 {
             reported = applied;
             progress(applied);
         }
     }
-    b.flush().await?;
-    b.pipe.drain().await?;
+    b.drain().await?;
     progress(summary.keys);
     Ok((summary, reader.into_inner()))
 }

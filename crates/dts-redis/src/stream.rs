@@ -172,9 +172,17 @@ pub fn parse_marker(value: &str) -> Option<(String, i64, u32)> {
     (replid.len() == 40).then_some((replid, offset, db))
 }
 
+/// What every marker key starts with (a consistency check and a slot purge leave them alone).
+pub const MARKER_PREFIX: &str = "dts:applied-offset:";
+
 /// The marker key of a job.
 pub fn marker_key(job_id: &str) -> String {
-    format!("dts:applied-offset:{job_id}")
+    format!("{MARKER_PREFIX}{job_id}")
+}
+
+/// The marker key of one shard of a cluster source (`0-5460`) on a standalone destination.
+pub fn shard_marker_key(job_id: &str, shard: &str) -> String {
+    if shard.is_empty() { marker_key(job_id) } else { format!("{MARKER_PREFIX}{job_id}:{shard}") }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! not on the source is extra. Values compare by their DUMP payload and, when the payloads
 //! differ (encodings differ between servers), by their elements; a key with many elements is
 //! compared in pages, never whole. Live: a key found different is compared again after the
-//! settle window while it keeps changing, so replication in flight is not reported.
+//! settle window while it keeps changing, so replication in flight is not reported. A Redis
+//! Cluster on either side is read on every master, each key where its slot lives (`side`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::conn::{Conn, keyspace};
 use crate::dbs::DbSelection;
 use crate::error::{RedisError, Result};
 use crate::resp::Reply;
+use crate::side::Side;
 
 /// Two TTLs closer than this are equal (they are read a few milliseconds apart).
 pub const TTL_TOLERANCE_MS: i64 = 2_000;
@@ -34,15 +36,17 @@ fn is_marker(key: &[u8]) -> bool {
 /// The selected databases that hold keys on either side, as `(number, "")`.
 pub async fn databases(plan: &MigrationPlan) -> Result<Vec<(String, String)>, ConnectorError> {
     let dbs = DbSelection::of(plan)?;
-    let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
-    let mut dest = Conn::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
-    let mut all: Vec<u32> = keyspace(&source.info("keyspace").await.map_err(err("reading the source"))?)
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
-    all.extend(
-        keyspace(&dest.info("keyspace").await.map_err(err("reading the destination"))?).into_iter().map(|(d, _)| d),
-    );
+    let mut source = Side::open(&plan.source).await.map_err(err("connecting to the source"))?;
+    let mut dest = Side::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
+    let mut all: Vec<u32> = Vec::new();
+    for c in &mut source.conns {
+        all.extend(keyspace(&c.info("keyspace").await.map_err(err("reading the source"))?).into_iter().map(|(d, _)| d));
+    }
+    for c in &mut dest.conns {
+        all.extend(
+            keyspace(&c.info("keyspace").await.map_err(err("reading the destination"))?).into_iter().map(|(d, _)| d),
+        );
+    }
     all.sort_unstable();
     all.dedup();
     Ok(dbs.among(all).into_iter().map(|d| (d.to_string(), String::new())).collect())
@@ -59,8 +63,16 @@ struct KeyState {
     len: i64,
 }
 
-async fn select(c: &mut Conn, db: &str) -> Result<()> {
-    c.ok(&["SELECT", db]).await.map(|_| ())
+/// [`states`] of keys held by the servers of a side.
+async fn side_states(side: &mut Side, keys: &[Bytes]) -> Result<Vec<KeyState>> {
+    let mut out: Vec<Option<KeyState>> = vec![None; keys.len()];
+    for (node, positions) in side.groups(keys) {
+        let subset: Vec<Bytes> = positions.iter().map(|&i| keys[i].clone()).collect();
+        for (i, s) in positions.into_iter().zip(states(&mut side.conns[node], &subset).await?) {
+            out[i] = Some(s);
+        }
+    }
+    Ok(out.into_iter().map(|s| s.expect("every key read")).collect())
 }
 
 fn len_command(kind: &str) -> Option<&'static str> {
@@ -276,65 +288,74 @@ pub async fn compare(
     options: &CompareOptions,
 ) -> Result<TableDiff, ConnectorError> {
     let mut diff = TableDiff::new(database, "", Comparison::Rows);
-    let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
-    let mut dest = Conn::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
-    select(&mut source, database).await.map_err(err("reading the source"))?;
-    select(&mut dest, database).await.map_err(err("reading the destination"))?;
+    let mut source = Side::open(&plan.source).await.map_err(err("connecting to the source"))?;
+    let mut dest = Side::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
+    source.select(database).await.map_err(err("reading the source"))?;
+    dest.select(database).await.map_err(err("reading the destination"))?;
     let keep = options.keep_keys;
     let mut pending: BTreeMap<Bytes, String> = BTreeMap::new();
-    let mut cursor = Bytes::from_static(b"0");
-    loop {
-        let page = source.ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"]).await.map_err(err("scanning the source"))?;
-        let (next, keys) = scan_page(page).map_err(err("scanning the source"))?;
-        let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
-        diff.chunks += 1;
-        diff.chunks_compared += 1;
-        diff.source_rows += keys.len() as u64;
-        if !keys.is_empty() {
-            let s = states(&mut source, &keys).await.map_err(err("reading the source"))?;
-            let d = states(&mut dest, &keys).await.map_err(err("reading the destination"))?;
-            for ((k, s), d) in keys.iter().zip(&s).zip(&d) {
-                if s.kind == "none" {
-                    diff.source_rows -= 1;
-                    continue;
-                }
-                if let Some(why) = differs(&mut source, &mut dest, k, s, d).await.map_err(err("comparing"))? {
-                    pending.insert(k.clone(), why);
+    for node in 0..source.conns.len() {
+        let mut cursor = Bytes::from_static(b"0");
+        loop {
+            let page = source.conns[node]
+                .ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"])
+                .await
+                .map_err(err("scanning the source"))?;
+            let (next, keys) = scan_page(page).map_err(err("scanning the source"))?;
+            let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
+            diff.chunks += 1;
+            diff.chunks_compared += 1;
+            diff.source_rows += keys.len() as u64;
+            if !keys.is_empty() {
+                let s = states(&mut source.conns[node], &keys).await.map_err(err("reading the source"))?;
+                let d = side_states(&mut dest, &keys).await.map_err(err("reading the destination"))?;
+                for ((k, s), d) in keys.iter().zip(&s).zip(&d) {
+                    if s.kind == "none" {
+                        diff.source_rows -= 1;
+                        continue;
+                    }
+                    let why = differs(source.conn_for(k), dest.conn_for(k), k, s, d).await.map_err(err("comparing"))?;
+                    if let Some(why) = why {
+                        pending.insert(k.clone(), why);
+                    }
                 }
             }
-        }
-        if pending.len() >= options.pending_keys.max(1) {
-            settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
-        }
-        cursor = next;
-        if cursor.as_ref() == b"0" {
-            break;
+            if pending.len() >= options.pending_keys.max(1) {
+                settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
+            }
+            cursor = next;
+            if cursor.as_ref() == b"0" {
+                break;
+            }
         }
     }
     settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
     // Extra keys: on the destination, not on the source.
-    let mut cursor = Bytes::from_static(b"0");
-    loop {
-        let page =
-            dest.ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"]).await.map_err(err("scanning the destination"))?;
-        let (next, keys) = scan_page(page).map_err(err("scanning the destination"))?;
-        let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
-        diff.destination_rows += keys.len() as u64;
-        if !keys.is_empty() {
-            let cmds: Vec<Vec<Bytes>> = keys.iter().map(|k| vec![Bytes::from_static(b"EXISTS"), k.clone()]).collect();
-            let found = source.pipeline(&cmds).await.map_err(err("reading the source"))?;
-            for (k, r) in keys.iter().zip(found) {
-                if r.int() == Some(0) {
-                    diff.extra_count += 1;
-                    if diff.extra.len() < keep {
-                        diff.extra.push(row(k, None));
+    for node in 0..dest.conns.len() {
+        let mut cursor = Bytes::from_static(b"0");
+        loop {
+            let page = dest.conns[node]
+                .ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"])
+                .await
+                .map_err(err("scanning the destination"))?;
+            let (next, keys) = scan_page(page).map_err(err("scanning the destination"))?;
+            let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
+            diff.destination_rows += keys.len() as u64;
+            if !keys.is_empty() {
+                let found = source.each_key(b"EXISTS", &keys).await.map_err(err("reading the source"))?;
+                for (k, r) in keys.iter().zip(found) {
+                    if r.int() == Some(0) {
+                        diff.extra_count += 1;
+                        if diff.extra.len() < keep {
+                            diff.extra.push(row(k, None));
+                        }
                     }
                 }
             }
-        }
-        cursor = next;
-        if cursor.as_ref() == b"0" {
-            break;
+            cursor = next;
+            if cursor.as_ref() == b"0" {
+                break;
+            }
         }
     }
     Ok(diff)
@@ -353,8 +374,8 @@ fn scan_page(page: Reply) -> Result<(Bytes, Vec<Bytes>)> {
 
 /// Compares pending keys again (live checks) and counts what still differs.
 async fn settle(
-    source: &mut Conn,
-    dest: &mut Conn,
+    source: &mut Side,
+    dest: &mut Side,
     pending: &mut BTreeMap<Bytes, String>,
     options: &CompareOptions,
     diff: &mut TableDiff,
@@ -367,8 +388,8 @@ async fn settle(
             }
             tokio::time::sleep(window.min(Duration::from_secs(30))).await;
             let keys: Vec<Bytes> = pending.keys().cloned().collect();
-            let s = states(source, &keys).await.map_err(err("reading the source"))?;
-            let d = states(dest, &keys).await.map_err(err("reading the destination"))?;
+            let s = side_states(source, &keys).await.map_err(err("reading the source"))?;
+            let d = side_states(dest, &keys).await.map_err(err("reading the destination"))?;
             let mut still = BTreeMap::new();
             for ((k, s), d) in keys.into_iter().zip(s).zip(d) {
                 if s.kind == "none" && d.kind == "none" {
@@ -377,7 +398,7 @@ async fn settle(
                 let why = if s.kind == "none" {
                     Some("extra".to_string())
                 } else {
-                    differs(source, dest, &k, &s, &d).await.map_err(err("comparing"))?
+                    differs(source.conn_for(&k), dest.conn_for(&k), &k, &s, &d).await.map_err(err("comparing"))?
                 };
                 if let Some(why) = why {
                     let changing = last_source.get(&k).is_some_and(|prev| prev != &s);
@@ -420,8 +441,8 @@ pub async fn repair_commands(
     limit: usize,
 ) -> Result<Vec<String>, ConnectorError> {
     let mut out = vec![format!("SELECT {}", diff.database)];
-    let mut source = Conn::open(&plan.source).await.map_err(err("connecting to the source"))?;
-    select(&mut source, &diff.database).await.map_err(err("reading the source"))?;
+    let mut source = Side::open(&plan.source).await.map_err(err("connecting to the source"))?;
+    source.select(&diff.database).await.map_err(err("reading the source"))?;
     for r in diff.extra.iter() {
         if out.len() > limit {
             break;
@@ -433,8 +454,9 @@ pub async fn repair_commands(
             break;
         }
         let key = unhex(&r.predicate);
-        let dump = source.ok(&[&b"DUMP"[..], &key]).await.map_err(err("reading the source"))?;
-        let pttl = source.ok(&[&b"PTTL"[..], &key]).await.map_err(err("reading the source"))?.int().unwrap_or(-1);
+        let conn = source.conn_for(&key);
+        let dump = conn.ok(&[&b"DUMP"[..], &key]).await.map_err(err("reading the source"))?;
+        let pttl = conn.ok(&[&b"PTTL"[..], &key]).await.map_err(err("reading the source"))?.int().unwrap_or(-1);
         match dump.bytes() {
             Some(payload) => out.push(format!("RESTORE {} {} {} REPLACE", quote(&key), pttl.max(0), quote(payload))),
             None => out.push(format!("DEL {}", quote(&key))),
