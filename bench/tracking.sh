@@ -216,9 +216,9 @@ for bus in $BUSES; do
   q "$SRC" "INSERT INTO sbtest.marker VALUES ($marker)"
   "${BUSPY[@]}" marker "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" "$marker" 120 > /dev/null  # caught up
   marker=$((marker + 1))
-  read -r rows achieved got p50 p99 max n < <("${BUSPY[@]}" latency "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" \
+  read -r rows achieved got p50 p99 max n per every < <("${BUSPY[@]}" latency "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" \
     "$SRC" "$RATE" "$ROWS_PER_TX" "$LAT_SECS")
-  printf '  live dts -> %-5s: %s rows in %s s (%s row changes/s, %s per INSERT), %s received; latency p50 %s ms, p99 %s ms, max %s ms (%s samples after the first second; target p99 < 100 ms)\n' \
-    "$bus" "$rows" "$LAT_SECS" "$achieved" "$ROWS_PER_TX" "$got" "$p50" "$p99" "$max" "$n"
+  printf '  live dts -> %-5s: %s rows in %s s (%s row changes/s, %s per INSERT), %s received; latency p50 %s ms, p99 %s ms, max %s ms (%s samples after the first second; target p99 < 100 ms); rows arrive in bursts of %s every %s ms\n' \
+    "$bus" "$rows" "$LAT_SECS" "$achieved" "$ROWS_PER_TX" "$got" "$p50" "$p99" "$max" "$n" "$per" "$every"
   stop_dts
 done

@@ -12,7 +12,9 @@ not dts's own consumer.
                                         sent; a consumer on the bus (started first, reading only
                                         new events) takes its clock when each event arrives.
                                         Prints: rows written, achieved rate, received, p50, p99,
-                                        max (ms), skipping the first second.
+                                        max (ms) and samples, skipping the first second; then how
+                                        the rows arrived: mean rows per burst (arrivals < 20 ms
+                                        apart) and mean ms between bursts.
 
 BUS is nats (ADDR nats://host:port) or kafka (ADDR host:port). The subscription's names follow
 dts-bus::naming with the default prefix `dts`: stream DTS_<job>, subjects dts.<job>.<db>.<table>,
@@ -213,7 +215,9 @@ def writer(port, rate, rows_per_tx, secs, stats):
     conn.close()
 
 
-def latencies(received, skip_before_us):
+def samples(received, since_us):
+    """(arrival s, latency ms) of the rows written from `since_us` on (earlier rows, re-read
+    when the consumer started, are not this run's)."""
     out = []
     for now, data in received:
         try:
@@ -221,13 +225,20 @@ def latencies(received, skip_before_us):
         except ValueError:
             continue
         after = v.get("after") if isinstance(v, dict) else None
-        if not after or "t" not in after:
+        if not after or "t" not in after or after["t"] < since_us:
             continue
-        t = after["t"]
-        if t < skip_before_us:
-            continue
-        out.append((now * 1e6 - t) / 1000.0)
+        out.append((now, (now * 1e6 - after["t"]) / 1000.0))
     return out
+
+
+def bursts(arrivals, gap=0.02):
+    """Arrivals grouped where they are less than `gap` s apart: (count, mean rows per group,
+    mean s between group starts)."""
+    arrivals = sorted(arrivals)
+    starts = [a for i, a in enumerate(arrivals) if i == 0 or a - arrivals[i - 1] >= gap]
+    if len(starts) < 2:
+        return len(starts), float(len(arrivals)), float("nan")
+    return len(starts), len(arrivals) / len(starts), (starts[-1] - starts[0]) / (len(starts) - 1)
 
 
 def pct(xs, q):
@@ -263,10 +274,13 @@ def latency(bus, addr, job, port, rate, rows_per_tx, secs):
         last = len(received)
     stop.set()
     t.join(5)
-    lat = latencies(list(received), int((stats["start"] + 1) * 1e6))
-    got = len(latencies(list(received), 0))
-    print("%d %.0f %d %.1f %.1f %.1f %d" % (stats["rows"], stats["rows"] / stats["secs"], got, pct(lat, 50),
-                                            pct(lat, 99), max(lat) if lat else float("nan"), len(lat)))
+    got = len(samples(list(received), int(stats["start"] * 1e6)))
+    late = samples(list(received), int((stats["start"] + 1) * 1e6))
+    lat = [x[1] for x in late]
+    n, per, every = bursts([x[0] for x in late])
+    print("%d %.0f %d %.1f %.1f %.1f %d %.0f %.0f" % (
+        stats["rows"], stats["rows"] / stats["secs"], got, pct(lat, 50), pct(lat, 99),
+        max(lat) if lat else float("nan"), len(lat), per, every * 1000))
 
 
 def main():

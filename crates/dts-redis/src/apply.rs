@@ -28,6 +28,7 @@ use dts_core::{Completion, ConnectorError, Lag, ReplicationObserver};
 use crate::cluster::ClusterWriter;
 use crate::conn::{Conn, info_field};
 use crate::error::{RedisError, Result};
+use crate::fold::Folder;
 use crate::pipeline::Pipeline;
 use crate::replica::{ReplicaLink, send_ack};
 use crate::resp::Command;
@@ -43,7 +44,8 @@ const TX_BYTES: usize = 1024 * 1024;
 /// Where the stream's commands go.
 enum Sink {
     /// One `MULTI`/`EXEC` per batch with the marker, pipelined.
-    Standalone { pipe: Pipeline, batch: TxBatch, marker_db: u32, marker_key: String },
+    /// The batch's commands are folded by key (`fold`) before they are encoded.
+    Standalone { pipe: Pipeline, batch: TxBatch, folder: Folder, bytes: usize, marker_db: u32, marker_key: String },
     /// Each command to its slot's master; a batch is flushed synchronously.
     Cluster {
         writer: ClusterWriter,
@@ -58,14 +60,14 @@ enum Sink {
 impl Sink {
     fn commands(&self) -> u64 {
         match self {
-            Sink::Standalone { batch, .. } => batch.commands,
+            Sink::Standalone { folder, .. } => folder.commands,
             Sink::Cluster { commands, .. } => *commands,
         }
     }
 
     fn full(&self) -> bool {
         match self {
-            Sink::Standalone { batch, .. } => batch.commands >= TX_COMMANDS || batch.buf.len() >= TX_BYTES,
+            Sink::Standalone { folder, bytes, .. } => folder.commands >= TX_COMMANDS || *bytes >= TX_BYTES,
             Sink::Cluster { writer, commands, .. } => *commands >= TX_COMMANDS || writer.pending().1 >= TX_BYTES,
         }
     }
@@ -73,10 +75,10 @@ impl Sink {
     /// The command as it came (`raw`) or as `args`, in database `db`.
     async fn add(&mut self, db: u32, args: &[Bytes], raw: Option<&[u8]>) -> Result<()> {
         match self {
-            Sink::Standalone { batch, .. } => match raw {
-                Some(raw) => batch.raw(db, raw),
-                None => batch.args(db, args),
-            },
+            Sink::Standalone { folder, bytes, .. } => {
+                *bytes += raw.map(<[u8]>::len).unwrap_or_else(|| args.iter().map(|a| a.len() + 16).sum());
+                folder.push(db, args.to_vec());
+            }
             Sink::Cluster { writer, tx, commands, .. } => {
                 if db != 0 {
                     return Err(RedisError::Operator(format!(
@@ -142,7 +144,11 @@ impl Sink {
     /// Sends the batch; the position after it is `(replid, offset, db)`.
     async fn send(&mut self, replid: &str, offset: i64, db: u32) -> Result<()> {
         match self {
-            Sink::Standalone { pipe, batch, marker_db, marker_key } => {
+            Sink::Standalone { pipe, batch, folder, bytes, marker_db, marker_key } => {
+                for (d, args) in folder.take() {
+                    batch.args(d, &args);
+                }
+                *bytes = 0;
                 let full = std::mem::replace(batch, TxBatch::new(None));
                 let value = marker_value(replid, offset, db);
                 let (bytes, shape, dest_db) = full.finish(*marker_db, marker_key, &value, db);
@@ -203,6 +209,8 @@ impl StreamRun<'_> {
                 Ok(Sink::Standalone {
                     pipe: Pipeline::new(dest, self.offset as u64, 16),
                     batch: TxBatch::new(None),
+                    folder: Folder::default(),
+                    bytes: 0,
                     marker_db: self.cx.dbs.first(),
                     marker_key: self.shard.marker_key(self.cx),
                 })

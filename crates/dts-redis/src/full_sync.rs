@@ -188,7 +188,19 @@ where
                 }
                 let target = b.target(db, mode)?;
                 b.select(target).await?;
-                if restore {
+                if rec.rdb_type == 0 {
+                    // A string: SET is cheaper than RESTORE on both sides (no CRC, no payload).
+                    let value = match rec.elements(chunk)?.pop() {
+                        Some(Elements::String(v)) => v,
+                        _ => return Err(RedisError::Protocol("a string key without its value".into())),
+                    };
+                    match rec.expire_at_ms {
+                        Some(t) => {
+                            b.command(&[&b"SET"[..], &rec.key, &value, b"PXAT", t.to_string().as_bytes()]).await?
+                        }
+                        None => b.command(&[&b"SET"[..], &rec.key, &value]).await?,
+                    }
+                } else if restore {
                     let payload = rec.restore_payload(version);
                     let ttl = rec.expire_at_ms.unwrap_or(0).to_string();
                     if rec.expire_at_ms.is_some() {

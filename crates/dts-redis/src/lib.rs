@@ -14,6 +14,7 @@ pub mod connector;
 pub mod dbs;
 pub mod dest;
 pub mod error;
+pub mod fold;
 pub mod full_sync;
 pub mod pipeline;
 pub mod rdb;

@@ -157,7 +157,6 @@ fn assert_same(source: &mut RedisClient, dest: &mut RedisClient, db: u32) {
     }
 }
 
-
 /// Runs the replication in a task until `completion` is asked, returning what it returned.
 struct Running {
     observer: Arc<Observer>,
