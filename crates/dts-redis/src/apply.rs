@@ -72,11 +72,11 @@ impl Sink {
         }
     }
 
-    /// The command as it came (`raw`) or as `args`, in database `db`.
-    async fn add(&mut self, db: u32, args: &[Bytes], raw: Option<&[u8]>) -> Result<()> {
+    /// The command (`raw_len` bytes in the stream, when it came from it), in database `db`.
+    async fn add(&mut self, db: u32, args: &[Bytes], raw_len: Option<usize>) -> Result<()> {
         match self {
             Sink::Standalone { folder, bytes, .. } => {
-                *bytes += raw.map(<[u8]>::len).unwrap_or_else(|| args.iter().map(|a| a.len() + 16).sum());
+                *bytes += raw_len.unwrap_or_else(|| args.iter().map(|a| a.len() + 16).sum());
                 folder.push(db, args.to_vec());
             }
             Sink::Cluster { writer, tx, commands, .. } => {
@@ -221,7 +221,8 @@ impl StreamRun<'_> {
     /// Applies the stream until the observer asks for completion; returns the position reached.
     pub async fn run(mut self, link: ReplicaLink) -> Result<(String, i64), ConnectorError> {
         let observer = self.observer;
-        let (mut commands, mut acks) = link.stream(TX_BYTES, 64);
+        // At most 8 chunks of 1 MiB read ahead: memory follows this, not the source's backlog.
+        let (mut commands, mut acks) = link.stream(TX_BYTES, 8);
         let mut sink = self.open_sink().await?;
         let mut info = Conn::open(&self.shard.source).await.map_err(err("connecting to the source"))?;
         let mut in_multi = false;
@@ -235,10 +236,7 @@ impl StreamRun<'_> {
             let chunk = commands.next(Duration::from_millis(50)).await.map_err(err("reading the source's stream"))?;
             let mut need_ack = false;
             if let Some(chunk) = chunk {
-                let mut at = 0usize;
                 for cmd in &chunk.commands {
-                    let raw = &chunk.raw[at..at + cmd.raw_len];
-                    at += cmd.raw_len;
                     self.offset += cmd.raw_len as i64;
                     if let Some(ranges) = self.shard.slots.as_deref()
                         && (cmd.is("FLUSHALL") || cmd.is("FLUSHDB"))
@@ -259,7 +257,7 @@ impl StreamRun<'_> {
                             in_multi = false;
                             sink.commit().map_err(apply)?;
                         }
-                        Action::Forward => sink.add(self.db, &cmd.args, Some(raw)).await.map_err(apply)?,
+                        Action::Forward => sink.add(self.db, &cmd.args, Some(cmd.raw_len)).await.map_err(apply)?,
                         Action::Rewrite(list) => {
                             for (d, args) in list {
                                 sink.add(d, &args, None).await.map_err(apply)?;

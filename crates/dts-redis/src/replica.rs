@@ -168,11 +168,11 @@ impl ReplicaLink {
     }
 }
 
-/// Commands read from the master, with their raw bytes.
+/// Commands read from the master (each knows its length in the stream, which the offset counts).
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// The raw bytes of every command of the chunk, back to back.
-    pub raw: Vec<u8>,
+    /// Bytes of the stream the chunk's commands took.
+    pub bytes: usize,
     pub commands: Vec<Command>,
 }
 
@@ -204,11 +204,17 @@ async fn read_chunks<R: AsyncBufRead + Unpin + Send>(
     tx: mpsc::Sender<Result<Chunk>>,
     chunk_bytes: usize,
 ) {
+    // Raw bytes are not kept: a command's arguments are all the writer needs.
+    let mut scratch = Vec::with_capacity(64 * 1024);
     loop {
         let mut chunk = Chunk::default();
         loop {
-            match read_command(&mut reader, &mut chunk.raw).await {
-                Ok(c) => chunk.commands.push(c),
+            scratch.clear();
+            match read_command(&mut reader, &mut scratch).await {
+                Ok(c) => {
+                    chunk.bytes += c.raw_len;
+                    chunk.commands.push(c);
+                }
                 Err(e) => {
                     if !chunk.commands.is_empty() {
                         let _ = tx.send(Ok(std::mem::take(&mut chunk))).await;
@@ -219,7 +225,7 @@ async fn read_chunks<R: AsyncBufRead + Unpin + Send>(
             }
             // Cut the chunk when it is big enough or nothing more is buffered (the next read
             // would wait for the network).
-            if chunk.raw.len() >= chunk_bytes || buffered(&mut reader).await == 0 {
+            if chunk.bytes >= chunk_bytes || buffered(&mut reader).await == 0 {
                 break;
             }
         }
