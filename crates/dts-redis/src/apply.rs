@@ -151,7 +151,7 @@ impl Sink {
                 *bytes = 0;
                 let full = std::mem::replace(batch, TxBatch::new(None));
                 let value = marker_value(replid, offset, db);
-                let (bytes, shape, dest_db) = full.finish(*marker_db, marker_key, &value, db);
+                let (bytes, shape, dest_db) = full.finish(*marker_db, marker_key, &value);
                 *batch = TxBatch::new(dest_db);
                 pipe.send(&bytes, shape, offset as u64).await
             }

@@ -62,10 +62,45 @@ struct Batcher<'a> {
     keys: u64,
     /// Keys a cluster destination has executed (its flushes are synchronous).
     flushed: u64,
+    /// Plain strings (no TTL) waiting to go out as one `MSET` (standalone destination).
+    strings: Vec<Bytes>,
 }
 
+/// Plain strings per `MSET`: one command dispatch on the destination for many keys.
+const MSET_KEYS: usize = 64;
+
 impl Batcher<'_> {
+    /// A string key without a TTL: `MSET` with its neighbours (the RDB has each key once per
+    /// database, and the batch is sent before any other command, so order is kept).
+    async fn plain_string(&mut self, key: Bytes, value: Bytes) -> Result<()> {
+        if matches!(self.out, SnapshotOut::Cluster(_)) {
+            return self.command(&[Bytes::from_static(b"SET"), key, value]).await;
+        }
+        if self.strings.is_empty() {
+            self.strings.push(Bytes::from_static(b"MSET"));
+        }
+        self.strings.push(key);
+        self.strings.push(value);
+        if self.strings.len() > MSET_KEYS * 2 {
+            self.emit_strings().await?;
+        }
+        Ok(())
+    }
+
+    async fn emit_strings(&mut self) -> Result<()> {
+        if self.strings.is_empty() {
+            return Ok(());
+        }
+        let args = std::mem::take(&mut self.strings);
+        self.encode(&args).await
+    }
+
     async fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<()> {
+        self.emit_strings().await?;
+        self.encode(args).await
+    }
+
+    async fn encode<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<()> {
         let full = match &mut self.out {
             SnapshotOut::Pipeline(_) => {
                 encode_command(&mut self.buf, args);
@@ -79,7 +114,7 @@ impl Batcher<'_> {
             }
         };
         if full {
-            self.flush().await?;
+            self.flush_out().await?;
         }
         Ok(())
     }
@@ -96,6 +131,12 @@ impl Batcher<'_> {
     }
 
     async fn flush(&mut self) -> Result<()> {
+        self.emit_strings().await?;
+        self.flush_out().await
+    }
+
+    /// Sends what is encoded (pending strings stay pending).
+    async fn flush_out(&mut self) -> Result<()> {
         match &mut self.out {
             SnapshotOut::Pipeline(pipe) => {
                 if self.commands > 0 {
@@ -171,6 +212,7 @@ where
         selected: None,
         keys: 0,
         flushed: 0,
+        strings: Vec::new(),
     };
     let mut db: u32 = 0;
     let mut big: Option<(Bytes, ValueKind, Option<i64>)> = None;
@@ -198,7 +240,7 @@ where
                         Some(t) => {
                             b.command(&[&b"SET"[..], &rec.key, &value, b"PXAT", t.to_string().as_bytes()]).await?
                         }
-                        None => b.command(&[&b"SET"[..], &rec.key, &value]).await?,
+                        None => b.plain_string(rec.key.clone(), value).await?,
                     }
                 } else if restore {
                     let payload = rec.restore_payload(version);

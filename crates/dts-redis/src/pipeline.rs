@@ -19,13 +19,16 @@ use crate::error::{RedisError, Result};
 use crate::resp::{Reply, read_reply};
 
 /// What the replies of one batch look like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shape {
     /// `n` independent replies; an error reply fails the writer (a full load must not lose a key).
     Strict(usize),
     /// `MULTI`, `queued` commands, `EXEC`: queue-time errors abort the batch and fail the writer;
     /// errors inside EXEC's reply are counted and logged, as a replica does.
     Transaction { queued: usize },
+    /// `CLIENT REPLY ON` (`+OK`) and a `GET` of the marker that the batch's transaction set to
+    /// this value: anything else means the destination refused the transaction.
+    Marked(bytes::Bytes),
 }
 
 struct Expect {
@@ -160,6 +163,22 @@ where
                     reply: String::from_utf8_lossy(&e[..e.len().min(200)]).into_owned(),
                 }),
                 None => Ok(()),
+            }
+        }
+        Shape::Marked(expected) => {
+            let on = read_reply(reader).await?;
+            let got = read_reply(reader).await?;
+            match (&on, got.bytes()) {
+                (Reply::Status(_), Some(v)) if *v == expected => Ok(()),
+                _ => Err(RedisError::Server {
+                    command: "a replicated transaction".into(),
+                    reply: match (on, got) {
+                        (Reply::Error(e), _) | (_, Reply::Error(e)) => {
+                            String::from_utf8_lossy(&e).chars().take(200).collect()
+                        }
+                        _ => "EXEC did not run (a command was refused when queued)".into(),
+                    },
+                }),
             }
         }
         Shape::Transaction { queued } => {

@@ -115,6 +115,10 @@ pub struct TxBatch {
 impl TxBatch {
     pub fn new(dest_db: Option<u32>) -> TxBatch {
         let mut buf = Vec::with_capacity(64 * 1024);
+        // No replies for the transaction: the destination neither builds nor sends one per
+        // command (a replica's errors are ignored anyway); the marker read after it says
+        // whether EXEC ran.
+        encode_command(&mut buf, &["CLIENT", "REPLY", "OFF"]);
         encode_command(&mut buf, &["MULTI"]);
         TxBatch { buf, queued: 0, commands: 0, dest_db }
     }
@@ -146,15 +150,17 @@ impl TxBatch {
         self.commands += 1;
     }
 
-    /// Sets the marker (`key` in `marker_db` = `value`), puts the connection back into
-    /// `stream_db` and closes the transaction: the bytes to send and their reply shape.
-    pub fn finish(mut self, marker_db: u32, key: &str, value: &str, stream_db: u32) -> (Vec<u8>, Shape, Option<u32>) {
+    /// Sets the marker (`key` in `marker_db` = `value`), closes the transaction, turns replies
+    /// back on and reads the marker: the bytes to send and their reply shape (the marker's value
+    /// read back proves that EXEC ran; a transaction the destination refused leaves it as it was).
+    pub fn finish(mut self, marker_db: u32, key: &str, value: &str) -> (Vec<u8>, Shape, Option<u32>) {
         self.select(marker_db);
         encode_command(&mut self.buf, &["SET", key, value]);
         self.queued += 1;
-        self.select(stream_db);
         encode_command(&mut self.buf, &["EXEC"]);
-        (self.buf, Shape::Transaction { queued: self.queued }, self.dest_db)
+        encode_command(&mut self.buf, &["CLIENT", "REPLY", "ON"]);
+        encode_command(&mut self.buf, &["GET", key]);
+        (self.buf, Shape::Marked(Bytes::copy_from_slice(value.as_bytes())), self.dest_db)
     }
 }
 

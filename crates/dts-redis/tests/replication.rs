@@ -418,3 +418,25 @@ async fn the_consistency_check_names_missing_extra_and_different_keys() {
     assert!(repair.iter().any(|l| l.starts_with("DEL \"extra\"")), "{repair:?}");
     assert!(repair.iter().any(|l| l.starts_with("RESTORE \"a:list\"")), "{repair:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_the_destination_refuses_stops_the_replication_instead_of_losing_it() {
+    let source = RedisServer::start();
+    let dest = RedisServer::start_with(&["--rename-command", "LPUSH", ""]);
+    let (mut s, mut d) = (source.client(), dest.client());
+    s.run(&["SET", "before", "1"]);
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.snapshot().await;
+    s.run(&["MULTI"]);
+    s.run(&["SET", "with-it", "1"]);
+    s.run(&["LPUSH", "l", "a"]);
+    s.run(&["EXEC"]);
+    let result = tokio::time::timeout(Duration::from_secs(30), run.task).await.expect("ends").expect("task");
+    let e = result.expect_err("the destination cannot run LPUSH");
+    assert_eq!(e.class, dts_core::ErrorClass::NeedsOperator, "{e:?}");
+    assert!(e.summary.contains("refused"), "{e:?}");
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["EXISTS", "with-it"]).int(), 0, "the refused batch was applied as a whole or not at all");
+}
