@@ -82,11 +82,17 @@ EOF
 KEYS=$(r "$SRC" DBSIZE)
 echo "source: $KEYS keys, used_memory $(r "$SRC" INFO memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+cpu_s() { echo "scale=2; ($2 - $1) / $HZ" | bc; }
+
 # --- full sync: native replica -------------------------------------------------------------
+n0=$(cpu_ticks "$(pid_of "$NAT")")
 t0=$(now)
 r "$NAT" REPLICAOF 127.0.0.1 "$SRC" >/dev/null
 until r "$NAT" INFO replication | grep -q 'master_link_status:up' && [ "$(r "$NAT" DBSIZE)" = "$KEYS" ]; do sleep 0.05; done
 NATIVE_FULL=$(echo "$(now) - $t0" | bc)
+NATIVE_FULL_CPU=$(cpu_s "$n0" "$(cpu_ticks "$(pid_of "$NAT")")")
 
 # --- full sync: dts (MigrateType 2) --------------------------------------------------------
 start_dts "$WORK/dts.log" --data-dir "$WORK/dts"
@@ -100,10 +106,12 @@ JSON
 status() { "$DTS" job show "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Status"])'; }
 JOB=$(request bench-full 2 "$DST" | "$DTS" job create --request -)
 "$DTS" job check "$JOB" >/dev/null
+d0=$(cpu_ticks "$(pid_of "$DST")"); p0=$(cpu_ticks "$DPID")
 t0=$(now)
 "$DTS" job start "$JOB" >/dev/null
 until [ "$(status "$JOB")" = 9 ]; do sleep 0.05; done
 DTS_FULL=$(echo "$(now) - $t0" | bc)
+FULL_CPU="destination $(cpu_s "$d0" "$(cpu_ticks "$(pid_of "$DST")")") s, dts $(cpu_s "$p0" "$(cpu_ticks "$DPID")") s"
 cp "$WORK/dts.log" /tmp/redis-bench-dts.log
 digest() { r "$1" DEBUG DIGEST; }
 for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
@@ -111,8 +119,8 @@ for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; s
 [ "$(digest "$NAT")" = "$(digest "$SRC")" ] || { echo "native replica differs from the source"; exit 1; }
 
 printf '\nfull sync of %s keys (%s%% of the issue dataset), equal by DEBUG DIGEST:\n' "$KEYS" "$SCALE"
-printf '  native replica: %6.2f s\n  dts:            %6.2f s\n  dts / native time: %s (target <= 1.25)\n' \
-  "$NATIVE_FULL" "$DTS_FULL" "$(echo "scale=2; $DTS_FULL / $NATIVE_FULL" | bc)"
+printf '  native replica: %6.2f s (CPU: replica %s s)\n  dts:            %6.2f s (CPU: %s)\n  dts / native time: %s (target <= 1.25)\n' \
+  "$NATIVE_FULL" "$NATIVE_FULL_CPU" "$DTS_FULL" "$FULL_CPU" "$(echo "scale=2; $DTS_FULL / $NATIVE_FULL" | bc)"
 
 # --- incremental: a backlog drained by each alone --------------------------------------------
 r "$DST" FLUSHALL >/dev/null
@@ -135,9 +143,6 @@ wait
 r "$SRC" SET bench:end 1 >/dev/null
 OPS=$(( $(calls) - c0 ))
 printf '\nbacklog: %s s of redis-benchmark -t set / lpush / hset / zadd -P 16 -r 100000 (four at once): %s commands\n' "$SECS" "$OPS"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
-cpu_s() { echo "scale=2; ($2 - $1) / $HZ" | bc; }
 n0=$(cpu_ticks "$(pid_of "$NAT")"); s0=$(cpu_ticks "$(pid_of "$SRC")")
 t0=$(now); kill -CONT "$(pid_of "$NAT")"
 until [ "$(r "$NAT" EXISTS bench:end)" = 1 ]; do sleep 0.02; done

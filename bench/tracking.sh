@@ -39,10 +39,12 @@ FORMAT=${FORMAT:-json}; TOMBSTONES=${TOMBSTONES:-true}; RATE=${RATE:-2000}; ROWS
 SIZE=100000
 
 source bench/servers.sh
-# bench_setup's build takes the shared cargo lock like every other build on this machine (none
-# with DTS_BIN).
-cargo() { [ -n "${DTS_BIN:-}" ] || flock -o /tmp/dts-cargo.lock cargo "$@"; }
-bench_setup dts-tracking sysbench mariadb-server nats-server
+# bench_setup, except that DTS_BIN builds nothing; the build takes the shared cargo lock.
+ensure_packages sysbench mariadb-server nats-server
+[ -n "${DTS_BIN:-}" ] || flock -o /tmp/dts-cargo.lock cargo build --release --bin dts -q
+DTS=${DTS_BIN:-$PWD/target/release/dts}
+WORK=$(mktemp -d /tmp/dts-tracking-XXXX)
+PIDS=()
 keep_logs() { [ -n "${DTS_BENCH_LOGS:-}" ] && mkdir -p "$DTS_BENCH_LOGS" && cp "$WORK"/*.log "$WORK"/*.toml "$DTS_BENCH_LOGS"/ 2>/dev/null; cleanup; }
 trap keep_logs EXIT
 
@@ -61,7 +63,8 @@ BUSPY=(env PYTHONDONTWRITEBYTECODE=1 "$PY" bench/tracking_bus.py)
 SRC=$(free_port)
 start_mariadb src "$SRC" 31 512M
 declare -A REP
-for t in 0 2 4; do
+REPS="0 2 4"; [ "$SECS" = 0 ] && REPS=""
+for t in $REPS; do
   REP[$t]=$(free_port)
   start_mariadb "rep$t" "${REP[$t]}" "$((40 + t))" 512M --innodb-flush-log-at-trx-commit=2 \
     --slave-parallel-threads="$t" --slave-parallel-mode=optimistic --skip-slave-start --log-slave-updates
@@ -95,7 +98,7 @@ q "$SRC" "CREATE TABLE sbtest.marker (marker_id INT PRIMARY KEY);
 
 # Replicas: as in backlog.sh, CHANGE MASTER first, then the --master-data dump.
 mariadb-dump -h127.0.0.1 -P"$SRC" -uroot --single-transaction --master-data=1 --databases sbtest > "$WORK/seed.sql"
-for t in 0 2 4; do
+for t in $REPS; do
   q "${REP[$t]}" "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SRC, MASTER_USER='root', MASTER_PASSWORD=''"
   mariadb -h127.0.0.1 -P"${REP[$t]}" -uroot < "$WORK/seed.sql"
   q "${REP[$t]}" "START SLAVE"
@@ -136,80 +139,87 @@ done
 
 sums() { q "$1" "CHECKSUM TABLE sbtest.sbtest1, sbtest.sbtest2, sbtest.sbtest3, sbtest.sbtest4" | awk '{print $2}' | tr '\n' ' '; }
 SRC_SUM=$(sums "$SRC")
-for t in 0 2 4; do until [ "$(sums "${REP[$t]}")" = "$SRC_SUM" ]; do sleep 0.2; done; done
-for t in 0 2 4; do q "${REP[$t]}" "STOP SLAVE"; done
-
-# The backlog, then the marker.
-sysbench oltp_write_only "${SB[@]}" --threads=2 --time="$SECS" --report-interval=0 run > "$WORK/sysbench.txt"
-TX=$(grep -o 'transactions: *[0-9]*' "$WORK/sysbench.txt" | grep -o '[0-9]*$')
-ROWS=$((TX * 4))
-q "$SRC" "INSERT INTO sbtest.marker VALUES (1)"
-SRC_SUM=$(sums "$SRC")
+for t in $REPS; do until [ "$(sums "${REP[$t]}")" = "$SRC_SUM" ]; do sleep 0.2; done; done
+for t in $REPS; do q "${REP[$t]}" "STOP SLAVE"; done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 server_pid() { cat "$WORK/$1/data/"*.pid 2>/dev/null || pgrep -f "datadir=$WORK/$1/data" | head -1; }
 HZ=$(getconf CLK_TCK)
-per100k() { echo "scale=2; $1 * 100000 / $ROWS" | bc; }
-
-printf '\nbacklog: %s s of sysbench oltp_write_only, %s transactions, %s row changes; format %s, tombstones %s\n' \
-  "$SECS" "$TX" "$ROWS" "$FORMAT" "$TOMBSTONES"
-BEST=0
-for t in 0 2 4; do
-  spid=$(server_pid "rep$t"); c0=$(cpu_ticks "$spid")
-  t0=$(now); q "${REP[$t]}" "START SLAVE"
-  until [ "$(q "${REP[$t]}" "SELECT COUNT(*) FROM sbtest.marker WHERE marker_id = 1" 2>/dev/null)" = 1 ]; do sleep 0.02; done
-  t1=$(now)
-  until [ "$(sums "${REP[$t]}")" = "$SRC_SUM" ]; do sleep 0.05; t1=$(now); done
-  cpu=$(echo "scale=2; ($(cpu_ticks "$spid") - c0) / $HZ" | bc)
-  secs=$(echo "$t1 - $t0" | bc); rate=$(echo "$ROWS / $secs" | bc)
-  [ "$rate" -gt "$BEST" ] && BEST=$rate
-  printf '  native replica, slave_parallel_threads=%s: %6.2f s, %6s row changes/s, server CPU %5.2f s per 100k changes\n' \
-    "$t" "$secs" "$rate" "$(per100k "$cpu")"
-done
-
 declare -A RATE_OF RSS_OF
-for bus in $BUSES; do
-  bpid=${BUSPID[$bus]}; b0=$(cpu_ticks "$bpid")
-  "${BUSPY[@]}" marker "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" 1 300 > "$WORK/marker-$bus" &
-  WAITER=$!
-  sleep 0.5  # the waiter is polling
-  t0=$(now)
-  run_dts "$bus" "$WORK/dts-$bus-drain.log"
-  if [ -n "${PROFILE:-}" ]; then
-    perf record -e cpu-clock -F 999 -g -o "$WORK/perf-$bus.data" -p "$DPID,$bpid" >/dev/null 2>&1 & PERF=$!
-  fi
-  wait "$WAITER"
-  read -r t1 end < "$WORK/marker-$bus"
-  if [ -n "${PROFILE:-}" ]; then
-    kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
-  fi
-  secs=$(echo "$t1 - $t0" | bc)
-  dts_cpu=$(echo "scale=2; $(cpu_ticks "$DPID") / $HZ" | bc)
-  bus_cpu=$(echo "scale=2; ($(cpu_ticks "$bpid") - b0) / $HZ" | bc)
-  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
-  msgs=$((end - BEFORE[$bus]))
-  rate=$(echo "$ROWS / $secs" | bc)
-  RATE_OF[$bus]=$rate; RSS_OF[$bus]=$((rss_kib / 1024))
-  printf '  dts -> %-5s (%s): %6.2f s, %6s row changes/s (%s messages, %s/s), dts CPU %5.2f s + bus %5.2f s per 100k changes, peak RSS %s MiB\n' \
-    "$bus" "$FORMAT" "$secs" "$rate" "$msgs" "$(echo "$msgs / $secs" | bc)" "$(per100k "$dts_cpu")" "$(per100k "$bus_cpu")" "${RSS_OF[$bus]}"
-  if [ -n "${PROFILE:-}" ]; then
-    echo "    profile (share of samples by process, then by function, self time):"
-    perf report -i "$WORK/perf-$bus.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8 | sed 's/^/    /' || true
-    perf report -i "$WORK/perf-$bus.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' \
-      | sed -E 's/ +- +- *$//; s/  +/ /g; s/^/    /' | head -25 || true
-  fi
-  stop_dts
-done
 
-echo
-for bus in $BUSES; do
-  target=2.0; [ "$bus" = kafka ] && target=1.5
-  printf '  dts -> %-5s / fastest native: %s (target >= %s); peak RSS %s MiB (target < 100)\n' \
-    "$bus" "$(echo "scale=2; ${RATE_OF[$bus]} / $BEST" | bc)" "$target" "${RSS_OF[$bus]}"
-done
+backlog_phase() {
+  # The backlog, then the marker.
+  sysbench oltp_write_only "${SB[@]}" --threads=2 --time="$SECS" --report-interval=0 run > "$WORK/sysbench.txt"
+  TX=$(grep -o 'transactions: *[0-9]*' "$WORK/sysbench.txt" | grep -o '[0-9]*$')
+  ROWS=$((TX * 4))
+  q "$SRC" "INSERT INTO sbtest.marker VALUES (1)"
+  SRC_SUM=$(sums "$SRC")
+
+  per100k() { echo "scale=2; $1 * 100000 / $ROWS" | bc; }
+
+  printf '\nbacklog: %s s of sysbench oltp_write_only, %s transactions, %s row changes; format %s, tombstones %s\n' \
+    "$SECS" "$TX" "$ROWS" "$FORMAT" "$TOMBSTONES"
+  BEST=0
+  for t in $REPS; do
+    spid=$(server_pid "rep$t"); c0=$(cpu_ticks "$spid")
+    t0=$(now); q "${REP[$t]}" "START SLAVE"
+    until [ "$(q "${REP[$t]}" "SELECT COUNT(*) FROM sbtest.marker WHERE marker_id = 1" 2>/dev/null)" = 1 ]; do sleep 0.02; done
+    t1=$(now)
+    until [ "$(sums "${REP[$t]}")" = "$SRC_SUM" ]; do sleep 0.05; t1=$(now); done
+    cpu=$(echo "scale=2; ($(cpu_ticks "$spid") - c0) / $HZ" | bc)
+    secs=$(echo "$t1 - $t0" | bc); rate=$(echo "$ROWS / $secs" | bc)
+    [ "$rate" -gt "$BEST" ] && BEST=$rate
+    printf '  native replica, slave_parallel_threads=%s: %6.2f s, %6s row changes/s, server CPU %5.2f s per 100k changes\n' \
+      "$t" "$secs" "$rate" "$(per100k "$cpu")"
+  done
+
+  for bus in $BUSES; do
+    bpid=${BUSPID[$bus]}; b0=$(cpu_ticks "$bpid")
+    "${BUSPY[@]}" marker "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" 1 300 > "$WORK/marker-$bus" &
+    WAITER=$!
+    sleep 0.5  # the waiter is polling
+    t0=$(now)
+    run_dts "$bus" "$WORK/dts-$bus-drain.log"
+    if [ -n "${PROFILE:-}" ]; then
+      perf record -e cpu-clock -F 999 -g -o "$WORK/perf-$bus.data" -p "$DPID,$bpid" >/dev/null 2>&1 & PERF=$!
+    fi
+    wait "$WAITER"
+    read -r t1 end < "$WORK/marker-$bus"
+    if [ -n "${PROFILE:-}" ]; then
+      kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
+    fi
+    secs=$(echo "$t1 - $t0" | bc)
+    dts_cpu=$(echo "scale=2; $(cpu_ticks "$DPID") / $HZ" | bc)
+    bus_cpu=$(echo "scale=2; ($(cpu_ticks "$bpid") - b0) / $HZ" | bc)
+    rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
+    msgs=$((end - BEFORE[$bus]))
+    rate=$(echo "$ROWS / $secs" | bc)
+    RATE_OF[$bus]=$rate; RSS_OF[$bus]=$((rss_kib / 1024))
+    printf '  dts -> %-5s (%s): %6.2f s, %6s row changes/s (%s messages, %s/s), dts CPU %5.2f s + bus %5.2f s per 100k changes (busy: dts %s%%, bus %s%% of one core), peak RSS %s MiB\n' \
+      "$bus" "$FORMAT" "$secs" "$rate" "$msgs" "$(echo "$msgs / $secs" | bc)" "$(per100k "$dts_cpu")" "$(per100k "$bus_cpu")" \
+      "$(echo "$dts_cpu * 100 / $secs" | bc)" "$(echo "$bus_cpu * 100 / $secs" | bc)" "${RSS_OF[$bus]}"
+    if [ -n "${PROFILE:-}" ]; then
+      echo "    profile: share of samples by process, then dts's and the bus's functions (self time, % of that process)"
+      perf report -i "$WORK/perf-$bus.data" --no-children --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -4 | sed 's/^/    /' || true
+      for p in "$DPID" "$bpid"; do
+        perf report -i "$WORK/perf-$bus.data" --pid="$p" --percentage relative --no-children --sort dso,symbol --stdio 2>/dev/null \
+          | grep -E '^ +[0-9.]+%' | sed -E 's/  +/ /g; s/^/    /' | head -20 || true
+      done
+    fi
+    stop_dts
+  done
+
+  echo
+  for bus in $BUSES; do
+    target=2.0; [ "$bus" = kafka ] && target=1.5
+    printf '  dts -> %-5s / fastest native: %s (target >= %s); peak RSS %s MiB (target < 100)\n' \
+      "$bus" "$(echo "scale=2; ${RATE_OF[$bus]} / $BEST" | bc)" "$target" "${RSS_OF[$bus]}"
+  done
+}
+if [ "$SECS" != 0 ]; then backlog_phase; fi
 
 [ "$LAT_SECS" = 0 ] && exit 0
-echo
+printf '\nlive: %s row changes/s, %s rows per INSERT, %s s per bus; format %s\n' "$RATE" "$ROWS_PER_TX" "$LAT_SECS" "$FORMAT"
 marker=2
 for bus in $BUSES; do
   run_dts "$bus" "$WORK/dts-$bus-live.log"

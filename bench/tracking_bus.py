@@ -13,7 +13,7 @@ not dts's own consumer.
                                         new events) takes its clock when each event arrives.
                                         Prints: rows written, achieved rate, received, p50, p99,
                                         max (ms) and samples, skipping the first second; then how
-                                        the rows arrived: mean rows per burst (arrivals < 20 ms
+                                        the rows arrived: mean rows per burst (arrivals < 1 ms
                                         apart) and mean ms between bursts.
 
 BUS is nats (ADDR nats://host:port) or kafka (ADDR host:port). The subscription's names follow
@@ -231,7 +231,7 @@ def samples(received, since_us):
     return out
 
 
-def bursts(arrivals, gap=0.02):
+def bursts(arrivals, gap=0.001):
     """Arrivals grouped where they are less than `gap` s apart: (count, mean rows per group,
     mean s between group starts)."""
     arrivals = sorted(arrivals)
