@@ -164,16 +164,16 @@ fn merge(last: &mut Entry, name: &[u8], args: &[Bytes]) -> bool {
             last.args.extend_from_slice(&args[2..]);
             true
         }
-        b"HSET" | b"HMSET" if args.len() >= 4 && args.len() % 2 == 0 && last.args.len() % 2 == 0 => {
+        b"HSET" | b"HMSET" if args.len() >= 4 && args.len().is_multiple_of(2) && last.args.len().is_multiple_of(2) => {
             last.args.extend_from_slice(&args[2..]);
             true
         }
         // Plain ZADD (no NX/XX/GT/LT/CH/INCR): score member pairs only.
         b"ZADD"
             if args.len() >= 4
-                && args.len() % 2 == 0
+                && args.len().is_multiple_of(2)
                 && is_score(&args[2])
-                && last.args.len() % 2 == 0
+                && last.args.len().is_multiple_of(2)
                 && is_score(&last.args[2]) =>
         {
             last.args.extend_from_slice(&args[2..]);

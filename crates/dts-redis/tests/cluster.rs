@@ -3,80 +3,20 @@
 //! server (with a shard's FLUSHALL), a crash continuing every shard, a source failover, and the
 //! precheck's topology item.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dts_core::{
-    ChangeReplicator, Checker, CheckpointFuture, Checkpoints, Completion, ConnectionSpec, ConsistencyChecker,
-    DatabaseSelection, Lag, MigrationPlan, ObjectSelection, Position, ReplicationObserver, StreamMode,
+    ChangeReplicator, Checker, ConnectionSpec, ConsistencyChecker, DatabaseSelection, MigrationPlan, ObjectSelection,
+    Position, StreamMode,
 };
 use dts_redis::RedisConnector;
+use support::{MemoryCheckpoints, Observer};
+mod support;
+
 use dts_test_support::RedisServer;
 use dts_test_support::redis::{ClusterClient, RedisClient, RedisCluster, key_slot};
-
-#[derive(Default)]
-struct MemoryCheckpoints(Mutex<HashMap<String, String>>);
-
-impl Checkpoints for MemoryCheckpoints {
-    fn get<'a>(&'a self, key: &'a str) -> CheckpointFuture<'a, Option<String>> {
-        Box::pin(async move { Ok(self.0.lock().unwrap().get(key).cloned()) })
-    }
-    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> CheckpointFuture<'a, ()> {
-        Box::pin(async move {
-            self.0.lock().unwrap().insert(key.to_string(), value.to_string());
-            Ok(())
-        })
-    }
-    fn scan<'a>(&'a self, prefix: &'a str) -> CheckpointFuture<'a, Vec<(String, String)>> {
-        Box::pin(async move {
-            let mut v: Vec<_> = self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            v.sort();
-            Ok(v)
-        })
-    }
-}
-
-#[derive(Default)]
-struct Observer {
-    completion: AtomicU8,
-    snapshot_done: AtomicU64,
-    caught_up: AtomicBool,
-    applied: AtomicU64,
-    notes: Mutex<Vec<String>>,
-}
-
-impl ReplicationObserver for Observer {
-    fn progress(&self, lag: Lag) {
-        if lag.caught_up {
-            self.caught_up.store(true, Ordering::SeqCst);
-        }
-    }
-    fn completion(&self) -> Completion {
-        match self.completion.load(Ordering::SeqCst) {
-            1 => Completion::WaitForSync,
-            2 => Completion::Immediately,
-            _ => Completion::None,
-        }
-    }
-    fn applied(&self, n: u64) {
-        self.applied.fetch_add(n, Ordering::SeqCst);
-    }
-    fn snapshot_finished(&self) {
-        self.snapshot_done.fetch_add(1, Ordering::SeqCst);
-    }
-    fn note(&self, message: String) {
-        self.notes.lock().unwrap().push(message);
-    }
-}
 
 fn spec(port: u16) -> ConnectionSpec {
     ConnectionSpec { host: "127.0.0.1".into(), port, ..Default::default() }

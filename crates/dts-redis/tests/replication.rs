@@ -2,80 +2,19 @@
 //! of every type with TTLs, transactions, a flushed database, resuming without a full resync,
 //! a backlog overrun, source settings, the precheck and the consistency check.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dts_core::{
-    ChangeReplicator, Checker, CheckpointFuture, Checkpoints, Completion, ConnectionSpec, ConsistencyChecker,
-    DatabaseSelection, Lag, MigrationPlan, ObjectSelection, Position, ReleaseReason, Releaser, ReplicationObserver,
-    StreamMode,
+    ChangeReplicator, Checker, ConnectionSpec, ConsistencyChecker, DatabaseSelection, MigrationPlan, ObjectSelection,
+    Position, ReleaseReason, Releaser, StreamMode,
 };
 use dts_redis::RedisConnector;
+use support::{MemoryCheckpoints, Observer};
+mod support;
+
 use dts_test_support::{RedisClient, RedisServer};
-
-#[derive(Default)]
-struct MemoryCheckpoints(Mutex<HashMap<String, String>>);
-
-impl Checkpoints for MemoryCheckpoints {
-    fn get<'a>(&'a self, key: &'a str) -> CheckpointFuture<'a, Option<String>> {
-        Box::pin(async move { Ok(self.0.lock().unwrap().get(key).cloned()) })
-    }
-    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> CheckpointFuture<'a, ()> {
-        Box::pin(async move {
-            self.0.lock().unwrap().insert(key.to_string(), value.to_string());
-            Ok(())
-        })
-    }
-    fn scan<'a>(&'a self, prefix: &'a str) -> CheckpointFuture<'a, Vec<(String, String)>> {
-        Box::pin(async move {
-            let mut v: Vec<_> = self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            v.sort();
-            Ok(v)
-        })
-    }
-}
-
-#[derive(Default)]
-struct Observer {
-    completion: AtomicU8,
-    snapshot_done: AtomicBool,
-    caught_up: AtomicBool,
-    applied: AtomicU64,
-    notes: Mutex<Vec<String>>,
-}
-
-impl ReplicationObserver for Observer {
-    fn progress(&self, lag: Lag) {
-        if lag.caught_up {
-            self.caught_up.store(true, Ordering::SeqCst);
-        }
-    }
-    fn completion(&self) -> Completion {
-        match self.completion.load(Ordering::SeqCst) {
-            1 => Completion::WaitForSync,
-            2 => Completion::Immediately,
-            _ => Completion::None,
-        }
-    }
-    fn applied(&self, n: u64) {
-        self.applied.fetch_add(n, Ordering::SeqCst);
-    }
-    fn snapshot_finished(&self) {
-        self.snapshot_done.store(true, Ordering::SeqCst);
-    }
-    fn note(&self, message: String) {
-        self.notes.lock().unwrap().push(message);
-    }
-}
 
 fn spec(server: &RedisServer) -> ConnectionSpec {
     ConnectionSpec { host: "127.0.0.1".into(), port: server.port(), ..Default::default() }
@@ -176,7 +115,7 @@ impl Running {
     /// Waits until the snapshot is at the destination (failing with the task's error if it ended).
     async fn snapshot(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !self.observer.snapshot_done.load(Ordering::SeqCst) {
+        while self.observer.snapshot_done.load(Ordering::SeqCst) == 0 {
             if self.task.is_finished() {
                 let r = (&mut self.task).await.expect("task");
                 panic!("the replication ended before its snapshot was done: {r:?}");
