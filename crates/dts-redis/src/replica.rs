@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::conn::Conn;
 use crate::error::{RedisError, Result};
-use crate::resp::{Command, Reply, read_command};
+use crate::resp::{Command, Reply, parse_command};
 
 /// How a `PSYNC` was answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,32 +204,57 @@ async fn read_chunks<R: AsyncBufRead + Unpin + Send>(
     tx: mpsc::Sender<Result<Chunk>>,
     chunk_bytes: usize,
 ) {
-    // Raw bytes are not kept: a command's arguments are all the writer needs.
-    let mut scratch = Vec::with_capacity(64 * 1024);
+    // Commands are parsed where they lie in `buf`; each chunk's bytes are split off and frozen
+    // once, and the arguments are slices of them (no copy, no allocation per argument).
+    let mut buf = bytes::BytesMut::with_capacity(chunk_bytes + 64 * 1024);
     loop {
         let mut chunk = Chunk::default();
-        loop {
-            scratch.clear();
-            match read_command(&mut reader, &mut scratch).await {
-                Ok(c) => {
-                    chunk.bytes += c.raw_len;
-                    chunk.commands.push(c);
-                }
-                Err(e) => {
-                    if !chunk.commands.is_empty() {
-                        let _ = tx.send(Ok(std::mem::take(&mut chunk))).await;
+        let mut ranges: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+        let mut parsed = 0usize;
+        let failure = loop {
+            match parse_command(&buf[parsed..]) {
+                Ok(Some((len, args))) => {
+                    ranges.push((len, args));
+                    parsed += len;
+                    if parsed >= chunk_bytes {
+                        break None;
                     }
-                    let _ = tx.send(Err(e)).await;
-                    return;
+                    continue;
                 }
+                Ok(None) => {}
+                Err(e) => break Some(e),
             }
-            // Cut the chunk when it is big enough or nothing more is buffered (the next read
-            // would wait for the network).
-            if chunk.bytes >= chunk_bytes || buffered(&mut reader).await == 0 {
-                break;
+            // More bytes are needed: end the chunk if some commands are complete and nothing
+            // more is buffered (the next read would wait for the network).
+            if !ranges.is_empty() && buffered(&mut reader).await == 0 {
+                break None;
             }
+            match reader.fill_buf().await {
+                Ok([]) => break Some(RedisError::Closed),
+                Ok(data) => {
+                    let n = data.len();
+                    buf.extend_from_slice(data);
+                    reader.consume(n);
+                }
+                Err(e) => break Some(e.into()),
+            }
+        };
+        let frame = buf.split_to(parsed).freeze();
+        let mut at = 0usize;
+        chunk.commands.reserve(ranges.len());
+        for (len, args) in ranges {
+            chunk.commands.push(Command {
+                args: args.into_iter().map(|(s, l)| frame.slice(at + s..at + s + l)).collect(),
+                raw_len: len,
+            });
+            at += len;
         }
-        if tx.send(Ok(chunk)).await.is_err() {
+        chunk.bytes = parsed;
+        if !chunk.commands.is_empty() && tx.send(Ok(chunk)).await.is_err() {
+            return;
+        }
+        if let Some(e) = failure {
+            let _ = tx.send(Err(e)).await;
             return;
         }
     }

@@ -254,9 +254,84 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(r: &mut R, raw: &mut Vec<u8>)
     Ok(Command { args, raw_len: raw.len() - start })
 }
 
+/// Parses one command at the start of `buf` without copying: `Ok(None)` when `buf` does not
+/// hold all of it yet; otherwise the command's length in bytes and its arguments as
+/// `(start, len)` ranges of `buf`. An empty line (a master's keep-alive) is a command of no
+/// arguments.
+pub fn parse_command(buf: &[u8]) -> Result<Option<(usize, Vec<(usize, usize)>)>, RedisError> {
+    fn line(buf: &[u8], from: usize) -> Result<Option<(usize, usize)>, RedisError> {
+        // (end of the line's content, index after its `\n`)
+        match buf[from..].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let end = from + i;
+                let content_end = if end > from && buf[end - 1] == b'\r' { end - 1 } else { end };
+                Ok(Some((content_end, end + 1)))
+            }
+            None if buf.len() - from > MAX_LINE => {
+                Err(RedisError::Protocol("a protocol line is longer than 64 KiB".into()))
+            }
+            None => Ok(None),
+        }
+    }
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let Some((content_end, mut at)) = line(buf, 0)? else { return Ok(None) };
+    if content_end == 0 {
+        return Ok(Some((at, Vec::new())));
+    }
+    if buf[0] != b'*' {
+        return Err(RedisError::Protocol("an inline command in the replication stream".into()));
+    }
+    let n = parse_int(&buf[1..content_end])?;
+    if n < 0 || n as usize > MAX_ARRAY {
+        return Err(RedisError::Protocol(format!("a command of {n} arguments")));
+    }
+    let mut args = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let Some((header_end, body)) = line(buf, at)? else { return Ok(None) };
+        if buf[at] != b'$' {
+            return Err(RedisError::Protocol("a command argument is not a bulk string".into()));
+        }
+        let len = parse_int(&buf[at + 1..header_end])?;
+        if len < 0 || len as usize > MAX_BULK {
+            return Err(RedisError::Protocol(format!("a command argument of {len} bytes")));
+        }
+        let len = len as usize;
+        if buf.len() < body + len + 2 {
+            return Ok(None);
+        }
+        if &buf[body + len..body + len + 2] != b"\r\n" {
+            return Err(RedisError::Protocol("a bulk string does not end with CRLF".into()));
+        }
+        args.push((body, len));
+        at = body + len + 2;
+    }
+    Ok(Some((at, args)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_parse_in_place_and_incomplete_ones_wait_for_more() {
+        let mut buf = Vec::new();
+        encode_command(&mut buf, &[&b"SET"[..], b"k", b"v\r\nx"]);
+        let whole = buf.len();
+        buf.extend_from_slice(b"\n*1\r\n$4\r\nPI");
+        let (len, args) = parse_command(&buf).unwrap().unwrap();
+        assert_eq!(len, whole);
+        let got: Vec<&[u8]> = args.iter().map(|(s, l)| &buf[*s..*s + *l]).collect();
+        assert_eq!(got, vec![&b"SET"[..], b"k", b"v\r\nx"]);
+        assert_eq!(parse_command(&buf[whole..]).unwrap(), Some((1, vec![])));
+        assert_eq!(parse_command(&buf[whole + 1..]).unwrap(), None);
+        for cut in 0..whole {
+            assert_eq!(parse_command(&buf[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        assert!(parse_command(b"*1\r\n$999999999999\r\n").is_err());
+        assert!(parse_command(b"*1\r\n$1\r\nab\r\n").is_err());
+    }
 
     #[tokio::test]
     async fn commands_round_trip_through_the_encoder_and_the_reader() {

@@ -38,7 +38,7 @@ pub enum JobCommand {
         request: Option<PathBuf>,
         #[arg(long)]
         name: Option<String>,
-        /// mysql://user:password@host:port, with `?ssl-mode=required` or
+        /// mysql://user:password@host:port (or redis://[user]:password@host:port), with `?ssl-mode=required` or
         /// `?ssl-mode=verify-full&ssl-ca=ca.pem` for TLS
         #[arg(long)]
         source: Option<String>,
@@ -151,8 +151,23 @@ fn masked_url(url: &str) -> String {
 fn endpoint_info(url: &str, prefix: &str) -> anyhow::Result<(Value, serde_json::Map<String, Value>)> {
     let u = reqwest::Url::parse(url)
         .with_context(|| format!("bad database URL {} for the {prefix} endpoint", masked_url(url)))?;
+    if u.scheme() == "redis" {
+        // redis://[user]:password@host:port (an ACL user when given).
+        let mut info = json!({
+            "Ip": u.host_str().context("database URL without host")?,
+            "Port": u.port().unwrap_or(6379),
+            "Password": percent_decode(u.password().unwrap_or_default()),
+        });
+        if !u.username().is_empty() {
+            info["User"] = json!(percent_decode(u.username()));
+        }
+        if u.query().is_some() {
+            bail!("redis:// URLs take no options");
+        }
+        return Ok((info, serde_json::Map::new()));
+    }
     if !matches!(u.scheme(), "mysql" | "mariadb") {
-        bail!("database URLs start with mysql:// or mariadb://");
+        bail!("database URLs start with mysql://, mariadb:// or redis://");
     }
     let mut tls = serde_json::Map::new();
     for (key, value) in u.query_pairs() {
@@ -454,6 +469,12 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
                     let (Some(name), Some(src), Some(dst)) = (name, source, destination) else {
                         bail!("give --request FILE, or --name, --source and --destination");
                     };
+                    let kind = |u: &str| if u.starts_with("redis://") { "redis" } else { "mysql" };
+                    if kind(&src) != kind(&dst) {
+                        bail!("--source and --destination must be the same kind of database");
+                    }
+                    let (db_type, dst_access) =
+                        if kind(&src) == "redis" { ("redis", "extranet") } else { ("mysql", "cdb") };
                     let (src_info, mut extern_params) = endpoint_info(&src, "Src")?;
                     let (mut dst_info, dst_tls) = endpoint_info(&dst, "Dst")?;
                     extern_params.extend(dst_tls);
@@ -462,8 +483,8 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
                     let mut req = json!({
                         "JobName": name,
                         "MigrateOption": {"RunMode": 1, "MigrateType": migrate_type, "MigrateObject": if info.is_some() { 2 } else { 1 }},
-                        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet", "SrcInfo": src_info,
-                        "DstDatabaseType": "mysql", "DstAccessType": "cdb", "DstInfo": dst_info,
+                        "SrcDatabaseType": db_type, "SrcAccessType": "extranet", "SrcInfo": src_info,
+                        "DstDatabaseType": db_type, "DstAccessType": dst_access, "DstInfo": dst_info,
                     });
                     if !extern_params.is_empty() {
                         req["MigrateOption"]["ExternParams"] = json!(Value::Object(extern_params).to_string());

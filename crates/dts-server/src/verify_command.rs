@@ -1,7 +1,8 @@
-//! `dts verify`: compares tables of two MySQL-family servers on its own, outside any job, with a
-//! progress bar, and prints per table whether they are equal and, when not, the keys missing,
-//! extra or different on the destination (with the differing columns); optionally writes the
-//! SQL that would repair the destination. Exit status 1 when anything differs.
+//! `dts verify`: compares tables of two MySQL-family servers (or the databases of two Redis
+//! servers, `redis://` URLs) on its own, outside any job, with a progress bar, and prints per
+//! table whether they are equal and, when not, the keys missing, extra or different on the
+//! destination (with the differing columns); optionally writes the SQL (Redis: `redis-cli`
+//! commands) that would repair the destination. Exit status 1 when anything differs.
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -10,14 +11,15 @@ use mysql_async::prelude::Queryable;
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// mysql://user:password@host:port
+    /// mysql://user:password@host:port, or redis://[user]:password@host:port
     #[arg(long)]
     source: String,
-    /// mysql://user:password@host:port
+    /// mysql://user:password@host:port, or redis://[user]:password@host:port
     #[arg(long)]
     destination: String,
-    /// Tables (db.table) or whole databases (db), comma separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Tables (db.table) or whole databases (db), comma separated (Redis: database numbers;
+    /// every database when absent).
+    #[arg(long, value_delimiter = ',')]
     tables: Vec<String>,
     /// Rows per compared chunk (a differing chunk is drilled down row by row).
     #[arg(long, default_value_t = 100_000)]
@@ -87,7 +89,94 @@ async fn expand(source: &ConnectionSpec, items: &[String]) -> anyhow::Result<Vec
     Ok(out)
 }
 
+/// `redis://[user]:password@host:port` as a connection.
+fn redis_spec(url: &str) -> anyhow::Result<ConnectionSpec> {
+    let u = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("bad database URL: {e}"))?;
+    let decode = |s: &str| crate::job_command::percent_decode(s);
+    Ok(ConnectionSpec {
+        host: u.host_str().context("database URL without host")?.to_string(),
+        port: u.port().unwrap_or(6379),
+        user: decode(u.username()),
+        password: decode(u.password().unwrap_or_default()),
+        ..Default::default()
+    })
+}
+
+/// Compares the selected databases of two Redis servers with the Redis family's check.
+async fn run_redis(args: &VerifyArgs) -> anyhow::Result<()> {
+    use dts_core::ConsistencyChecker;
+    let selection = if args.tables.is_empty() {
+        dts_core::ObjectSelection::WholeInstance
+    } else {
+        dts_core::ObjectSelection::Databases(
+            args.tables
+                .iter()
+                .map(|d| dts_core::DatabaseSelection { database: d.clone(), ..Default::default() })
+                .collect(),
+        )
+    };
+    let plan = dts_core::MigrationPlan {
+        job_id: "verify".into(),
+        kind: dts_core::JobKind::Migration,
+        route: dts_core::route("redis", dts_core::DeclaredTarget::Database("redis")).expect("redis routes"),
+        stages: dts_core::Stages::of_migrate_type(2),
+        selection,
+        source: redis_spec(&args.source)?,
+        target: dts_core::Target::Database(redis_spec(&args.destination)?),
+        override_root: false,
+        loop_guard: None,
+        conflict_policy: Default::default(),
+        extern_params: None,
+    };
+    let checker = dts_redis::RedisConnector::default();
+    let fail = |e: dts_core::ConnectorError| anyhow::anyhow!("{e}");
+    let databases = checker.tables(&plan).await.map_err(fail)?;
+    let options = CompareOptions {
+        settle_window: args.settle_secs.map(std::time::Duration::from_secs),
+        ..CompareOptions::default()
+    };
+    let bar = indicatif::ProgressBar::new(databases.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} databases {elapsed} {msg}")
+            .expect("a valid progress template"),
+    );
+    let (mut inconsistent, mut repair) = (0, Vec::new());
+    for (db, _) in &databases {
+        bar.set_message(format!("database {db}"));
+        let diff = checker.compare(&plan, db, "", &options).await.map_err(fail)?;
+        bar.inc(1);
+        if diff.consistent() {
+            bar.suspend(|| eprintln!("database {db}: equal ({} keys)", diff.source_rows));
+            continue;
+        }
+        inconsistent += 1;
+        bar.suspend(|| print_diff(&diff, args.show));
+        if args.repair_sql.is_some() {
+            repair.extend(checker.repair_sql(&plan, &diff, usize::MAX).await.map_err(fail)?);
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &args.repair_sql {
+        let text: String = repair.iter().map(|s| format!("{s}\n")).collect();
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("{} repair command(s) written to {}", repair.len(), path.display());
+    }
+    eprintln!("{} database(s) compared, {inconsistent} inconsistent", databases.len());
+    if inconsistent > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    let redis = |u: &str| u.starts_with("redis://");
+    match (redis(&args.source), redis(&args.destination)) {
+        (true, true) => return run_redis(&args).await,
+        (false, false) => {}
+        _ => bail!("both URLs must be redis:// or both mysql://"),
+    }
+    if args.tables.is_empty() {
+        bail!("--tables is required for MySQL-family servers");
+    }
     let (source, destination) = (spec(&args.source)?, spec(&args.destination)?);
     let tables = expand(&source, &args.tables).await?;
     let options = CompareOptions {
