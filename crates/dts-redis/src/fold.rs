@@ -1,7 +1,8 @@
 //! Folding one destination transaction's replicated commands: commands on the same key are
 //! brought together and merged where Redis gives the same result (`LPUSH k a` + `LPUSH k b` =
 //! `LPUSH k a b`; `HSET`, `RPUSH`, `SADD`, plain `ZADD` alike; a plain `SET` overwritten by a
-//! later plain `SET` of the key is dropped), so the destination executes fewer, larger commands.
+//! later plain `SET` of the key is dropped; keys whose only command is a plain `SET` go out as
+//! one `MSET`), so the destination executes fewer, larger commands.
 //!
 //! Correctness: the batch runs inside one `MULTI`/`EXEC`, so no client sees an intermediate state;
 //! only the final state matters. Commands on different keys commute when each touches exactly
@@ -72,6 +73,9 @@ const SINGLE_KEY: &[&[u8]] = &[
     b"RESTORE",
 ];
 
+/// Keys per MSET made of plain SETs.
+const MSET_KEYS: usize = 256;
+
 fn upper(name: &[u8]) -> Vec<u8> {
     name.to_ascii_uppercase()
 }
@@ -135,8 +139,31 @@ impl Folder {
     }
 
     fn close_segment(&mut self) {
+        // Keys whose only command is a plain SET become one MSET per database (in chunks):
+        // commands on different keys commute, so where they go in the segment does not matter.
+        let mut msets: Vec<(u32, Vec<Bytes>)> = Vec::new();
         for group in self.groups.drain(..) {
+            if let [only] = group.as_slice()
+                && only.name == b"SET"
+                && only.args.len() == 3
+            {
+                let at = match msets.iter().position(|(db, args)| *db == only.db && args.len() < 1 + 2 * MSET_KEYS) {
+                    Some(at) => at,
+                    None => {
+                        msets.push((only.db, vec![Bytes::from_static(b"MSET")]));
+                        msets.len() - 1
+                    }
+                };
+                msets[at].1.extend_from_slice(&only.args[1..]);
+                continue;
+            }
             self.done.extend(group.into_iter().map(|e| (e.db, e.args)));
+        }
+        for (db, mut args) in msets {
+            if args.len() == 3 {
+                args[0] = Bytes::from_static(b"SET");
+            }
+            self.done.push((db, args));
         }
         self.index.clear();
     }
@@ -230,12 +257,12 @@ mod tests {
             text(f.take()),
             vec![
                 "0:LPUSH l a b",
-                "0:SET k1 v2",
                 "0:HSET h f1 x f2 y f1 z",
                 "0:ZADD z 1 m 2 n",
                 "0:ZADD z NX 3 o",
                 "0:INCR n",
-                "0:INCR n"
+                "0:INCR n",
+                "0:SET k1 v2"
             ]
         );
     }
@@ -277,5 +304,16 @@ mod tests {
             f.push(0, c(cmd));
         }
         assert_eq!(text(f.take()), vec!["0:SET k a PXAT 99", "0:SET k c", "0:SET k d KEEPTTL"]);
+    }
+
+    #[test]
+    fn keys_set_once_go_out_as_one_mset_per_database() {
+        let mut f = Folder::default();
+        for (db, cmd) in
+            [(0, "SET a 1"), (0, "SET b 2"), (1, "SET c 3"), (0, "SET a 4"), (0, "SET d 5 PX 9"), (0, "INCR e")]
+        {
+            f.push(db, c(cmd));
+        }
+        assert_eq!(text(f.take()), vec!["0:SET d 5 PX 9", "0:INCR e", "0:MSET a 4 b 2", "1:SET c 3"]);
     }
 }
