@@ -254,11 +254,14 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(r: &mut R, raw: &mut Vec<u8>)
     Ok(Command { args, raw_len: raw.len() - start })
 }
 
+/// A command found in a buffer: its length and its arguments' `(start, len)` ranges.
+pub type Framed = (usize, Vec<(usize, usize)>);
+
 /// Parses one command at the start of `buf` without copying: `Ok(None)` when `buf` does not
 /// hold all of it yet; otherwise the command's length in bytes and its arguments as
 /// `(start, len)` ranges of `buf`. An empty line (a master's keep-alive) is a command of no
 /// arguments.
-pub fn parse_command(buf: &[u8]) -> Result<Option<(usize, Vec<(usize, usize)>)>, RedisError> {
+pub fn parse_command(buf: &[u8]) -> Result<Option<Framed>, RedisError> {
     fn line(buf: &[u8], from: usize) -> Result<Option<(usize, usize)>, RedisError> {
         // (end of the line's content, index after its `\n`)
         match buf[from..].iter().position(|&b| b == b'\n') {
