@@ -201,11 +201,15 @@ def failing_check(c):
 
 
 def data_migration_not_offered(c):
-    step("an engine dts cannot migrate yet (redis) is refused at CreateMigrateJob and leaves no job")
-    req = create_request("negative-redis", [env("DB_NAME")])
-    req.SrcDatabaseType = "redis"
+    step("an engine dts cannot migrate yet (mongodb) is refused at CreateMigrateJob and leaves no job")
+    req = create_request("negative-mongodb", [env("DB_NAME")])
+    req.SrcDatabaseType = "mongodb"
+    req.DstDatabaseType = "mongodb"
+    expect_error("OperationDenied.MigrateServiceSupportError", "CreateMigrateJob of a mongodb job", c.CreateMigrateJob, req)
+    step("a MySQL source with a Redis destination is refused the same way")
+    req = create_request("negative-mysql-to-redis", [env("DB_NAME")])
     req.DstDatabaseType = "redis"
-    expect_error("OperationDenied.MigrateServiceSupportError", "CreateMigrateJob of a redis job", c.CreateMigrateJob, req)
+    expect_error("OperationDenied.MigrateServiceSupportError", "CreateMigrateJob mysql -> redis", c.CreateMigrateJob, req)
 
 
 def tccli_host(job_id):
