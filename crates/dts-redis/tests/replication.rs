@@ -379,3 +379,68 @@ async fn a_transaction_the_destination_refuses_stops_the_replication_instead_of_
     d.run(&["SELECT", "0"]);
     assert_eq!(d.run(&["EXISTS", "with-it"]).int(), 0, "the refused batch was applied as a whole or not at all");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_the_snapshot_copies_it_again_without_stale_keys() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    s.run(&["SELECT", "0"]);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..60_000)
+        .map(|i| vec![b"SET".to_vec(), format!("k{i}").into_bytes(), format!("v{i}-{}", "x".repeat(1000)).into_bytes()])
+        .collect();
+    s.pipeline(&cmds);
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    // Crash once the destination has part of the snapshot.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while d.run(&["DBSIZE"]).int() < 1_000 {
+        assert!(Instant::now() < deadline && !run.task.is_finished(), "the snapshot did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    run.crash().await;
+    let loading = ckpt.0.lock().unwrap().get("position").cloned().unwrap_or_default();
+    assert!(loading.contains("full_sync"), "crashed mid-snapshot: {loading}");
+    // Keys deleted meanwhile must not survive on the destination.
+    for i in 0..100 {
+        s.run(&["DEL", &format!("k{i}")]);
+    }
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.snapshot().await;
+    run.complete().await;
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["DBSIZE"]).int(), 59_900 + 1, "every key of the source (and dts's marker), no stale one");
+    for i in (0..100).step_by(7) {
+        assert_eq!(d.run(&["EXISTS", &format!("k{i}")]).int(), 0, "k{i} was deleted on the source");
+    }
+    for i in (100..60_000).step_by(997) {
+        assert_eq!(d.run(&["GET", &format!("k{i}")]).text(), format!("v{i}-{}", "x".repeat(1000)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_restart_is_ridden_out_and_the_data_stays_equal() {
+    let (mut source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.snapshot().await;
+    s.run(&["INCR", "counter"]);
+    // A clean restart: SHUTDOWN SAVE writes the data and the replication id into dump.rdb.
+    let _ = s.cmd(&["SHUTDOWN", "SAVE"]);
+    source.restart();
+    let e = tokio::time::timeout(Duration::from_secs(30), run.task).await.expect("ends").expect("task");
+    let e = e.expect_err("the link to the source is lost");
+    assert!(e.is_transient(), "a lost source is retried: {e:?}");
+    let mut s = source.client();
+    s.run(&["INCR", "counter"]);
+    // The engine retries: a new attempt continues (or, if the source cannot, copies again).
+    let run = start(&plan, &ckpt, StreamMode::Continuous);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.complete().await;
+    assert_same(&mut s, &mut d, 0);
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["GET", "counter"]).text(), "2");
+}
