@@ -7,7 +7,8 @@
 #     SECONDS          sysbench time written while every applier is stopped (default 40)
 #     LATENCY_SECONDS  length of each live-latency run (default 30; 0 skips them)
 #     BUSES            "nats kafka" (default), "nats" or "kafka"
-#   FORMAT=json|avro   the subscriptions' format ([change_bus] format; default json, Debezium)
+#   FORMAT=json|avro   the subscriptions' format ([change_bus] format; default json, Debezium;
+#                      the live latency runs only with json)
 #   TOMBSTONES=false   no Debezium tombstone after each delete (default: dts's default, true)
 #   RATE=n             live latency: row changes/s (default 2000), ROWS_PER_TX=n per INSERT (4)
 #   PROFILE=1          also samples dts and the bus server with `perf record` during each drain
@@ -176,7 +177,7 @@ backlog_phase() {
   for bus in $BUSES; do
     bpid=${BUSPID[$bus]}; b0=$(cpu_ticks "$bpid")
     "${BUSPY[@]}" marker "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" 1 300 > "$WORK/marker-$bus" &
-    WAITER=$!
+    WAITER=$!; PIDS+=($WAITER)
     sleep 0.5  # the waiter is polling
     t0=$(now)
     run_dts "$bus" "$WORK/dts-$bus-drain.log"
@@ -186,7 +187,7 @@ backlog_phase() {
     wait "$WAITER"
     read -r t1 end < "$WORK/marker-$bus"
     if [ -n "${PROFILE:-}" ]; then
-      kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
+      kill -INT "$PERF" 2>/dev/null || true; wait "$PERF" 2>/dev/null || true
     fi
     secs=$(echo "$t1 - $t0" | bc)
     dts_cpu=$(echo "scale=2; $(cpu_ticks "$DPID") / $HZ" | bc)
@@ -199,11 +200,12 @@ backlog_phase() {
       "$bus" "$FORMAT" "$secs" "$rate" "$msgs" "$(echo "$msgs / $secs" | bc)" "$(per100k "$dts_cpu")" "$(per100k "$bus_cpu")" \
       "$(echo "$dts_cpu * 100 / $secs" | bc)" "$(echo "$bus_cpu * 100 / $secs" | bc)" "${RSS_OF[$bus]}"
     if [ -n "${PROFILE:-}" ]; then
-      echo "    profile: share of samples by process, then dts's and the bus's functions (self time, % of that process)"
-      perf report -i "$WORK/perf-$bus.data" --no-children --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -4 | sed 's/^/    /' || true
+      echo "    profile: share of samples by thread (dts: $DPID, bus: $bpid), then dts's and the bus's functions (self time, % of that process)"
+      perf report -i "$WORK/perf-$bus.data" --no-children --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -6 | sed 's/^/    /' || true
       for p in "$DPID" "$bpid"; do
+        echo "    -- $p"
         perf report -i "$WORK/perf-$bus.data" --pid="$p" --percentage relative --no-children --sort dso,symbol --stdio 2>/dev/null \
-          | grep -E '^ +[0-9.]+%' | sed -E 's/  +/ /g; s/^/    /' | head -20 || true
+          | grep -E '^ +[0-9.]+%' | sed -E 's/ +- +- *$//; s/  +/ /g; s/^/    /' | head -20 || true
       done
     fi
     stop_dts
@@ -219,6 +221,7 @@ backlog_phase() {
 if [ "$SECS" != 0 ]; then backlog_phase; fi
 
 [ "$LAT_SECS" = 0 ] && exit 0
+[ "$FORMAT" = json ] || { echo "live latency reads Debezium JSON: run it with FORMAT=json"; exit 0; }
 printf '\nlive: %s row changes/s, %s rows per INSERT, %s s per bus; format %s\n' "$RATE" "$ROWS_PER_TX" "$LAT_SECS" "$FORMAT"
 marker=2
 for bus in $BUSES; do
@@ -226,9 +229,9 @@ for bus in $BUSES; do
   q "$SRC" "INSERT INTO sbtest.marker VALUES ($marker)"
   "${BUSPY[@]}" marker "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" "$marker" 120 > /dev/null  # caught up
   marker=$((marker + 1))
-  read -r rows achieved got p50 p99 max n per every < <("${BUSPY[@]}" latency "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" \
+  read -r rows achieved got p50 p99 max n < <("${BUSPY[@]}" latency "$bus" "${ADDR[$bus]}" "${JOB[$bus]}" \
     "$SRC" "$RATE" "$ROWS_PER_TX" "$LAT_SECS")
-  printf '  live dts -> %-5s: %s rows in %s s (%s row changes/s, %s per INSERT), %s received; latency p50 %s ms, p99 %s ms, max %s ms (%s samples after the first second; target p99 < 100 ms); rows arrive in bursts of %s every %s ms\n' \
-    "$bus" "$rows" "$LAT_SECS" "$achieved" "$ROWS_PER_TX" "$got" "$p50" "$p99" "$max" "$n" "$per" "$every"
+  printf '  live dts -> %-5s: %s rows in %s s (%s row changes/s, %s per INSERT), %s received; latency p50 %s ms, p99 %s ms, max %s ms (%s samples after the first second; target p99 < 100 ms)\n' \
+    "$bus" "$rows" "$LAT_SECS" "$achieved" "$ROWS_PER_TX" "$got" "$p50" "$p99" "$max" "$n"
   stop_dts
 done

@@ -12,9 +12,7 @@ not dts's own consumer.
                                         sent; a consumer on the bus (started first, reading only
                                         new events) takes its clock when each event arrives.
                                         Prints: rows written, achieved rate, received, p50, p99,
-                                        max (ms) and samples, skipping the first second; then how
-                                        the rows arrived: mean rows per burst (arrivals < 1 ms
-                                        apart) and mean ms between bursts.
+                                        max (ms) and samples, skipping the first second.
 
 BUS is nats (ADDR nats://host:port) or kafka (ADDR host:port). The subscription's names follow
 dts-bus::naming with the default prefix `dts`: stream DTS_<job>, subjects dts.<job>.<db>.<table>,
@@ -231,16 +229,6 @@ def samples(received, since_us):
     return out
 
 
-def bursts(arrivals, gap=0.001):
-    """Arrivals grouped where they are less than `gap` s apart: (count, mean rows per group,
-    mean s between group starts)."""
-    arrivals = sorted(arrivals)
-    starts = [a for i, a in enumerate(arrivals) if i == 0 or a - arrivals[i - 1] >= gap]
-    if len(starts) < 2:
-        return len(starts), float(len(arrivals)), float("nan")
-    return len(starts), len(arrivals) / len(starts), (starts[-1] - starts[0]) / (len(starts) - 1)
-
-
 def pct(xs, q):
     xs = sorted(xs)
     if not xs:
@@ -277,10 +265,8 @@ def latency(bus, addr, job, port, rate, rows_per_tx, secs):
     got = len(samples(list(received), int(stats["start"] * 1e6)))
     late = samples(list(received), int((stats["start"] + 1) * 1e6))
     lat = [x[1] for x in late]
-    n, per, every = bursts([x[0] for x in late])
-    print("%d %.0f %d %.1f %.1f %.1f %d %.0f %.0f" % (
-        stats["rows"], stats["rows"] / stats["secs"], got, pct(lat, 50), pct(lat, 99),
-        max(lat) if lat else float("nan"), len(lat), per, every * 1000))
+    print("%d %.0f %d %.1f %.1f %.1f %d" % (stats["rows"], stats["rows"] / stats["secs"], got, pct(lat, 50),
+                                            pct(lat, 99), max(lat) if lat else float("nan"), len(lat)))
 
 
 def main():
