@@ -352,18 +352,25 @@ impl BinlogChangeStream {
     }
 }
 
+/// How long a batch of change tracking collects transactions before it is published.
+const BATCH_LINGER: Duration = Duration::from_millis(20);
+
 impl dts_core::ChangeStream for BinlogChangeStream {
     async fn next_batch(&mut self, max_events: usize, idle: Duration) -> Result<Option<ChangeBatch>, ConnectorError> {
         let mut events = Vec::new();
         let mut end = None;
         let mut wait = idle;
+        let mut first: Option<std::time::Instant> = None;
         loop {
             match self.next(wait, &mut events).await? {
                 None if events.is_empty() && end.is_none() => return Ok(None),
                 None => return Ok(Some(ChangeBatch { events, end })),
                 Some(Some(boundary)) => {
                     end = Some(boundary);
-                    if events.len() >= max_events {
+                    // Full, or collecting for long enough: a steady trickle of transactions
+                    // (each within 5 ms of the last) must not hold the first one back until
+                    // `max_events` arrived.
+                    if events.len() >= max_events || first.is_some_and(|t| t.elapsed() >= BATCH_LINGER) {
                         return Ok(Some(ChangeBatch { events, end }));
                     }
                 }
@@ -374,6 +381,7 @@ impl dts_core::ChangeStream for BinlogChangeStream {
                 Some(None) => {}
             }
             // Once something arrived, what follows closely joins the batch.
+            first.get_or_insert_with(std::time::Instant::now);
             wait = Duration::from_millis(5);
         }
     }
