@@ -23,9 +23,6 @@ use crate::resp::{Reply, read_reply};
 pub enum Shape {
     /// `n` independent replies; an error reply fails the writer (a full load must not lose a key).
     Strict(usize),
-    /// `MULTI`, `queued` commands, `EXEC`: queue-time errors abort the batch and fail the writer;
-    /// errors inside EXEC's reply are counted and logged, as a replica does.
-    Transaction { queued: usize },
     /// `CLIENT REPLY ON` (`+OK`) and a `GET` of the marker that the batch's transaction set to
     /// this value: anything else means the destination refused the transaction.
     Marked(bytes::Bytes),
@@ -42,7 +39,6 @@ pub struct Pipeline {
     expect: mpsc::Sender<Expect>,
     applied: watch::Receiver<u64>,
     failure: Arc<Mutex<Option<RedisError>>>,
-    runtime_errors: Arc<std::sync::atomic::AtomicU64>,
     task: JoinHandle<()>,
     sent_mark: u64,
 }
@@ -54,12 +50,10 @@ impl Pipeline {
         let (tx, mut rx) = mpsc::channel::<Expect>(max_in_flight.max(1));
         let (applied_tx, applied) = watch::channel(start);
         let failure = Arc::new(Mutex::new(None));
-        let runtime_errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let task_failure = failure.clone();
-        let task_errors = runtime_errors.clone();
         let task = tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                match read_batch(&mut reader, e.shape, &task_errors).await {
+                match read_batch(&mut reader, e.shape).await {
                     Ok(()) => {
                         let _ = applied_tx.send(e.mark);
                     }
@@ -71,7 +65,7 @@ impl Pipeline {
                 }
             }
         });
-        Pipeline { writer, expect: tx, applied, failure, runtime_errors, task, sent_mark: start }
+        Pipeline { writer, expect: tx, applied, failure, task, sent_mark: start }
     }
 
     /// Writes one batch (already encoded) whose replies have `shape`; `mark` becomes
@@ -95,11 +89,6 @@ impl Pipeline {
     /// The mark of the last batch sent.
     pub fn sent(&self) -> u64 {
         self.sent_mark
-    }
-
-    /// Errors the destination reported inside transactions so far (a replica ignores them too).
-    pub fn runtime_errors(&self) -> u64 {
-        self.runtime_errors.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fails if the reply reader stopped on an error.
@@ -145,7 +134,7 @@ impl Drop for Pipeline {
     }
 }
 
-async fn read_batch<R>(reader: &mut R, shape: Shape, errors: &std::sync::atomic::AtomicU64) -> Result<()>
+async fn read_batch<R>(reader: &mut R, shape: Shape) -> Result<()>
 where
     R: tokio::io::AsyncBufRead + Unpin + Send,
 {
@@ -179,41 +168,6 @@ where
                         _ => "EXEC did not run (a command was refused when queued)".into(),
                     },
                 }),
-            }
-        }
-        Shape::Transaction { queued } => {
-            let mut queue_error = None;
-            if let Reply::Error(e) = read_reply(reader).await? {
-                queue_error = Some(e);
-            }
-            for _ in 0..queued {
-                if let Reply::Error(e) = read_reply(reader).await? {
-                    queue_error.get_or_insert(e);
-                }
-            }
-            match read_reply(reader).await? {
-                Reply::Array(Some(results)) => {
-                    let failed = results.iter().filter(|r| r.is_error()).count() as u64;
-                    if failed > 0 {
-                        errors.fetch_add(failed, std::sync::atomic::Ordering::Relaxed);
-                        if let Some(Reply::Error(e)) = results.iter().find(|r| r.is_error()) {
-                            tracing::warn!(
-                                failed,
-                                reply = %String::from_utf8_lossy(&e[..e.len().min(120)]),
-                                "replicated commands failed on the destination (kept going, as a replica does)"
-                            );
-                        }
-                    }
-                    Ok(())
-                }
-                Reply::Error(e) => Err(RedisError::Server {
-                    command: "a replicated command".into(),
-                    reply: String::from_utf8_lossy(queue_error.as_deref().unwrap_or(&e[..]))
-                        .chars()
-                        .take(200)
-                        .collect(),
-                }),
-                other => Err(RedisError::Protocol(format!("EXEC answered {other:?}"))),
             }
         }
     }

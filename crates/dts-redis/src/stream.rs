@@ -135,14 +135,6 @@ impl TxBatch {
         }
     }
 
-    /// A command as it came (its raw bytes).
-    pub fn raw(&mut self, db: u32, raw: &[u8]) {
-        self.select(db);
-        self.buf.extend_from_slice(raw);
-        self.queued += 1;
-        self.commands += 1;
-    }
-
     pub fn args(&mut self, db: u32, args: &[Bytes]) {
         self.select(db);
         encode_command(&mut self.buf, args);
