@@ -22,7 +22,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message as _, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaConfig;
@@ -249,7 +249,15 @@ impl KafkaBus {
             c.set(k, v);
         }
         let producer: FutureProducer = c.create().map_err(|e| classify(&self.config, "the producer settings", e))?;
-        Ok(KafkaPublisher { bus: self.clone(), producer, names, format, partitions })
+        Ok(KafkaPublisher {
+            bus: self.clone(),
+            producer,
+            names,
+            format,
+            partitions,
+            batch: 0,
+            pending: Default::default(),
+        })
     }
 
     fn tpl(topic: &str, partitions: i32) -> TopicPartitionList {
@@ -552,6 +560,10 @@ pub struct KafkaPublisher {
     names: SubscriptionNames,
     format: Format,
     partitions: i32,
+    /// The last batch submitted.
+    batch: u64,
+    /// Delivery reports not yet awaited, with their batch, in production order.
+    pending: std::collections::VecDeque<(u64, DeliveryFuture)>,
 }
 
 impl KafkaPublisher {
@@ -569,14 +581,36 @@ impl KafkaPublisher {
         }
     }
 
-    /// Produces the batch in order and returns once every record's delivery was confirmed.
+    /// Produces the batch in order and returns once every record's delivery was confirmed,
+    /// and every batch submitted before.
     pub async fn publish(&mut self, batch: &[Message]) -> Result<Receipt, BusError> {
-        let total = batch.len();
+        let ticket = self.submit(batch).await?;
+        self.confirm(ticket).await?;
+        Ok(Receipt { acknowledged: batch.len(), duplicates: 0 })
+    }
+
+    /// Awaits the oldest pending delivery report; an error drops every pending one (the caller
+    /// re-reads from its checkpoint; the idempotent producer keeps the partition's order).
+    async fn settle_oldest(&mut self) -> Result<bool, BusError> {
+        let Some((_, f)) = self.pending.pop_front() else { return Ok(false) };
+        let unacked = self.pending.len() + 1;
+        let result = match f.await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err((e, _))) => Err(classify_delivery(&self.bus.config, e, unacked, unacked)),
+            Err(_) => Err(BusError::NotAcknowledged { unacked, total: unacked, detail: "the producer closed".into() }),
+        };
+        if result.is_err() {
+            self.pending.clear();
+        }
+        result
+    }
+
+    /// Produces the batch in order without waiting for its delivery reports (only for room in
+    /// the producer's queue); returns its ticket for [`Self::confirm`].
+    pub async fn submit(&mut self, batch: &[Message]) -> Result<u64, BusError> {
+        self.batch += 1;
         let topic = self.names.topic().to_string();
-        let mut pending = std::collections::VecDeque::with_capacity(total);
-        let mut receipt = Receipt::default();
-        let cfg = &self.bus.config;
-        let failed = |unacked: usize, detail: String| BusError::NotAcknowledged { unacked, total, detail };
+        let total = batch.len();
         for m in batch {
             let ts = m.source_ts_ms.to_string();
             let headers = OwnedHeaders::new_with_capacity(4)
@@ -597,36 +631,31 @@ impl KafkaPublisher {
             loop {
                 match self.producer.send_result(record) {
                     Ok(f) => {
-                        pending.push_back(f);
+                        self.pending.push_back((self.batch, f));
                         break;
                     }
                     Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
                         record = r;
-                        match pending.pop_front() {
-                            Some(f) => match f.await {
-                                Ok(Ok(_)) => receipt.count(false),
-                                Ok(Err((e, _))) => {
-                                    return Err(classify_delivery(cfg, e, total - receipt.acknowledged, total));
-                                }
-                                Err(_) => {
-                                    return Err(failed(total - receipt.acknowledged, "the producer closed".into()));
-                                }
-                            },
-                            None => self.producer.poll(Duration::from_millis(10)),
+                        if !self.settle_oldest().await? {
+                            self.producer.poll(Duration::from_millis(10));
                         }
                     }
-                    Err((e, _)) => return Err(classify_delivery(cfg, e, total - receipt.acknowledged, total)),
+                    Err((e, _)) => {
+                        self.pending.clear();
+                        return Err(classify_delivery(&self.bus.config, e, total, total));
+                    }
                 }
             }
         }
-        while let Some(f) = pending.pop_front() {
-            match f.await {
-                Ok(Ok(_)) => receipt.count(false),
-                Ok(Err((e, _))) => return Err(classify_delivery(cfg, e, total - receipt.acknowledged, total)),
-                Err(_) => return Err(failed(total - receipt.acknowledged, "the producer closed".into())),
-            }
+        Ok(self.batch)
+    }
+
+    /// Resolves once every record of the batches submitted up to `ticket` was delivered.
+    pub async fn confirm(&mut self, ticket: u64) -> Result<(), BusError> {
+        while self.pending.front().is_some_and(|(b, _)| *b <= ticket) {
+            self.settle_oldest().await?;
         }
-        Ok(receipt)
+        Ok(())
     }
 }
 

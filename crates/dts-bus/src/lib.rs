@@ -35,5 +35,5 @@ pub use heartbeat::HeartbeatClock;
 pub use id::MessageIds;
 pub use message::{Message, MessageKind};
 pub use naming::{Route, SubscriptionNames};
-pub use publisher::Publisher;
+pub use publisher::{Publisher, Receipt};
 pub use sink::{BusSink, SinkOptions};

@@ -125,7 +125,15 @@ impl NatsBus {
         self.ensure_stream(&names, format).await?;
         let inbox = self.client.new_inbox();
         let acks = self.client.subscribe(format!("{inbox}.>")).await.map_err(|e| unreachable(&self.config, e))?;
-        Ok(NatsPublisher { bus: self.clone(), names, inbox, acks, batch: 0 })
+        Ok(NatsPublisher {
+            bus: self.clone(),
+            names,
+            inbox,
+            acks,
+            batch: 0,
+            expected: None,
+            in_flight: Default::default(),
+        })
     }
 
     /// The first message at or after `sequence` with its source time.
@@ -351,22 +359,49 @@ fn source_ts(headers: &HeaderMap) -> Option<i64> {
 
 /// Publishes a subscription's messages to its stream.
 ///
-/// Publishes are plain NATS messages with a reply subject `<inbox>.<batch>.<index>` on one
-/// subscription of the publisher's own: the stream answers each with its publish ack (or an
-/// error, or a no-responders status when no stream listens). At most `max_in_flight` messages
-/// are unanswered at a time. Answers of an earlier, failed batch are recognised by their batch
-/// number and ignored.
+/// Publishes are plain NATS messages on one connection. Two ways of confirming a batch:
+///
+/// * **Each message answered** (after opening, until a batch comes back with every message
+///   newly stored; and always in [`NatsPublisher::publish`]'s fallback): every message carries
+///   a reply subject `<inbox>.<batch>.<index>` on one subscription of the publisher's own; the
+///   stream answers each with its publish ack (stored with its sequence, a duplicate, an error,
+///   or a no-responders status when no stream listens). At most `max_in_flight` are unanswered
+///   at a time. Answers of an earlier, failed batch are recognised by their batch number and
+///   ignored. [`NatsPublisher::submit`] returns only when all are answered.
+/// * **Only the last answered** (once the stream's last sequence is known and the publisher is
+///   past anything it may be re-publishing): the batch's messages go out without a reply
+///   subject, the last one with one, and [`NatsPublisher::submit`] returns at once; several
+///   batches may be in flight. The server takes a connection's messages in order and the
+///   stream stores its inbound messages in order, so a batch's last ack comes after every
+///   earlier message (of it and of the batches before it) was stored or refused. The stream has
+///   one publisher (this one), so if the ack says *stored* with sequence `expected` (the last
+///   sequence known plus every message submitted since), every message up to it was stored: a
+///   refused or duplicate message takes no sequence. Anything else (a duplicate, an error,
+///   another sequence) fails [`NatsPublisher::confirm`] as not acknowledged (transient): the
+///   caller re-reads from its checkpoint and the publisher is back to answering each message,
+///   which then tells a duplicate (dropped, same id inside the duplicate window) from a
+///   refusal (reported). Duplicates only come from re-reading after a failure, which is why
+///   the fast way starts only after a batch without any. This spares the server an ack message
+///   per message and the publisher reading them, which is most of the cost per message on
+///   both sides.
 pub struct NatsPublisher {
     bus: NatsBus,
     names: SubscriptionNames,
     inbox: String,
     acks: async_nats::Subscriber,
     batch: u64,
+    /// The stream's last sequence once every submitted message is stored, when the fast way
+    /// is on (see above).
+    expected: Option<u64>,
+    /// Fast batches submitted and not confirmed: `(batch, messages, expected last sequence)`.
+    in_flight: std::collections::VecDeque<(u64, usize, u64)>,
 }
 
 /// A JetStream publish acknowledgement, or its error.
 #[derive(serde::Deserialize)]
 struct PubAck {
+    #[serde(default)]
+    seq: u64,
     #[serde(default)]
     duplicate: bool,
     #[serde(default)]
@@ -384,9 +419,9 @@ impl NatsPublisher {
         &self.names
     }
 
-    /// Waits for the next answer of the current batch: `Ok(duplicate)`.
-    async fn next_ack(&mut self, total: usize, unacked: usize) -> Result<bool, BusError> {
-        let prefix = format!("{}.{}.", self.inbox, self.batch);
+    /// Waits for the next answer of batch `batch`: `Ok((duplicate, sequence))`.
+    async fn next_ack(&mut self, batch: u64, total: usize, unacked: usize) -> Result<(bool, u64), BusError> {
+        let prefix = format!("{}.{batch}.", self.inbox);
         let timeout = self.bus.config.timeout;
         loop {
             let m = match tokio::time::timeout(timeout, self.acks.next()).await {
@@ -419,33 +454,131 @@ impl NatsPublisher {
             if let Some(e) = ack.error {
                 return Err(BusError::Refused { what: "a message".into(), detail: e.description });
             }
-            return Ok(ack.duplicate);
+            return Ok((ack.duplicate, ack.seq));
         }
     }
 
+    fn headers(m: &Message) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, m.id.as_str());
+        headers.insert(header::SOURCE_TS, m.source_ts_ms.to_string().as_str());
+        headers.insert(header::KIND, m.kind.as_str());
+        if let Some(k) = &m.key {
+            headers.insert(header::KEY, String::from_utf8_lossy(k).as_ref());
+        }
+        headers
+    }
+
     /// Publishes the batch in order and returns once the stream acknowledged every message
-    /// (stored, or dropped as a duplicate within the window).
+    /// (stored, or dropped as a duplicate within the window), and every batch submitted before.
     pub async fn publish(&mut self, batch: &[Message]) -> Result<Receipt, BusError> {
+        let (ticket, receipt) = self.submit(batch).await?;
+        self.confirm(ticket).await?;
+        // Confirmed the fast way: every message stored, none a duplicate.
+        Ok(if receipt.acknowledged == 0 { Receipt { acknowledged: batch.len(), duplicates: 0 } } else { receipt })
+    }
+
+    /// Sends the batch on (see the type's docs) and returns its ticket for [`Self::confirm`],
+    /// with what is already known of it: every message's answer when they were answered each,
+    /// nothing yet when only the last will be.
+    pub async fn submit(&mut self, batch: &[Message]) -> Result<(u64, Receipt), BusError> {
+        if batch.is_empty() {
+            return Ok((self.batch, Receipt::default()));
+        }
+        match self.expected {
+            Some(previous) => self.submit_last_answered(batch, previous).await,
+            None => self.publish_each_answered(batch).await,
+        }
+    }
+
+    /// Resolves once every batch submitted up to `ticket` is stored (or was answered a
+    /// duplicate when answered each). An error leaves the publisher answering each message.
+    pub async fn confirm(&mut self, ticket: u64) -> Result<(), BusError> {
+        while let Some(&(batch, total, expected)) = self.in_flight.front() {
+            if batch > ticket {
+                break;
+            }
+            let answer = self.next_ack(batch, total, total).await;
+            self.in_flight.pop_front();
+            let fail = |this: &mut Self, e: BusError| {
+                this.expected = None;
+                this.in_flight.clear();
+                Err(e)
+            };
+            match answer {
+                Ok((false, sequence)) if sequence == expected => {}
+                Ok((duplicate, sequence)) => {
+                    let detail = format!(
+                        "the stream's sequence after the batch is {sequence}{}, not {expected}: a message was dropped or refused",
+                        if duplicate { " (a duplicate)" } else { "" }
+                    );
+                    return fail(self, BusError::NotAcknowledged { unacked: total, total, detail });
+                }
+                Err(e) => return fail(self, e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit_last_answered(&mut self, batch: &[Message], previous: u64) -> Result<(u64, Receipt), BusError> {
+        self.batch += 1;
+        let total = batch.len();
+        let client = self.bus.client.clone();
+        let failed =
+            |e: &dyn std::fmt::Display| BusError::NotAcknowledged { unacked: total, total, detail: e.to_string() };
+        let (last, rest) = batch.split_last().expect("a non-empty batch");
+        let sent = async {
+            for m in rest {
+                client
+                    .publish_with_headers(
+                        self.names.subject(&m.route),
+                        Self::headers(m),
+                        m.payload.clone().unwrap_or_default(),
+                    )
+                    .await
+                    .map_err(|e| failed(&e))?;
+            }
+            let reply = format!("{}.{}.{}", self.inbox, self.batch, total - 1);
+            client
+                .publish_with_reply_and_headers(
+                    self.names.subject(&last.route),
+                    reply,
+                    Self::headers(last),
+                    last.payload.clone().unwrap_or_default(),
+                )
+                .await
+                .map_err(|e| failed(&e))
+        }
+        .await;
+        if let Err(e) = sent {
+            self.expected = None;
+            self.in_flight.clear();
+            return Err(e);
+        }
+        let expected = previous + total as u64;
+        self.expected = Some(expected);
+        self.in_flight.push_back((self.batch, total, expected));
+        Ok((self.batch, Receipt::default()))
+    }
+
+    /// Every message answered; the fast way starts after a batch whose every message was newly
+    /// stored (it learns the stream's last sequence from it).
+    async fn publish_each_answered(&mut self, batch: &[Message]) -> Result<(u64, Receipt), BusError> {
         self.batch += 1;
         let total = batch.len();
         let max = self.bus.config.max_in_flight.max(1);
         let mut receipt = Receipt::default();
         let mut outstanding = 0usize;
+        let mut stored = None;
         let client = self.bus.client.clone();
+        let this = self.batch;
         for (i, m) in batch.iter().enumerate() {
-            let mut headers = HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, m.id.as_str());
-            headers.insert(header::SOURCE_TS, m.source_ts_ms.to_string().as_str());
-            headers.insert(header::KIND, m.kind.as_str());
-            if let Some(k) = &m.key {
-                headers.insert(header::KEY, String::from_utf8_lossy(k).as_ref());
-            }
-            let reply = format!("{}.{}.{i}", self.inbox, self.batch);
+            let reply = format!("{}.{this}.{i}", self.inbox);
             client
                 .publish_with_reply_and_headers(
                     self.names.subject(&m.route),
                     reply,
-                    headers,
+                    Self::headers(m),
                     m.payload.clone().unwrap_or_default(),
                 )
                 .await
@@ -456,17 +589,28 @@ impl NatsPublisher {
                 })?;
             outstanding += 1;
             if outstanding >= max {
-                let duplicate = self.next_ack(total, total - receipt.acknowledged).await?;
+                let (duplicate, sequence) = self.next_ack(this, total, total - receipt.acknowledged).await?;
                 receipt.count(duplicate);
+                if !duplicate {
+                    stored = stored.max(Some(sequence));
+                }
                 outstanding -= 1;
             }
         }
         while outstanding > 0 {
-            let duplicate = self.next_ack(total, total - receipt.acknowledged).await?;
+            let (duplicate, sequence) = self.next_ack(this, total, total - receipt.acknowledged).await?;
             receipt.count(duplicate);
+            if !duplicate {
+                stored = stored.max(Some(sequence));
+            }
             outstanding -= 1;
         }
-        Ok(receipt)
+        if receipt.duplicates > 0 {
+            tracing::info!(stream = %self.names.stream, duplicates = receipt.duplicates, "the stream dropped re-published events");
+        }
+        // Only this publisher writes the stream: its last stored message is the stream's last.
+        self.expected = if receipt.duplicates == 0 { stored } else { None };
+        Ok((this, receipt))
     }
 }
 

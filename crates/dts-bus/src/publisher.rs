@@ -45,7 +45,7 @@ impl Receipt {
 /// A subscription's publisher on the configured bus.
 pub enum Publisher {
     Nats(Box<NatsPublisher>),
-    Kafka(KafkaPublisher),
+    Kafka(Box<KafkaPublisher>),
 }
 
 impl Publisher {
@@ -56,7 +56,9 @@ impl Publisher {
             BusConfig::Nats(c) => {
                 Ok(Self::Nats(Box::new(NatsBus::connect(c).await?.publisher(subscription, format).await?)))
             }
-            BusConfig::Kafka(c) => Ok(Self::Kafka(KafkaBus::connect(c).await?.publisher(subscription, format).await?)),
+            BusConfig::Kafka(c) => {
+                Ok(Self::Kafka(Box::new(KafkaBus::connect(c).await?.publisher(subscription, format).await?)))
+            }
         }
     }
 
@@ -65,6 +67,23 @@ impl Publisher {
         match self {
             Self::Nats(p) => p.publish(batch).await,
             Self::Kafka(p) => p.publish(batch).await,
+        }
+    }
+
+    /// Sends the batch on in order, without waiting for the bus to accept all of it; the
+    /// ticket is for [`Self::confirm`].
+    pub async fn submit(&mut self, batch: &[Message]) -> Result<u64, BusError> {
+        match self {
+            Self::Nats(p) => Ok(p.submit(batch).await?.0),
+            Self::Kafka(p) => p.submit(batch).await,
+        }
+    }
+
+    /// Resolves once the bus accepted every batch submitted up to `ticket`.
+    pub async fn confirm(&mut self, ticket: u64) -> Result<(), BusError> {
+        match self {
+            Self::Nats(p) => p.confirm(ticket).await,
+            Self::Kafka(p) => p.confirm(ticket).await,
         }
     }
 

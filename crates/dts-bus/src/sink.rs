@@ -1,7 +1,9 @@
 //! The change bus as the engine's [`ChangeSink`]: each change-tracking job (a subscription named
 //! by its job id) gets an [`Encoder`] and a [`Publisher`], opened on its first batch; a batch is
-//! encoded in source order and published, and `publish` resolves only once the bus acknowledged
-//! every message of it, so the engine checkpoints the batch's end only after that.
+//! encoded in source order and submitted, and `confirm` (or `publish`) resolves only once the
+//! bus acknowledged every message of it and of the batches submitted before, so the engine
+//! checkpoints a batch's end only after that. A ticket names the channel it was submitted on:
+//! after an error closed that channel it cannot be confirmed.
 //!
 //! Stable ids after errors: the encoder's only state is per source transaction, rebuilt when the
 //! stream re-reads a transaction from its start. A failed publish leaves the job's channel closed
@@ -48,6 +50,9 @@ impl Default for SinkOptions {
 
 /// One job's publishing state.
 struct Channel {
+    /// Which opening of the job's channel this is: a ticket of an earlier one cannot be
+    /// confirmed (its batches died with it).
+    generation: u64,
     publisher: Publisher,
     encoder: Encoder,
     heartbeat: HeartbeatClock,
@@ -58,7 +63,11 @@ pub struct BusSink {
     config: BusConfig,
     options: SinkOptions,
     channels: Mutex<HashMap<String, Arc<Mutex<Option<Channel>>>>>,
+    opened: std::sync::atomic::AtomicU64,
 }
+
+/// A ticket is the channel's generation above the publisher's own ticket.
+const TICKET_BITS: u32 = 40;
 
 /// Whether the job publishes DDL and DML: `{"subscriptionDataType": {"ddl": .., "dml": ..}}` in
 /// its `ExternParams` (both when absent). Leaving events out keeps the others' ids: binlog ids
@@ -76,7 +85,7 @@ fn now_ms() -> i64 {
 
 impl BusSink {
     pub fn new(config: BusConfig, options: SinkOptions) -> Self {
-        Self { config, options, channels: Mutex::new(HashMap::new()) }
+        Self { config, options, channels: Mutex::new(HashMap::new()), opened: Default::default() }
     }
 
     pub fn config(&self) -> &BusConfig {
@@ -97,7 +106,9 @@ impl BusSink {
         options.tombstones = self.options.tombstones;
         tracing::info!(job_id, subject = %publisher.names().base, format = self.options.format.as_str(),
             "change bus channel opened");
+        let generation = self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         Ok(Channel {
+            generation,
             publisher,
             encoder: Encoder::new(options),
             heartbeat: HeartbeatClock::new(self.options.heartbeat_interval),
@@ -125,9 +136,12 @@ impl BusSink {
     }
 
     async fn publish_batch(&self, plan: &MigrationPlan, batch: &ChangeBatch) -> Result<(), ConnectorError> {
-        if batch.events.is_empty() {
-            return Ok(());
-        }
+        let ticket = self.submit_batch(plan, batch).await?;
+        self.confirm_batch(plan, ticket).await
+    }
+
+    /// Encodes the batch in source order and sends it on (see [`ChangeSink::submit`]).
+    async fn submit_batch(&self, plan: &MigrationPlan, batch: &ChangeBatch) -> Result<u64, ConnectorError> {
         let (ddl, dml) = data_types(plan);
         self.with_channel(&plan.job_id, async |c: &mut Channel| {
             let mut messages: Vec<Message> = Vec::with_capacity(batch.events.len() + batch.events.len() / 4);
@@ -141,14 +155,26 @@ impl BusSink {
                     c.encoder.encode(ev, &mut messages)?;
                 }
             }
+            let ticket = c.publisher.submit(&messages).await?;
             if !messages.is_empty() {
-                let receipt = c.publisher.publish(&messages).await?;
-                if receipt.duplicates > 0 {
-                    tracing::info!(job_id = %plan.job_id, duplicates = receipt.duplicates,
-                        "the bus dropped re-published events");
-                }
+                c.heartbeat.observe(now_ms());
             }
-            c.heartbeat.observe(now_ms());
+            Ok(c.generation << TICKET_BITS | ticket)
+        })
+        .await
+    }
+
+    async fn confirm_batch(&self, plan: &MigrationPlan, ticket: u64) -> Result<(), ConnectorError> {
+        self.with_channel(&plan.job_id, async |c: &mut Channel| {
+            if ticket >> TICKET_BITS != c.generation {
+                return Err(crate::BusError::NotAcknowledged {
+                    unacked: 0,
+                    total: 0,
+                    detail: "the change bus channel was opened again since the batch was sent".into(),
+                }
+                .into());
+            }
+            c.publisher.confirm(ticket & ((1 << TICKET_BITS) - 1)).await?;
             Ok(())
         })
         .await
@@ -183,6 +209,22 @@ impl ChangeSink for BusSink {
         batch: &'a ChangeBatch,
     ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
         Box::pin(self.publish_batch(plan, batch))
+    }
+
+    fn submit<'a>(
+        &'a self,
+        plan: &'a MigrationPlan,
+        batch: &'a ChangeBatch,
+    ) -> Pin<Box<dyn Future<Output = Result<u64, ConnectorError>> + Send + 'a>> {
+        Box::pin(self.submit_batch(plan, batch))
+    }
+
+    fn confirm<'a>(
+        &'a self,
+        plan: &'a MigrationPlan,
+        ticket: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
+        Box::pin(self.confirm_batch(plan, ticket))
     }
 
     fn heartbeat<'a>(

@@ -444,7 +444,7 @@ pub struct ChangeBatch {
 }
 
 /// A source's change stream (change tracking reads it; the engine publishes what it yields).
-pub trait ChangeStream: Send {
+pub trait ChangeStream: Send + 'static {
     /// The next batch of at most about `max_events` events, waiting at most `idle` for the
     /// first: `Ok(None)` when nothing arrived meanwhile (the source is idle; the engine sends
     /// a heartbeat). Ordering: source commit order; a re-opened stream at a batch's `end`
@@ -498,6 +498,29 @@ pub trait ChangeSink: Send + Sync {
         plan: &'a MigrationPlan,
         batch: &'a ChangeBatch,
     ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>>;
+
+    /// Sends a batch on without waiting for the bus to accept it: returns a ticket for
+    /// [`ChangeSink::confirm`]. Batches are stored in the order submitted. An error means any
+    /// batch submitted and not confirmed may be missing or partial: the caller re-reads from its
+    /// checkpoint. The default publishes and waits.
+    fn submit<'a>(
+        &'a self,
+        plan: &'a MigrationPlan,
+        batch: &'a ChangeBatch,
+    ) -> Pin<Box<dyn Future<Output = Result<u64, ConnectorError>> + Send + 'a>> {
+        Box::pin(async move { self.publish(plan, batch).await.map(|()| 0) })
+    }
+
+    /// Resolves once the bus durably accepted every batch submitted up to `ticket` (and so
+    /// everything before it): only then may their positions be checkpointed.
+    fn confirm<'a>(
+        &'a self,
+        plan: &'a MigrationPlan,
+        ticket: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ConnectorError>> + Send + 'a>> {
+        let _ = (plan, ticket);
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// The source is alive and idle at `position` (or it is unknown): consumers see liveness.
     fn heartbeat<'a>(

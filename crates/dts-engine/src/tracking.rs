@@ -11,9 +11,9 @@
 //!
 //! A changed selection (ModifySubscription, ModifySubscribeObjects: the objects or the DDL/DML
 //! choice in the job's spec) takes effect at a transaction boundary: wherever everything the
-//! loop published is checkpointed (before it publishes a batch that starts a transaction, and
-//! while the source is idle) it compares the stored spec with the one it runs, and on a change
-//! it ends the task without publishing that batch; the engine starts the task again with the
+//! loop submitted is confirmed and checkpointed (before it submits a batch that starts a
+//! transaction, and while the source is idle) it compares the stored spec with the one it
+//! runs, and on a change it ends the task without publishing that batch; the engine starts the task again with the
 //! new plan at that checkpoint. A transaction committed after the change was stored is read
 //! after it, so it is published with the new selection; none is published with both, so message
 //! ids (which count a transaction's events) stay stable. (A transaction already being published
@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dts_core::change::ChangeKind;
 use dts_core::{
-    ChangeSink, ChangeStream, Connector, ConnectorError, Lag, MigrationPlan, MigrationSpec, Position,
-    ReplicationObserver, TRACKING_STEP,
+    ChangeBatch, ChangeSink, ChangeStream, Connector, ConnectorError, ErrorClass, Lag, MigrationPlan, MigrationSpec,
+    Position, ReplicationObserver, TRACKING_STEP,
 };
 use dts_store::{JobRecord, Store};
 use tokio_util::sync::CancellationToken;
@@ -73,8 +73,56 @@ impl SelectionWatch {
     }
 }
 
+/// How many batches the stream's reader may hold ahead of the publisher: the next batch is
+/// read and decoded (on the reader's task) while the bus acknowledges the one before.
+const READ_AHEAD: usize = 2;
+
+/// Stops a task when dropped: the reader ends with the loop that consumes it, whichever way.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads batches ahead of the publisher until an error (sent on, then the reader stops) or
+/// until the publisher is gone. Order is the stream's: one reader, one FIFO channel.
+async fn read_ahead<S: ChangeStream>(
+    mut stream: S,
+    batch_size: usize,
+    to: tokio::sync::mpsc::Sender<Result<Option<ChangeBatch>, ConnectorError>>,
+) {
+    loop {
+        let next = stream.next_batch(batch_size, Duration::from_secs(1)).await;
+        let failed = next.is_err();
+        if to.send(next).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// A batch submitted to the bus and not yet confirmed.
+struct InFlight {
+    ticket: u64,
+    end: Option<Position>,
+    rows: u64,
+    newest_ms: i64,
+}
+
 /// Publishes the stream from the last acknowledged position (or `start`) until an error, or
 /// until the job's selection changed (`Ok(())`, everything published checkpointed).
+///
+/// Three stages overlap: the stream is read on a task of its own, at most [`READ_AHEAD`]
+/// batches ahead; each batch is encoded and submitted to the bus while the one before it is
+/// still being stored; then that one is confirmed and its end checkpointed. So at most one
+/// batch is in flight (and none while the reader has nothing ready), batches are submitted,
+/// confirmed and checkpointed in the order read, and a batch's end is checkpointed only after
+/// the bus accepted it and every batch before it (a sink's confirmation covers everything
+/// submitted up to the ticket). When the loop ends
+/// (an error, a selection change) batches read ahead or in flight and not confirmed are
+/// dropped and read again from the checkpoint: their events get the same ids, which the bus or
+/// a consumer drops.
 #[allow(clippy::too_many_arguments)]
 async fn publish<C: Connector>(
     plan: &MigrationPlan,
@@ -88,14 +136,49 @@ async fn publish<C: Connector>(
 ) -> Result<(), ConnectorError> {
     let from = ecp.position(TRACKING_POSITION).await?.unwrap_or_else(|| start.clone());
     let mut last = Some(from.clone());
-    let mut stream = connector.changes(plan, from).await?;
+    let stream = connector.changes(plan, from).await?;
     // A heartbeat first: the subscription's stream or topic exists on the bus from here on.
     sink.heartbeat(plan, last.as_ref()).await?;
-    // Whether everything published so far is checkpointed (the stream is between transactions).
+    let (to, mut batches) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let _reader = AbortOnDrop(tokio::spawn(read_ahead(stream, batch_size, to)).abort_handle());
+    // Whether everything submitted so far ends at a transaction boundary.
     let mut boundary = true;
+    let mut in_flight: Option<InFlight> = None;
+    // Confirms the batch in flight and checkpoints its end.
+    let settle = async |in_flight: &mut Option<InFlight>, last: &mut Option<Position>| -> Result<(), ConnectorError> {
+        let Some(f) = in_flight.take() else { return Ok(()) };
+        sink.confirm(plan, f.ticket).await?;
+        if let Some(end) = f.end {
+            ecp.put_position(TRACKING_POSITION, &end).await?;
+            *last = Some(end);
+        }
+        observer.applied(f.rows);
+        observer.progress(Lag {
+            seconds: Some(((now_ms() - f.newest_ms) / 1000).max(0)),
+            behind: None,
+            caught_up: false,
+        });
+        Ok(())
+    };
     loop {
-        match stream.next_batch(batch_size, Duration::from_secs(1)).await? {
+        // Nothing read ahead: the batch in flight is confirmed while the reader waits.
+        let next = match batches.try_recv() {
+            Ok(next) => Some(next),
+            Err(_) => {
+                settle(&mut in_flight, &mut last).await?;
+                batches.recv().await
+            }
+        };
+        let Some(next) = next else {
+            return Err(ConnectorError::new(
+                ErrorClass::Transient,
+                "the change stream's reader stopped",
+                "the read-ahead task ended without an error",
+            ));
+        };
+        match next? {
             None => {
+                settle(&mut in_flight, &mut last).await?;
                 sink.heartbeat(plan, last.as_ref()).await?;
                 observer.progress(Lag { seconds: Some(0), behind: None, caught_up: true });
                 if boundary && watch.changed().await {
@@ -104,21 +187,17 @@ async fn publish<C: Connector>(
             }
             Some(batch) => {
                 if boundary && watch.changed().await {
+                    settle(&mut in_flight, &mut last).await?;
                     return Ok(());
                 }
-                sink.publish(plan, &batch).await?;
-                if let Some(end) = &batch.end {
-                    ecp.put_position(TRACKING_POSITION, end).await?;
-                    last = Some(end.clone());
-                }
+                let ticket = sink.submit(plan, &batch).await?;
+                settle(&mut in_flight, &mut last).await?;
                 boundary = batch.end.is_some();
-                let rows = batch.events.iter().filter(|e| matches!(e.kind, ChangeKind::Row(_))).count();
-                observer.applied(rows as u64);
-                let newest = batch.events.iter().map(|e| e.timestamp_ms).max().unwrap_or_else(now_ms);
-                observer.progress(Lag {
-                    seconds: Some(((now_ms() - newest) / 1000).max(0)),
-                    behind: None,
-                    caught_up: false,
+                in_flight = Some(InFlight {
+                    ticket,
+                    rows: batch.events.iter().filter(|e| matches!(e.kind, ChangeKind::Row(_))).count() as u64,
+                    newest_ms: batch.events.iter().map(|e| e.timestamp_ms).max().unwrap_or_else(now_ms),
+                    end: batch.end,
                 });
             }
         }

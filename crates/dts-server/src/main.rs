@@ -14,6 +14,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: change tracking spent a third of its CPU in
+/// glibc's malloc/free (`bench/tracking.sh` with `PROFILE=1`; BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dts", version, about = "Self-hosted Data Transmission Service")]
 struct Cli {

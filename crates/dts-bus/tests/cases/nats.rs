@@ -126,6 +126,56 @@ async fn a_re_publish_after_a_crash_before_the_checkpoint_is_dropped_by_the_stre
 }
 
 #[tokio::test]
+async fn a_batch_overlapping_the_one_before_is_published_again_message_by_message_and_stored_once() {
+    let server = NatsServer::start();
+    let cfg = config(&server);
+    let events = kv_transactions(1, 300, T0);
+    let all = encode(Format::DebeziumJson, &events);
+    let mut p = Publisher::open(&cfg, "sub1", Format::DebeziumJson).await.unwrap();
+    // The first batch learns the stream's sequence; the second goes out with only its last
+    // message answered.
+    assert_eq!(p.publish(&all[..100]).await.unwrap(), dts_bus::Receipt { acknowledged: 100, duplicates: 0 });
+    assert_eq!(p.publish(&all[100..200]).await.unwrap(), dts_bus::Receipt { acknowledged: 100, duplicates: 0 });
+    // A batch that repeats the tail of the one before (a re-read from an older checkpoint,
+    // which the engine only does after a failure): its last message's sequence does not add
+    // up, so it is not acknowledged and the publisher answers each message again.
+    let err = p.publish(&all[150..300]).await.expect_err("an uncertain batch is not acknowledged");
+    assert_eq!(err.class(), ErrorClass::Transient, "{err:?}");
+    // The caller publishes from its checkpoint again: every message is answered, and the
+    // ones the first attempt stored are duplicates now.
+    let receipt = p.publish(&all[150..300]).await.unwrap();
+    assert_eq!((receipt.acknowledged, receipt.duplicates), (150, 150));
+    // And the fast way again afterwards, including a batch of one.
+    let more = encode(Format::DebeziumJson, &kv_transactions(301, 11, T0));
+    assert_eq!(p.publish(&more[..10]).await.unwrap().duplicates, 0);
+    assert_eq!(p.publish(&more[10..]).await.unwrap().duplicates, 0);
+    let mut c = Consumer::open(&cfg, "sub1", StartAt::Beginning).await.unwrap();
+    let got = drain(&mut c, 311).await;
+    let want: Vec<String> = all.iter().chain(&more).map(|m| m.id.clone()).collect();
+    assert_eq!(ids(&got), want, "each event once, in order");
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let mut stream = js.get_stream("DTS_sub1").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 311);
+}
+
+#[tokio::test]
+async fn a_message_the_stream_refuses_inside_a_batch_is_reported_not_skipped() {
+    let server = NatsServer::start();
+    let cfg = config(&server);
+    let all = encode(Format::DebeziumJson, &kv_transactions(1, 30, T0));
+    let mut p = Publisher::open(&cfg, "sub1", Format::DebeziumJson).await.unwrap();
+    p.publish(&all[..10]).await.unwrap();
+    // The stream now refuses messages over 100 bytes; the batch goes out the fast way.
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let mut config = js.get_stream("DTS_sub1").await.unwrap().info().await.unwrap().config.clone();
+    config.max_message_size = 100;
+    js.update_stream(config).await.expect("limit the message size");
+    let err = p.publish(&all[10..20]).await.expect_err("a refused message is an error");
+    assert!(matches!(err, BusError::Refused { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::NeedsOperator);
+}
+
+#[tokio::test]
 async fn a_consumer_group_resumes_after_its_own_restart_and_reports_position_and_lag() {
     let server = NatsServer::start();
     let cfg = config(&server);
