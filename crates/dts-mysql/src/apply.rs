@@ -28,6 +28,9 @@ pub enum ColumnKind {
     Plain,
     /// Unsigned integer of this many bits (the binlog carries the raw bits).
     Unsigned(u32),
+    /// Signed MEDIUMINT: the binlog decoder leaves its sign unextended
+    /// ([`crate::binlog::signed_int24`]).
+    SignedInt24,
     /// TIMESTAMP: the binlog carries epoch seconds.
     Timestamp,
     /// SET: the binlog carries the member bitmap, little-endian.
@@ -96,6 +99,7 @@ impl ApplyLayout {
                     "tinyint" if unsigned => ColumnKind::Unsigned(8),
                     "smallint" if unsigned => ColumnKind::Unsigned(16),
                     "mediumint" if unsigned => ColumnKind::Unsigned(24),
+                    "mediumint" => ColumnKind::SignedInt24,
                     "int" if unsigned => ColumnKind::Unsigned(32),
                     "bigint" if unsigned => ColumnKind::Unsigned(64),
                     "timestamp" => ColumnKind::Timestamp,
@@ -188,6 +192,9 @@ pub fn push_binlog_value(out: &mut Vec<u8>, col: &ApplyColumn, value: Option<&Bi
         (ColumnKind::Unsigned(bits), Value::Int(i)) if *i < 0 => {
             let u = if bits == 64 { *i as u64 } else { (*i as u64) & ((1u64 << bits) - 1) };
             out.extend_from_slice(u.to_string().as_bytes());
+        }
+        (ColumnKind::SignedInt24, Value::Int(i)) => {
+            out.extend_from_slice(crate::binlog::signed_int24(*i).to_string().as_bytes());
         }
         (ColumnKind::Timestamp, Value::Bytes(b)) if b.as_slice() == b"0" => {
             out.extend_from_slice(b"'0000-00-00 00:00:00'");
@@ -472,5 +479,20 @@ mod tests {
                 "INSERT INTO `d`.`t` (`id`,`v`) VALUES (3,5) ON DUPLICATE KEY UPDATE `id`=VALUES(`id`),`v`=VALUES(`v`)",
             ]
         );
+    }
+
+    #[test]
+    fn a_negative_mediumint_is_written_with_its_sign() {
+        let literal = |kind, v: i64| {
+            let col = ApplyColumn { name: "m".into(), kind, generated: false, collated: false };
+            let mut out = Vec::new();
+            push_binlog_value(&mut out, &col, Some(&BinlogValue::Value(Value::Int(v))));
+            String::from_utf8(out).unwrap()
+        };
+        // The decoder's unextended 24 bits of -1, -8388608, 8388607 and 5.
+        let signed: Vec<String> =
+            [16_777_215, 8_388_608, 8_388_607, 5].into_iter().map(|v| literal(ColumnKind::SignedInt24, v)).collect();
+        assert_eq!(signed, ["-1", "-8388608", "8388607", "5"]);
+        assert_eq!(literal(ColumnKind::Unsigned(24), 16_777_215), "16777215");
     }
 }

@@ -122,6 +122,15 @@ pub fn position_at_or_after(a: &BinlogPosition, b: &BinlogPosition) -> bool {
     (a.file.as_str(), a.offset) >= (b.file.as_str(), b.offset)
 }
 
+/// The value of a signed MEDIUMINT from the binlog decoder. `mysql_common` reads a signed
+/// 24-bit integer (`eat_i24_le`) into the low 3 bytes of a zeroed `i32` without extending its
+/// sign, so -1 arrives as 16,777,215. A signed MEDIUMINT holds [-2^23, 2^23); a decoded value in
+/// [2^23, 2^24) can only be such a negative value's 24 bits, so subtracting 2^24 restores it;
+/// anything else (already negative, should the decoder extend the sign one day) is kept.
+pub fn signed_int24(v: i64) -> i64 {
+    if (1 << 23..1 << 24).contains(&v) { v - (1 << 24) } else { v }
+}
+
 /// The file name of a ROTATE event. The stream's first, artificial ROTATE arrives before the
 /// format description, so its name may still carry the 4 checksum bytes: the name is cut after
 /// the 6-digit sequence number that follows its last dot. The dot is looked for before the last

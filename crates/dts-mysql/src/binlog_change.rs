@@ -8,7 +8,8 @@
 //! table and again after DDL). How each type arrives: integers as signed 64-bit values (an
 //! unsigned column's value is its bits), DECIMAL as its text, TIMESTAMP as epoch seconds
 //! (with a fraction), DATE/DATETIME and TIME as temporal values, SET as its member bitmap, ENUM
-//! as its member index, MySQL's JSON as binary JSON, everything else as bytes.
+//! as its member index, MySQL's JSON as binary JSON, BINARY(n) without its trailing 0x00 bytes
+//! (padded back to n here), everything else as bytes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ use crate::connection::{Session, Side, connect};
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Signed,
+    /// Signed MEDIUMINT: the binlog decoder yields its 24 bits unextended (see
+    /// [`crate::binlog::signed_int24`]).
+    SignedInt24,
     /// Unsigned integer of this many bits.
     Unsigned(u32),
     Float,
@@ -36,6 +40,8 @@ enum Kind {
     /// Text in a character set (decoded to UTF-8; invalid bytes replaced).
     Text,
     Bytes,
+    /// `BINARY(n)`: bytes, `n` of them.
+    Binary(usize),
     Date,
     DateTime,
     Timestamp,
@@ -122,15 +128,19 @@ fn type_code(data_type: &str) -> u16 {
     }
 }
 
-fn kind(data_type: &str, column_type: &str, charset: Option<&str>) -> Kind {
+/// How a column's binlog value is read; `length` is its `CHARACTER_MAXIMUM_LENGTH` (or
+/// numeric precision).
+fn kind(data_type: &str, column_type: &str, charset: Option<&str>, length: Option<u64>) -> Kind {
     let unsigned = column_type.contains("unsigned");
     match data_type {
+        "binary" => length.and_then(|n| usize::try_from(n).ok()).map_or(Kind::Bytes, Kind::Binary),
         "tinyint" if unsigned => Kind::Unsigned(8),
         "smallint" if unsigned => Kind::Unsigned(16),
         "mediumint" if unsigned => Kind::Unsigned(24),
         "int" | "integer" if unsigned => Kind::Unsigned(32),
         "bigint" if unsigned => Kind::Unsigned(64),
-        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Kind::Signed,
+        "mediumint" => Kind::SignedInt24,
+        "tinyint" | "smallint" | "int" | "integer" | "bigint" => Kind::Signed,
         "float" | "double" | "real" => Kind::Float,
         "decimal" => Kind::Decimal,
         "date" => Kind::Date,
@@ -209,7 +219,7 @@ impl SourceColumns {
         let mut infos = Vec::with_capacity(cols.len());
         let mut kinds = Vec::with_capacity(cols.len());
         for c in cols {
-            kinds.push(kind(&c.data_type, &c.column_type, c.charset.as_deref()));
+            kinds.push(kind(&c.data_type, &c.column_type, c.charset.as_deref(), c.precision));
             infos.push(ColumnInfo {
                 type_code: type_code(&c.data_type),
                 unsigned: c.column_type.contains("unsigned"),
@@ -420,9 +430,19 @@ fn value(kind: &Kind, v: Option<&BinlogValue<'_>>) -> Neutral {
         }
         (_, Value::UInt(u)) => i64::try_from(*u).map_or(Neutral::UInt(*u), Neutral::Int),
         (Kind::Signed, Value::Int(i)) => Neutral::Int(*i),
+        (Kind::SignedInt24, Value::Int(i)) => Neutral::Int(binlog::signed_int24(*i)),
         (_, Value::Float(f)) => Neutral::Float(*f),
         (_, Value::Double(d)) => Neutral::Double(*d),
         (Kind::Decimal, Value::Bytes(b)) => Neutral::Decimal(text(b)),
+        // The binlog writes a BINARY(n) value without its trailing 0x00 bytes (the server's
+        // `Field_string::pack` strips the pad character, which is 0x00 for binary strings). A
+        // stored value always has exactly n bytes, padded with 0x00 on write, so padding back
+        // to n restores it exactly: every stripped byte was a trailing 0x00 of those n.
+        (Kind::Binary(n), Value::Bytes(b)) if b.len() < *n => {
+            let mut padded = b.clone();
+            padded.resize(*n, 0);
+            Neutral::Bytes(padded)
+        }
         (Kind::Text, Value::Bytes(b)) => Neutral::Text(text(b)),
         (Kind::Json, Value::Bytes(b)) => Neutral::Json(text(b)),
         (Kind::Year, v) => match int_of(v) {
@@ -542,5 +562,20 @@ mod tests {
                 Neutral::Int(200),
             ]
         );
+    }
+
+    #[test]
+    fn a_binary_column_value_gets_back_the_trailing_zero_bytes_the_binlog_leaves_out() {
+        let mut fixed = col("uuid", "binary", "binary(4)", Some("binary"));
+        fixed.precision = Some(4);
+        let cols = SourceColumns::from_catalog(vec![fixed, col("raw", "varbinary", "varbinary(4)", None)], Vec::new());
+        let v = |x: Vec<u8>| Some(BinlogValue::Value(Value::Bytes(x)));
+        let image = |a: Vec<u8>, b: Vec<u8>| cols.row("app", "t", &RowChange::Insert(vec![v(a), v(b)])).after.unwrap();
+        assert_eq!(
+            image(vec![0, 255, 128], vec![1, 0]),
+            [Neutral::Bytes(vec![0, 255, 128, 0]), Neutral::Bytes(vec![1, 0])]
+        );
+        assert_eq!(image(vec![], vec![]), [Neutral::Bytes(vec![0; 4]), Neutral::Bytes(vec![])]);
+        assert_eq!(image(vec![9; 4], vec![9]), [Neutral::Bytes(vec![9; 4]), Neutral::Bytes(vec![9])]);
     }
 }

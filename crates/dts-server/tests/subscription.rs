@@ -6,8 +6,9 @@
 //! every change exactly once, in order per key. ModifySubscription then adds a table whose next
 //! change reaches the group, with nothing earlier repeated; once the subscription is deleted its
 //! stream is gone from NATS. The official Tencent SDK (`tests/py/subscribe.py`) activates a
-//! subscription, rewinds its default consumer group with ModifySubscribeConsumeTime (the group
-//! reads the same changes again) and changes its settings.
+//! subscription on NATS (Debezium JSON) and on Kafka (Alibaba Avro), rewinds its default consumer
+//! group with ModifySubscribeConsumeTime (the group reads the changes from that second again,
+//! nothing earlier), changes its settings and deletes it (its stream or topic is gone).
 
 mod sdk_script;
 
@@ -287,6 +288,19 @@ async fn stream_gone(nats: &NatsServer, job: &str, server: &DtsServer) {
     }
 }
 
+/// The topics of a Kafka broker, as kafka-python lists them (a Metadata request for all topics,
+/// which creates none).
+fn kafka_topics(broker: &KafkaBroker) -> Vec<String> {
+    let list = "import sys\nfrom kafka import KafkaConsumer\n\
+                print('\\n'.join(sorted(KafkaConsumer(bootstrap_servers=sys.argv[1]).topics())))";
+    let out = std::process::Command::new(broker.python())
+        .args(["-c", list, &broker.bootstrap()])
+        .output()
+        .expect("run kafka-python");
+    assert!(out.status.success(), "list topics: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
 /// The change bus of a test: NATS with Debezium JSON, or Kafka (tansu) with Alibaba Avro.
 enum Bus {
     Nats(NatsServer),
@@ -308,6 +322,29 @@ impl Bus {
         match self {
             Bus::Nats(n) => format!("127.0.0.1:{}", n.port()),
             Bus::Kafka(k) => k.bootstrap(),
+        }
+    }
+
+    /// Waits until the deleted subscription's stream (NATS) or topic (Kafka, as kafka-python
+    /// lists the broker's topics) is gone.
+    async fn gone(&self, job: &str, server: &DtsServer) {
+        let broker = match self {
+            Bus::Nats(nats) => return stream_gone(nats, job, server).await,
+            Bus::Kafka(broker) => broker,
+        };
+        let topic = format!("dts.{job}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let topics = kafka_topics(broker);
+            if !topics.contains(&topic) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the deleted subscription's topic {topic} is still on Kafka: {topics:?}\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -378,7 +415,7 @@ async fn tencent_subscription(bus: Bus) {
         ("TABLE_NAME", "t".to_string()),
         ("BUS_ADDRESS", bus.address()),
         ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
-        ("REWIND", if matches!(bus, Bus::Nats(_)) { "1" } else { "0" }.to_string()),
+        ("REWIND", "1".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -389,21 +426,24 @@ async fn tencent_subscription(bus: Bus) {
     let channel = printed(&script.stdout(), "CHANNEL=");
     let job = channel.trim_start_matches("dts.").to_string();
 
-    // A second boundary first: the rewind below goes back to the second the changes were made in.
+    // An early change, then a second boundary: the rewind below goes back to the second the
+    // later changes were made in, after the early one.
+    src.exec("INSERT INTO tdb.t VALUES (0, 'early')").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let changed_at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
     src.exec("INSERT INTO tdb.u VALUES (1); INSERT INTO tdb.t VALUES (1, 'x'); UPDATE tdb.t SET v = 'y' WHERE id = 1")
         .await;
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut lines = Vec::new();
-    while row_events(&lines).len() < 2 {
+    while row_events(&lines).len() < 3 {
         assert!(Instant::now() < deadline, "the table's changes did not arrive: {lines:#?}\n{}", server.log());
         lines.extend(tail_bus_group(&server, &bus, &job, &sub));
     }
     let rows = row_events(&lines);
-    assert_eq!(rows.len(), 2, "only the subscribed table, each change once: {lines:#?}");
-    assert!(matches!(rows[0].0.as_str(), "c" | "INSERT") && rows[0].1 == 1, "{rows:?}");
-    assert!(matches!(rows[1].0.as_str(), "u" | "UPDATE") && rows[1].1 == 1, "{rows:?}");
+    assert_eq!(rows.len(), 3, "only the subscribed table, each change once: {lines:#?}");
+    assert!(matches!(rows[0].0.as_str(), "c" | "INSERT") && rows[0].1 == 0, "{rows:?}");
+    assert!(matches!(rows[1].0.as_str(), "c" | "INSERT") && rows[1].1 == 1, "{rows:?}");
+    assert!(matches!(rows[2].0.as_str(), "u" | "UPDATE") && rows[2].1 == 1, "{rows:?}");
     if let Bus::Kafka(_) = bus {
         let update = lines.iter().find(|l| l["kind"] == "update").expect("the update");
         assert_eq!(update["value"]["objectName"], "tdb.t", "{update}");
@@ -414,35 +454,28 @@ async fn tencent_subscription(bus: Bus) {
         assert!(rows.iter().all(|r| r.2.ends_with(".tdb.t")), "{rows:?}");
     }
 
-    if let Bus::Nats(nats) = &bus {
-        // ModifySubscribeConsumeTime rewinds the default group to the changes' second: the group
-        // reads the same changes (the same messages) again.
-        std::fs::write(&phase, format!("rewind {changed_at}")).expect("phase file");
-        script.wait_line("REWOUND", Duration::from_secs(60), &server).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut again = Vec::new();
-        while row_events(&again).len() < 2 {
-            assert!(Instant::now() < deadline, "the rewound group read nothing again: {again:#?}\n{}", server.log());
-            again.extend(tail_bus_group(&server, &bus, &job, &sub));
-        }
-        assert_eq!(row_events(&again), rows, "the same changes, read again");
-        let ids = |lines: &[Value]| -> Vec<String> {
-            lines
-                .iter()
-                .filter(|l| l["kind"] == "insert" || l["kind"] == "update")
-                .map(|l| l["id"].to_string())
-                .collect()
-        };
-        assert_eq!(ids(&again), ids(&lines), "the same messages");
-        std::fs::write(&phase, "stop").expect("phase file");
-        let stdout = script.finish(&server).await;
-        assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
-        stream_gone(nats, &job, &server).await;
-        return;
+    // ModifySubscribeConsumeTime rewinds the default group to the later changes' second: the
+    // group reads those changes (the same messages) again, and not the early one.
+    std::fs::write(&phase, format!("rewind {changed_at}")).expect("phase file");
+    script.wait_line("REWOUND", Duration::from_secs(60), &server).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut again = Vec::new();
+    while row_events(&again).len() < 2 {
+        assert!(Instant::now() < deadline, "the rewound group read nothing again: {again:#?}\n{}", server.log());
+        again.extend(tail_bus_group(&server, &bus, &job, &sub));
+    }
+    assert_eq!(row_events(&again), rows[1..], "the later changes, read again, and nothing earlier");
+    let ids = |lines: &[Value]| -> Vec<String> {
+        lines.iter().filter(|l| l["kind"] == "insert" || l["kind"] == "update").map(|l| l["id"].to_string()).collect()
+    };
+    assert_eq!(ids(&again), ids(&lines)[1..], "the same messages");
+    if let Bus::Kafka(broker) = &bus {
+        assert!(kafka_topics(broker).contains(&format!("dts.{job}")), "the subscription's topic is listed");
     }
     std::fs::write(&phase, "stop").expect("phase file");
     let stdout = script.finish(&server).await;
     assert!(stdout.lines().any(|l| l.trim() == "STOPPED"), "{stdout}");
+    bus.gone(&job, &server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +485,7 @@ async fn the_tencent_sdk_activates_rewinds_and_deletes_a_subscription_whose_tabl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tencent_sdk_activates_a_subscription_published_to_kafka_as_alibaba_avro() {
+async fn the_tencent_sdk_activates_rewinds_and_deletes_a_subscription_published_to_kafka_as_alibaba_avro() {
     let broker = tokio::task::spawn_blocking(KafkaBroker::start).await.expect("start the Kafka broker");
     tencent_subscription(Bus::Kafka(broker)).await;
 }

@@ -300,6 +300,11 @@ impl DtsServer {
         self.wait_job(job_id, &format!("status {status}"), |j| j["Status"] == status).await
     }
 
+    /// The server process's id, while it runs (to read its `/proc` entry, e.g. peak memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the server process is still alive.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
