@@ -5,13 +5,16 @@
 //! Per event: `version` 0; `id` a 63-bit hash of the message id (stable, not a counter);
 //! `sourceTimestamp` seconds; `sourcePosition` `<binlog file>:<offset>`; `safeSourcePosition`
 //! the position of the transaction's first event (where a reader resumes to see it again);
-//! `sourceTxid` the GTID or `""`; `source` `{MySQL, <server version>}`; `operation` INSERT,
-//! UPDATE, DELETE (snapshot reads are INSERTs), DDL (also TRUNCATE, as its statement), BEGIN,
-//! COMMIT, HEARTBEAT; `objectName` `db.table` (a `.` inside a name written as the text
-//! `\u002E`), the database for DDL, null otherwise; `processTimestamps` null; `tags`
-//! `pk_uk_info` (`{"PRIMARY":[..], "<unique key>":[..]}`) and `dts_id` (the message id);
-//! `fields` `[{name, dataTypeNumber}]` for rows; `beforeImages`/`afterImages` the row images,
-//! or the DDL text as a string in `afterImages`; `bornTimestamp` ms.
+//! `sourceTxid` the transaction id (a string, `""` by default, in the record schema): the source
+//! transaction's GTID as the source writes it (MariaDB `0-1-42`, MySQL `uuid:n`) on every record
+//! of the transaction (BEGIN, rows, COMMIT; a DDL's own), `""` where the source logs none;
+//! `source` `{MySQL, <server version>}`; `operation` INSERT, UPDATE, DELETE (snapshot reads are
+//! INSERTs), DDL (also TRUNCATE, as its statement), BEGIN, COMMIT, HEARTBEAT; `objectName`
+//! `db.table` (a `.` inside a name written as the text `\u002E`), the database for DDL, null
+//! otherwise; `processTimestamps` null; `tags` `pk_uk_info` (`{"PRIMARY":[..], "<unique
+//! key>":[..]}`) and `dts_id` (the message id); `fields` `[{name, dataTypeNumber}]` for rows;
+//! `beforeImages`/`afterImages` the row images, or the DDL text as a string in `afterImages`;
+//! `bornTimestamp` ms.
 //!
 //! The value branch of each column is picked by its `dataTypeNumber`, as Alibaba's consumers
 //! decode it (`MysqlFieldConverter` in Alibaba's Kafka demo): DECIMAL → `Decimal{value text,

@@ -1,10 +1,18 @@
 //! From change events to bus messages: one [`Encoder`] per subscription, fed the source's
 //! events in order, producing messages in either [`Format`] with stable ids.
 //!
-//! The encoder keeps only per-transaction state (the id ordinal, Debezium's `total_order` and
-//! `data_collection_order`, the transaction's first position), all of which a reader restarted
-//! at a transaction boundary rebuilds identically, so re-encoding after a restart yields the
-//! same ids (payload timestamps of processing time aside).
+//! Ids come from the events' positions alone ([`crate::id`]). Besides them the encoder keeps
+//! only per-transaction state: for an event with a transaction id (its source transaction's
+//! GTID), Debezium's `transaction` block (`id`, `total_order` counting the transaction's row
+//! messages from 1, `data_collection_order` counting them per table) and the transaction's first
+//! position (Alibaba's `safeSourcePosition`). The state starts over when an event of another
+//! transaction comes, and when an event of the same one is not after the last one seen (same
+//! binlog file, larger offset, or the same offset and a larger index): the stream re-read the
+//! transaction from its start, as a reader re-opened at a checkpoint does (checkpoints are
+//! transaction boundaries) while the bus channel and this encoder live on, for instance after a
+//! source error in a transaction published in several batches. So a transaction published in
+//! parts is numbered on across its batches, and one read again is numbered as the first time
+//! (with the same selection: the counts are over the events the encoder is given).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,8 +93,31 @@ impl EncoderOptions {
 struct TransactionState {
     id: Option<String>,
     start: Option<Position>,
+    /// The binlog offset and index of the transaction's last event seen.
+    last: Option<(u64, u32)>,
     total: u64,
     per_table: HashMap<(String, String), u64>,
+}
+
+impl TransactionState {
+    fn new(ev: &ChangeEvent) -> Self {
+        Self { id: ev.transaction.clone(), start: Some(ev.position.clone()), ..Default::default() }
+    }
+
+    /// Whether `ev` continues this transaction: the same id and, for binlog positions, later in
+    /// the transaction's file than its last event seen (an event at or before it is the
+    /// transaction read again from its start).
+    fn continued_by(&self, ev: &ChangeEvent) -> bool {
+        if ev.transaction != self.id {
+            return false;
+        }
+        match (&ev.position, &self.start, self.last) {
+            (Position::Binlog(p), Some(Position::Binlog(start)), Some(last)) => {
+                p.file == start.file && (p.offset, ev.index) > last
+            }
+            _ => true,
+        }
+    }
 }
 
 /// `pk_uk_info` of the last table seen (tables share their column and key lists between
@@ -124,10 +155,14 @@ impl Encoder {
     }
 
     fn track_transaction(&mut self, ev: &ChangeEvent) {
-        if ev.transaction.is_some() && ev.transaction != self.tx.id {
-            self.tx =
-                TransactionState { id: ev.transaction.clone(), start: Some(ev.position.clone()), ..Default::default() };
-        } else if ev.transaction.is_none() {
+        if ev.transaction.is_some() {
+            if !self.tx.continued_by(ev) {
+                self.tx = TransactionState::new(ev);
+            }
+            if let Position::Binlog(p) = &ev.position {
+                self.tx.last = Some((p.offset, ev.index));
+            }
+        } else {
             match ev.kind {
                 ChangeKind::Begin => {
                     self.tx = TransactionState { start: Some(ev.position.clone()), ..Default::default() };
@@ -142,7 +177,7 @@ impl Encoder {
     /// Encodes one event into zero or more messages appended to `out` (Debezium writes no
     /// message for BEGIN/COMMIT; a delete may add a tombstone; a key change two messages).
     pub fn encode(&mut self, ev: &ChangeEvent, out: &mut Vec<Message>) -> Result<(), BusError> {
-        let id = self.ids.next(ev);
+        let id = self.ids.id(ev);
         self.track_transaction(ev);
         match self.options.format {
             Format::DebeziumJson => self.encode_debezium(id, ev, out),

@@ -15,9 +15,11 @@
 //! transaction, and while the source is idle) it compares the stored spec with the one it
 //! runs, and on a change it ends the task without publishing that batch; the engine starts the task again with the
 //! new plan at that checkpoint. A transaction committed after the change was stored is read
-//! after it, so it is published with the new selection; none is published with both, so message
-//! ids (which count a transaction's events) stay stable. (A transaction already being published
-//! in several batches when the change comes is finished with the old selection.)
+//! after it, so it is published with the new selection, and what counts a transaction's
+//! messages (Debezium's `total_order`) counts them under one selection. (A transaction already
+//! being published in several batches when the change comes is finished with the old selection;
+//! if the task stops before its end is checkpointed, it is read again with the new one. Message
+//! ids are the events' positions, not counts, so they stay stable either way: `dts_bus::id`.)
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;

@@ -10,6 +10,14 @@
 //! MariaDB GTID state advanced by the GTID events read so far (see `gtid`); a stream opened at
 //! such a position continues with the next transaction.
 //!
+//! Transactions' GTIDs: every event of an event group (its rows, statements and the commit that
+//! ends it) carries the GTID its group's GTID event announced, MariaDB's (type 162) or MySQL's
+//! (33, and 42 for tagged ones); `None` where the source logs none (MySQL's anonymous GTID
+//! event, type 34, with `gtid_mode` OFF; servers before GTIDs). A group ends with its XID or
+//! `COMMIT`/`ROLLBACK`, or, when it is a single statement (MariaDB's `FL_STANDALONE`, or a MySQL
+//! statement outside `BEGIN`), with that statement; what follows the end until the next GTID
+//! event has none. Groups never interleave in a binlog, so this is the group's own GTID.
+//!
 //! MariaDB: the session sets `@mariadb_slave_capability = 4` so the server sends its own events
 //! (GTID, annotate) instead of replacing them; the first, fake ROTATE (position 0) may carry the
 //! checksum bytes in its file name ([`binlog_file_name`]).
@@ -25,7 +33,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest};
 
 use crate::connection::{Session, text_column};
-use crate::gtid::{self, GtidState};
+use crate::gtid::{self, Gtid, GtidState};
 
 /// One row change of a transaction, with the row images as the binlog carries them (the
 /// table's columns in order; `None` for a column the image leaves out).
@@ -59,11 +67,13 @@ pub enum BinlogEvent {
         server_id: u32,
         timestamp: u32,
         changes: Vec<RowChange>,
+        /// The GTID of the transaction (see the module's docs).
+        gtid: Option<Gtid>,
     },
     /// A row event of a table the caller did not want (not decoded).
     SkippedRows { server_id: u32 },
     /// The end of a transaction (XID or `COMMIT`): `position` is where the next one starts.
-    Commit { position: BinlogPosition, server_id: u32, timestamp: u32 },
+    Commit { position: BinlogPosition, server_id: u32, timestamp: u32, gtid: Option<Gtid> },
     /// A statement outside a transaction (DDL and the like); `position` is after it.
     Statement {
         /// The session's default database when it was logged (may be empty).
@@ -73,6 +83,8 @@ pub enum BinlogEvent {
         position: BinlogPosition,
         server_id: u32,
         timestamp: u32,
+        /// The GTID of the statement's event group (its own, for DDL).
+        gtid: Option<Gtid>,
     },
     /// The stream moved to the start of another file.
     Rotate { position: BinlogPosition },
@@ -176,6 +188,11 @@ pub struct BinlogReader {
 pub struct BinlogDecoder {
     file: String,
     gtid: GtidState,
+    /// The GTID of the event group being read, until it ends.
+    group: Option<Gtid>,
+    /// The group is a transaction (BEGIN or a non-standalone MariaDB GTID event): a statement
+    /// inside it does not end it.
+    in_transaction: bool,
 }
 
 impl BinlogReader {
@@ -213,7 +230,7 @@ impl BinlogReader {
             .get_binlog_stream(request)
             .await
             .map_err(|e| transient(format!("cannot open the binlog stream for {doing}"), e))?;
-        Ok(BinlogReader { stream, decoder: BinlogDecoder { file, gtid } })
+        Ok(BinlogReader { stream, decoder: BinlogDecoder { file, gtid, ..Default::default() } })
     }
 
     /// The time of the stream's format description event: for a stream opened at a file's
@@ -271,8 +288,8 @@ impl BinlogReader {
     }
 }
 
-/// Event types [`BinlogDecoder::decode`] parses: QUERY, ROTATE, XID and the row events (v1 and
-/// v2 write/update/delete, MySQL's partial update).
+/// Event types [`BinlogDecoder::decode`] parses besides the GTID events: QUERY, ROTATE, XID and
+/// the row events (v1 and v2 write/update/delete, MySQL's partial update).
 const DECODED_EVENTS: [u8; 10] = [2, 4, 16, 23, 24, 25, 30, 31, 32, 39];
 
 /// The table map of a table id, as the stream remembers them.
@@ -281,7 +298,7 @@ pub type TableMaps<'a> = dyn Fn(u64) -> Option<&'a TableMapEvent<'static>> + 'a;
 impl BinlogDecoder {
     /// A decoder that starts in `file` with no GTID state.
     pub fn new(file: &str) -> BinlogDecoder {
-        BinlogDecoder { file: file.to_string(), gtid: GtidState::default() }
+        BinlogDecoder { file: file.to_string(), ..Default::default() }
     }
 
     /// The position at `offset` of the current file, with the GTID state read so far.
@@ -311,9 +328,33 @@ impl BinlogDecoder {
     ) -> Result<Option<BinlogEvent>, ConnectorError> {
         let header = event.header();
         let (server_id, timestamp, log_pos) = (header.server_id(), header.timestamp(), u64::from(header.log_pos()));
-        if header.event_type_raw() == gtid::MARIADB_GTID_EVENT {
-            self.gtid.apply_event(event.data(), server_id);
-            return Ok(None);
+        match header.event_type_raw() {
+            gtid::MARIADB_GTID_EVENT => {
+                let announced = Gtid::from_mariadb_event(event.data(), server_id);
+                if let Some((gtid, _)) = &announced {
+                    self.gtid.apply(gtid);
+                }
+                self.in_transaction = announced.as_ref().is_some_and(|(_, standalone)| !standalone);
+                self.group = announced.map(|(gtid, _)| gtid);
+                return Ok(None);
+            }
+            gtid::MYSQL_GTID_EVENT | gtid::MYSQL_TAGGED_GTID_EVENT => {
+                // A GTID event that does not parse leaves its transaction without a GTID rather
+                // than failing a stream that does not need it.
+                self.group = match event.read_data() {
+                    Ok(Some(EventData::GtidEvent(g))) => {
+                        Some(Gtid::MySql { sid: g.sid(), tag: g.tag().map(|t| t.as_str().to_string()), gno: g.gno() })
+                    }
+                    _ => None,
+                };
+                self.in_transaction = false;
+                return Ok(None);
+            }
+            gtid::MYSQL_ANONYMOUS_GTID_EVENT => {
+                (self.group, self.in_transaction) = (None, false);
+                return Ok(None);
+            }
+            _ => {}
         }
         // Only the events dts acts on are parsed: parsing others costs time and, for some types,
         // trusts lengths in the event (a PREVIOUS_GTIDS event with a huge count made the parser
@@ -359,21 +400,40 @@ impl BinlogDecoder {
                     });
                 }
                 let position = self.position_at(log_pos);
-                Ok(Some(BinlogEvent::Rows { database, table, position, fk_checks, server_id, timestamp, changes }))
+                let gtid = self.group.clone();
+                Ok(Some(BinlogEvent::Rows {
+                    database,
+                    table,
+                    position,
+                    fk_checks,
+                    server_id,
+                    timestamp,
+                    changes,
+                    gtid,
+                }))
             }
             Some(EventData::XidEvent(_)) => {
-                Ok(Some(BinlogEvent::Commit { position: self.position_at(log_pos), server_id, timestamp }))
+                let gtid = self.end_group();
+                Ok(Some(BinlogEvent::Commit { position: self.position_at(log_pos), server_id, timestamp, gtid }))
             }
             Some(EventData::QueryEvent(q)) => {
                 let sql = q.query_raw();
                 let trimmed = sql.trim_ascii();
                 if trimmed.eq_ignore_ascii_case(b"BEGIN") {
+                    self.in_transaction = true;
                     return Ok(None);
                 }
                 let position = self.position_at(log_pos);
                 if trimmed.eq_ignore_ascii_case(b"COMMIT") {
-                    return Ok(Some(BinlogEvent::Commit { position, server_id, timestamp }));
+                    let gtid = self.end_group();
+                    return Ok(Some(BinlogEvent::Commit { position, server_id, timestamp, gtid }));
                 }
+                // A statement ends its group unless the group is a transaction it is part of.
+                let gtid = if self.in_transaction && !trimmed.eq_ignore_ascii_case(b"ROLLBACK") {
+                    self.group.clone()
+                } else {
+                    self.end_group()
+                };
                 let mut session = StatementSession::default();
                 for var in q.status_vars().iter() {
                     match var.get_value() {
@@ -391,10 +451,18 @@ impl BinlogDecoder {
                     position,
                     server_id,
                     timestamp,
+                    gtid,
                 }))
             }
             _ => Ok(None),
         }
+    }
+
+    /// The GTID of the event group that ends here; events after it have none until the next
+    /// GTID event.
+    fn end_group(&mut self) -> Option<Gtid> {
+        self.in_transaction = false;
+        self.group.take()
     }
 }
 
@@ -489,6 +557,104 @@ mod tests {
             matches!(&events[1], BinlogEvent::Statement { schema, sql, position, .. } if schema == "app" && sql == b"DROP TABLE t" && position.offset == 200)
         );
         assert!(matches!(&events[2], BinlogEvent::Commit { position, .. } if position.offset == 300));
+    }
+
+    /// A QUERY event body: `sql` run in database `app`.
+    fn query(sql: &str) -> Vec<u8> {
+        let mut q = Vec::new();
+        q.extend_from_slice(&1u32.to_le_bytes()); // thread id
+        q.extend_from_slice(&0u32.to_le_bytes()); // execution time
+        q.push(3); // schema length
+        q.extend_from_slice(&0u16.to_le_bytes()); // error code
+        q.extend_from_slice(&0u16.to_le_bytes()); // status vars length
+        q.extend_from_slice(b"app\0");
+        q.extend_from_slice(sql.as_bytes());
+        q
+    }
+
+    /// A MariaDB GTID event body: sequence number, domain, flags, padding.
+    fn mariadb_gtid(seq: u64, domain: u32, standalone: bool) -> Vec<u8> {
+        let mut g = seq.to_le_bytes().to_vec();
+        g.extend_from_slice(&domain.to_le_bytes());
+        g.push(u8::from(standalone));
+        g.extend_from_slice(&[0; 6]);
+        g
+    }
+
+    /// A MySQL 5.7+ GTID event body (flags, server UUID, number, logical timestamps).
+    fn mysql_gtid(sid: [u8; 16], gno: u64) -> Vec<u8> {
+        let mut g = vec![1];
+        g.extend_from_slice(&sid);
+        g.extend_from_slice(&gno.to_le_bytes());
+        g.push(2);
+        g.extend_from_slice(&[0; 16]);
+        g
+    }
+
+    /// `(what, GTID)` of each decoded event.
+    fn gtids(stream: &[u8]) -> Vec<(String, Option<String>)> {
+        let (events, error) = decode_stream(stream);
+        assert_eq!(error, None);
+        events
+            .iter()
+            .map(|e| match e {
+                BinlogEvent::Statement { sql, gtid, .. } => (String::from_utf8_lossy(sql).into_owned(), gtid.clone()),
+                BinlogEvent::Commit { gtid, .. } => ("commit".to_string(), gtid.clone()),
+                BinlogEvent::Rows { gtid, .. } => ("rows".to_string(), gtid.clone()),
+                other => (format!("{other:?}"), None),
+            })
+            .map(|(what, gtid)| (what, gtid.map(|g| g.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn every_event_of_a_mariadb_event_group_carries_its_gtid_and_what_follows_its_end_none() {
+        let mut stream = event(162, &mariadb_gtid(41, 0, true), 100);
+        stream.extend(event(2, &query("CREATE TABLE t (a INT)"), 200));
+        stream.extend(event(2, &query("DROP TABLE u"), 250));
+        stream.extend(event(162, &mariadb_gtid(42, 0, false), 300));
+        stream.extend(event(2, &query("INSERT INTO t VALUES (1)"), 400));
+        stream.extend(event(2, &query("COMMIT"), 500));
+        stream.extend(event(162, &mariadb_gtid(9, 2, false), 600));
+        stream.extend(event(2, &query("ROLLBACK"), 700));
+        let some = |s: &str, g: Option<&str>| (s.to_string(), g.map(str::to_string));
+        assert_eq!(
+            gtids(&stream),
+            [
+                some("CREATE TABLE t (a INT)", Some("0-7-41")),
+                some("DROP TABLE u", None),
+                some("INSERT INTO t VALUES (1)", Some("0-7-42")),
+                some("commit", Some("0-7-42")),
+                some("ROLLBACK", Some("2-7-9")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mysql_transaction_carries_its_uuid_gtid_and_an_anonymous_one_none() {
+        let sid: [u8; 16] = core::array::from_fn(|i| i as u8 + 0xa0);
+        let mut stream = event(33, &mysql_gtid(sid, 5), 100);
+        stream.extend(event(2, &query("BEGIN"), 200));
+        stream.extend(event(2, &query("INSERT INTO t VALUES (1)"), 300));
+        stream.extend(event(2, &query("COMMIT"), 400));
+        stream.extend(event(33, &mysql_gtid(sid, 6), 500));
+        stream.extend(event(2, &query("ALTER TABLE t ADD b INT"), 600));
+        stream.extend(event(2, &query("INSERT INTO t VALUES (2)"), 650));
+        stream.extend(event(34, &mysql_gtid([0; 16], 0), 700));
+        stream.extend(event(2, &query("BEGIN"), 800));
+        stream.extend(event(2, &query("COMMIT"), 900));
+        let uuid = "a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf";
+        let some = |s: &str, g: Option<String>| (s.to_string(), g);
+        assert_eq!(
+            gtids(&stream),
+            [
+                some("INSERT INTO t VALUES (1)", Some(format!("{uuid}:5"))),
+                some("commit", Some(format!("{uuid}:5"))),
+                some("ALTER TABLE t ADD b INT", Some(format!("{uuid}:6"))),
+                some("INSERT INTO t VALUES (2)", None),
+                some("commit", None),
+            ]
+        );
     }
 
     #[test]

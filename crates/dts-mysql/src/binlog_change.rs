@@ -273,6 +273,8 @@ impl SourceColumns {
 /// The change stream of a plan's selection as neutral events: rows of selected tables (their
 /// position is the end of their row event, with the row's index in it), DDL of the selection,
 /// and a commit event closing each transaction (the batch's `end` is the last commit in it).
+/// Every event of a source transaction with a GTID carries it as its `transaction`, in the
+/// source's notation (MariaDB `0-1-42`, MySQL `uuid:n`): its rows, its commit, a DDL its own.
 pub struct BinlogChangeStream {
     reader: BinlogReader,
     control: Session,
@@ -309,7 +311,8 @@ impl BinlogChangeStream {
         let Some(event) = self.reader.next(wait, &|db, table| filter.table(db, table)).await? else { return Ok(None) };
         let at = |position: &dts_core::BinlogPosition| Position::Binlog(position.clone());
         match event {
-            BinlogEvent::Rows { database, table, position, server_id, timestamp, changes, .. } => {
+            BinlogEvent::Rows { database, table, position, server_id, timestamp, changes, gtid, .. } => {
+                let transaction = gtid.map(|g| g.to_string());
                 let key = (database, table);
                 if !self.columns.contains_key(&key) {
                     let cols = SourceColumns::read(&mut self.control, &key.0, &key.1).await?;
@@ -322,24 +325,24 @@ impl BinlogChangeStream {
                         index: i as u32,
                         timestamp_ms: i64::from(timestamp) * 1000,
                         server_id,
-                        transaction: None,
+                        transaction: transaction.clone(),
                         kind: ChangeKind::Row(cols.row(&key.0, &key.1, change)),
                     });
                 }
                 Ok(Some(None))
             }
-            BinlogEvent::Commit { position, server_id, timestamp } => {
+            BinlogEvent::Commit { position, server_id, timestamp, gtid } => {
                 events.push(ChangeEvent {
                     position: at(&position),
                     index: 0,
                     timestamp_ms: i64::from(timestamp) * 1000,
                     server_id,
-                    transaction: None,
+                    transaction: gtid.map(|g| g.to_string()),
                     kind: ChangeKind::Commit,
                 });
                 Ok(Some(Some(at(&position))))
             }
-            BinlogEvent::Statement { schema, sql, session, position, server_id, timestamp } => {
+            BinlogEvent::Statement { schema, sql, session, position, server_id, timestamp, gtid } => {
                 let text = String::from_utf8_lossy(&sql).into_owned();
                 // A statement naming tables of the selection and others is published too: the
                 // bus only carries its text, and its consumers see the whole change.
@@ -351,7 +354,7 @@ impl BinlogChangeStream {
                         index: 0,
                         timestamp_ms: i64::from(timestamp) * 1000,
                         server_id,
-                        transaction: None,
+                        transaction: gtid.map(|g| g.to_string()),
                         kind: ChangeKind::Ddl { database: schema, statement: text },
                     });
                 }

@@ -53,6 +53,7 @@ pub use binlog_change::{BinlogChangeStream, SourceColumns};
 pub use connection::Side;
 pub use definition::{quote_ident, strip_definer};
 pub use full_load::{DONE_PREFIX, FullLoadSettings, PLAN_KEY, SNAPSHOT_KEY};
+pub use gtid::Gtid;
 pub use verify::{compare_table, repair_sql};
 pub use version::{Flavor, ServerVersion};
 

@@ -1,7 +1,7 @@
 //! End-to-end change tracking: an official Alibaba SDK (`tests/py/ali_subscription.py`) buys,
 //! configures and starts a subscription of a throwaway MariaDB database on a real `dts serve`
 //! whose change bus is a throwaway `nats-server -js`; the source's inserts, updates, deletes and
-//! DDL arrive as Debezium JSON; `dts` is killed with SIGKILL during a burst of writes and
+//! DDL arrive as Debezium JSON, each with its transaction's GTID; `dts` is killed with SIGKILL during a burst of writes and
 //! restarted, and a consumer group read with `dts subscribe tail` (de-duplicating by id) sees
 //! every change exactly once, in order per key. ModifySubscription then adds a table whose next
 //! change reaches the group, with nothing earlier repeated; once the subscription is deleted its
@@ -127,6 +127,11 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     let group = printed(&script.stdout(), "GROUP=");
 
     // Inserts, an update, a delete and a DDL of the selected database; nothing of `other`.
+    let gtid_pos = async || -> String {
+        let mut conn = src.conn().await;
+        conn.query_first("SELECT @@gtid_binlog_pos").await.expect("read @@gtid_binlog_pos").expect("a GTID position")
+    };
+    let gtid_before = gtid_pos().await;
     src.exec(
         "INSERT INTO other.t VALUES (1);
          INSERT INTO track.items VALUES (1, 10, 'one');
@@ -178,6 +183,15 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     assert_eq!(values[5]["after"], json!({"id": 2, "v": 20, "note": "two", "extra": 7}));
     let ids: HashSet<&str> = got.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids.len(), got.len(), "message ids are unique");
+    // Each statement its own transaction (the first, of `other`, not published), the DDL too:
+    // consecutive GTIDs after the position before them, the last the source's position after.
+    let (domain_server, seq) = gtid_before.rsplit_once('-').expect("domain-server-seq");
+    let seq: u64 = seq.parse().expect("a sequence number");
+    let want: Vec<String> = [2, 3, 4, 5, 6].iter().map(|n| format!("{domain_server}-{}", seq + n)).collect();
+    let gtids: Vec<&str> =
+        [0, 1, 2, 4, 5].iter().map(|&i| values[i]["source"]["gtid"].as_str().unwrap_or("-")).collect();
+    assert_eq!(gtids, want, "{values:#?}");
+    assert_eq!(gtid_pos().await, want[4]);
 
     // A burst of writes, a second or more after the first part (times are in seconds); dts is
     // killed with SIGKILL while publishing it, then restarted.

@@ -2,8 +2,10 @@
 //! transactions on another table commit before and after it, one `INSERT ... SELECT` inserts
 //! 100,000 rows; a consumer reading the subscription's stream gets every row exactly once, in
 //! insertion order, with no other event between the transaction's first and last (and side rows
-//! on both sides of it); and the peak memory of `dts serve` after it is about what a transaction
-//! a fifth of its size took (the stream sends a large transaction in parts).
+//! on both sides of it), each row carrying the transaction's GTID (the one the source reports for
+//! it, `@@last_gtid`) and its place in it (Debezium's `total_order`) across the parts it is sent
+//! in, each side row its own; and the peak memory of `dts serve` after it is about what a
+//! transaction a fifth of its size took (the stream sends a large transaction in parts).
 
 mod sdk_script;
 mod tracking_support;
@@ -106,7 +108,9 @@ async fn a_100k_row_transaction_reaches_nats_exactly_once_in_order_and_contiguou
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    t.src.exec(&insert_rows("t", ROWS)).await;
+    let mut conn = t.src.conn().await;
+    conn.query_drop(insert_rows("t", ROWS)).await.expect("the big insert");
+    let big_gtid: String = conn.query_first("SELECT @@last_gtid").await.expect("read @@last_gtid").expect("a GTID");
     done.store(true, Ordering::SeqCst);
     let sides = side.await.expect("the side writer") as usize;
 
@@ -123,6 +127,12 @@ async fn a_100k_row_transaction_reaches_nats_exactly_once_in_order_and_contiguou
     for (i, (_, v, _)) in rows.iter().enumerate() {
         let n = i as i64 + 1;
         assert_eq!((table(v), &v["op"], &v["after"]["id"]), ("t", &Value::from("c"), &Value::from(n)));
+        assert_eq!(v["source"]["gtid"], big_gtid, "row {n}");
+        assert_eq!(
+            v["transaction"],
+            serde_json::json!({"id": big_gtid, "total_order": n, "data_collection_order": n}),
+            "row {n}"
+        );
         assert_eq!(v["after"]["n"], n * 3);
         assert_eq!(v["after"]["pad"].as_str().map(str::len), Some(PAD), "row {n}");
     }
@@ -130,6 +140,13 @@ async fn a_100k_row_transaction_reaches_nats_exactly_once_in_order_and_contiguou
     assert_eq!(others.len() + ROWS as usize, got.len(), "nothing but the transaction and the side rows");
     let side_ids: Vec<i64> = others.iter().map(|v| v["after"]["id"].as_i64().expect("side id")).collect();
     assert_eq!(side_ids, (1..=sides as i64).collect::<Vec<_>>(), "the side rows, in commit order");
+    let mut side_gtids: Vec<&str> = others.iter().map(|v| v["source"]["gtid"].as_str().expect("a GTID")).collect();
+    let warm_gtid = &warm[0].1["source"]["gtid"];
+    assert!(warm.iter().all(|(_, v, _)| &v["source"]["gtid"] == warm_gtid), "one GTID for the first transaction");
+    side_gtids.extend([big_gtid.as_str(), warm_gtid.as_str().expect("a GTID")]);
+    side_gtids.sort_unstable();
+    side_gtids.dedup();
+    assert_eq!(side_gtids.len(), sides + 2, "every transaction its own GTID");
     let (before_tx, after_tx) = (first, got.len() - first - ROWS as usize);
     assert!(before_tx > 0 && after_tx > 0, "side rows on both sides of the transaction: {before_tx}, {after_tx}");
 

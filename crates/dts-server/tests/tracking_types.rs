@@ -9,6 +9,11 @@
 //! (the raw record decoded with apache-avro and the record schema) each image element's union
 //! branch and typed fields are asserted, and the column type numbers.
 //!
+//! Both also check each event's source transaction: every statement of the changes is its own
+//! transaction, so their events carry consecutive GTIDs, the last the one the server reports
+//! afterwards (`@@gtid_binlog_pos`): Debezium's `source.gtid` and `transaction` block, Alibaba's
+//! `sourceTxid` on the row and on its COMMIT record.
+//!
 //! The bus-level tests of `dts-bus` encode hand-made events; these check what the binlog
 //! decoder and the server make of real rows.
 
@@ -24,6 +29,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::NaiveDate;
 use dts_bus::{Consumer, MessageKind, StartAt};
+use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 use tracking_support::{Bus, Tracking, changes};
 
@@ -143,15 +149,34 @@ fn assert_image(got: &Value, want: &Value, what: &str) {
     assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
 }
 
-async fn started(bus: Bus, format: &str) -> Tracking {
+/// The source's GTID position (`domain-server-seq` of its one domain).
+async fn gtid_binlog_pos(t: &Tracking) -> String {
+    let mut conn = t.src.conn().await;
+    let pos: Option<String> = conn.query_first("SELECT @@gtid_binlog_pos").await.expect("read @@gtid_binlog_pos");
+    pos.expect("a GTID position")
+}
+
+/// The GTIDs of the `n` transactions after position `before` (one domain, one server).
+fn next_gtids(before: &str, n: u64) -> Vec<String> {
+    let (prefix, seq) = before.rsplit_once('-').expect("domain-server-seq");
+    let seq: u64 = seq.parse().expect("a sequence number");
+    (1..=n).map(|i| format!("{prefix}-{}", seq + i)).collect()
+}
+
+/// A running subscription after [`CHANGES`], and the GTIDs of the changes' five transactions
+/// (the last one also what the source reports after them).
+async fn started(bus: Bus, format: &str) -> (Tracking, Vec<String>) {
     let t = tracking_support::start(bus, format, SETUP, "ty").await;
+    let before = gtid_binlog_pos(&t).await;
     t.src.exec(CHANGES).await;
-    t
+    let gtids = next_gtids(&before, 5);
+    assert_eq!(gtid_binlog_pos(&t).await, gtids[4], "five transactions after {before}");
+    (t, gtids)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_column_type_reaches_a_nats_consumer_as_debezium_json_with_exact_values() {
-    let t = started(Bus::nats(), "json").await;
+    let (t, gtids) = started(Bus::nats(), "json").await;
     // Three inserts, an update, a delete and its tombstone.
     let lines = t.tail(&["--group", &t.sub, "--limit", "6", "--idle-exit", "30"]);
     let got = changes(&lines);
@@ -172,6 +197,10 @@ async fn every_column_type_reaches_a_nats_consumer_as_debezium_json_with_exact_v
     assert_image(&got[4]["value"]["before"], &row2, "delete of row 2");
     assert!(got[4]["value"]["after"].is_null());
     assert_eq!(got.iter().map(|l| l["key"]["id"].clone()).collect::<Vec<_>>(), [1, 2, 3, 1, 2, 2].map(Value::from));
+    for (l, gtid) in got.iter().zip(&gtids) {
+        assert_eq!(l["value"]["source"]["gtid"], json!(gtid), "{l}");
+        assert_eq!(l["value"]["transaction"], json!({"id": gtid, "total_order": 1, "data_collection_order": 1}));
+    }
     assert!(changes(&t.tail(&["--group", &t.sub, "--idle-exit", "2"])).is_empty(), "nothing more");
 }
 
@@ -208,6 +237,14 @@ fn typed(v: &Avro, branches: &UnionSchema) -> Value {
 fn record_field<'a>(record: &'a Avro, name: &str) -> &'a Avro {
     let Avro::Record(fields) = record else { panic!("a record: {record:?}") };
     &fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no field {name}")).1
+}
+
+/// A record's `operation`.
+fn operation(record: &Avro) -> String {
+    match record_field(record, "operation") {
+        Avro::Enum(_, s) => s.clone(),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// `beforeImages`/`afterImages` as typed elements (null when absent).
@@ -403,7 +440,7 @@ fn assert_avro_image(got: &Value, want: &[Value], what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_column_type_reaches_a_kafka_consumer_as_alibaba_avro_with_typed_values() {
-    let t = started(Bus::kafka().await, "avro").await;
+    let (t, gtids) = started(Bus::kafka().await, "avro").await;
     let schema = Schema::parse_str(dts_bus::alibaba::RECORD_SCHEMA).expect("the record schema");
     let Schema::Record(record) = &schema else { panic!("a record schema") };
     let images_field = record.fields.iter().find(|f| f.name == "afterImages").expect("afterImages");
@@ -413,24 +450,36 @@ async fn every_column_type_reaches_a_kafka_consumer_as_alibaba_avro_with_typed_v
 
     let mut consumer = Consumer::open(&t.bus.config(), &t.job, StartAt::Beginning).await.expect("open the topic");
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut rows = Vec::new();
-    while rows.len() < 5 {
-        assert!(Instant::now() < deadline, "row records missing: {} read\n{}", rows.len(), t.server.log());
+    let (mut rows, mut others) = (Vec::new(), Vec::new());
+    while others.len() < 5 {
+        assert!(Instant::now() < deadline, "records missing: {} rows read\n{}", rows.len(), t.server.log());
         for d in consumer.next_batch(64, Duration::from_millis(500)).await.expect("read the topic") {
+            if d.kind == Some(MessageKind::Heartbeat) {
+                continue;
+            }
+            let payload = d.payload.expect("a record");
+            let value = apache_avro::from_avro_datum(&schema, &mut &payload[..], None).expect("an Avro record");
             if matches!(d.kind, Some(MessageKind::Insert | MessageKind::Update | MessageKind::Delete)) {
-                let payload = d.payload.expect("a record");
-                let value = apache_avro::from_avro_datum(&schema, &mut &payload[..], None).expect("an Avro record");
                 rows.push(value);
+            } else {
+                others.push(value);
             }
         }
     }
-    let operations: Vec<String> = rows
-        .iter()
-        .map(|r| match record_field(r, "operation") {
-            Avro::Enum(_, s) => s.clone(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    // Each row's transaction: the row, then its COMMIT, with its GTID.
+    let txids = |records: &[Avro]| -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|r| match record_field(r, "sourceTxid") {
+                Avro::String(txid) => (operation(r), txid.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(txids(&rows).into_iter().map(|(_, g)| g).collect::<Vec<_>>(), gtids);
+    let commits: Vec<(String, String)> = gtids.iter().map(|g| ("COMMIT".to_string(), g.clone())).collect();
+    assert_eq!(txids(&others), commits);
+    let operations: Vec<String> = rows.iter().map(operation).collect();
     assert_eq!(operations, ["INSERT", "INSERT", "INSERT", "UPDATE", "DELETE"]);
     for r in &rows {
         assert_eq!(record_field(r, "objectName"), &Avro::Union(1, Box::new(Avro::String("ty.all_types".into()))));

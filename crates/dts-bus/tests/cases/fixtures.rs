@@ -437,6 +437,11 @@ pub fn kv_row(op: RowOp, id: i64, v: &str) -> ChangeKind {
     })
 }
 
+/// The message id of the insert of key `n` of [`kv_transactions`] (its row event's position).
+pub fn kv_insert_id(source: &str, n: i64) -> String {
+    format!("{source}:binlog.000042:{}:0", n * 1000 + 100)
+}
+
 /// `count` transactions of one insert each on `app.kv` (ids `first..`), with GTIDs `0-7-<n>`,
 /// as BEGIN, row, COMMIT events, at one event per ms from `t0_ms`.
 pub fn kv_transactions(first: i64, count: i64, t0_ms: i64) -> Vec<ChangeEvent> {

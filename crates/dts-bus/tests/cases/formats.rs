@@ -77,7 +77,7 @@ fn every_column_type_round_trips_through_debezium_json() {
         assert!(v["before"].is_null());
         assert_same_row(&image_from_json(&cols, &v["after"]).unwrap(), r, &format!("insert of row {i}"));
         assert_eq!(insert.key.as_deref(), Some(format!("{{\"id\":{i}}}").as_bytes()), "key = primary key JSON");
-        assert_eq!(insert.id, format!("job-7:0-7-{}:1", 100 + i), "id = source:gtid:event number in the transaction");
+        assert_eq!(insert.id, format!("job-7:binlog.000042:{}:0", 1200 + 400 * i), "id = source:file:offset:index");
         assert_eq!(insert.route, Route::Table { database: "ty".into(), table: "all_types".into() });
         let s = &v["source"];
         assert_eq!(s["connector"], "mysql");
@@ -309,6 +309,7 @@ fn alibaba_records_carry_ddl_text_heartbeats_and_escaped_object_names() {
     assert_eq!(field(&ddl, "afterImages"), &Avro::Union(1, Box::new(Avro::String("CREATE TABLE t (a INT)".into()))));
     assert_eq!(field(&ddl, "objectName"), &Avro::Union(1, Box::new(Avro::String("shop\\u002Eeu".into()))));
     assert_eq!(field(&ddl, "fields"), &Avro::Union(0, Box::new(Avro::Null)));
+    assert_eq!(field(&ddl, "sourceTxid"), &Avro::String("0-7-1".into()), "a DDL's own transaction");
     let ins = decode(&schema, &m[1]);
     assert_eq!(
         field(&ins, "objectName"),
@@ -316,6 +317,7 @@ fn alibaba_records_carry_ddl_text_heartbeats_and_escaped_object_names() {
     );
     let tr = decode(&schema, &m[2]);
     assert_eq!(avro_str(field(&tr, "operation")), "DDL");
+    assert_eq!(field(&tr, "sourceTxid"), &Avro::String(String::new()), "no GTID: empty");
     assert_eq!(
         field(&tr, "afterImages"),
         &Avro::Union(1, Box::new(Avro::String("TRUNCATE TABLE `shop`.`a``b`".into())))
@@ -337,4 +339,55 @@ fn message_ids_repeat_when_a_restart_re_reads_from_a_transaction_boundary() {
         let unique: std::collections::HashSet<&String> = all.iter().collect();
         assert_eq!(unique.len(), all.len(), "ids are unique");
     }
+}
+
+/// Debezium `transaction` blocks of the row messages: `(id, total_order, data_collection_order)`.
+fn transaction_blocks(messages: &[Message]) -> Vec<(String, i64, i64)> {
+    messages
+        .iter()
+        .filter(|m| m.payload.is_some())
+        .map(|m| {
+            let t = &json(m)["transaction"];
+            (
+                t["id"].as_str().unwrap_or("-").to_string(),
+                t["total_order"].as_i64().unwrap_or(0),
+                t["data_collection_order"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_transaction_sent_in_parts_is_numbered_on_and_one_read_again_is_numbered_as_the_first_time() {
+    let mut other = rows()[1].clone();
+    other[0] = dts_core::change::Value::Int(50);
+    let events = vec![
+        event(100, 0, Some("0-7-300"), row("ty", "all_types", RowOp::Insert, None, Some(rows()[0].clone()))),
+        event(100, 1, Some("0-7-300"), row("ty", "all_types", RowOp::Insert, None, Some(rows()[1].clone()))),
+        event(200, 0, Some("0-7-300"), row("ty", "other", RowOp::Insert, None, Some(other))),
+        event(300, 0, Some("0-7-300"), row("ty", "all_types", RowOp::Insert, None, Some(rows()[2].clone()))),
+        event(400, 0, Some("0-7-300"), ChangeKind::Commit),
+        event(500, 0, Some("0-7-301"), row("ty", "all_types", RowOp::Insert, None, Some(rows()[3].clone()))),
+        event(600, 0, Some("0-7-301"), ChangeKind::Commit),
+    ];
+    let mut enc = Encoder::new(EncoderOptions::new(Format::DebeziumJson, "job-7"));
+    let mut encode_all = |events: &[ChangeEvent]| {
+        let mut out = Vec::new();
+        for e in events {
+            enc.encode(e, &mut out).expect("encode");
+        }
+        out
+    };
+    // Two batches, then (a source error: the stream re-opened at the checkpoint before the
+    // transaction while the encoder lived on) the transaction again from its start.
+    let mut first = encode_all(&events[..2]);
+    first.extend(encode_all(&events[2..4]));
+    let again = encode_all(&events);
+    let tx = |n: &str, total, per_table| (format!("0-7-{n}"), total, per_table);
+    let want = [tx("300", 1, 1), tx("300", 2, 2), tx("300", 3, 1), tx("300", 4, 3)];
+    assert_eq!(transaction_blocks(&first), want);
+    assert_eq!(transaction_blocks(&again)[..4], want);
+    assert_eq!(transaction_blocks(&again)[4..], [tx("301", 1, 1)], "the next transaction starts over");
+    let ids = |m: &[Message]| m.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again)[..4], ids(&first), "the same ids");
 }

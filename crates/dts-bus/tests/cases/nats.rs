@@ -83,7 +83,7 @@ async fn published_events_are_acknowledged_and_read_back_by_a_plain_nats_client(
         n += 1;
         assert_eq!(m.subject.as_str(), "dts.sub1.app.kv");
         let h = m.headers.as_ref().unwrap();
-        assert_eq!(h.get("Nats-Msg-Id").unwrap().as_str(), format!("job-1:0-7-{n}:1"));
+        assert_eq!(h.get("Nats-Msg-Id").unwrap().as_str(), kv_insert_id("job-1", n));
         assert_eq!(h.get("dts-key").unwrap().as_str(), format!("{{\"id\":{n}}}"));
         let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!((v["op"].as_str(), v["after"]["id"].as_i64()), (Some("c"), Some(n)));
@@ -227,10 +227,10 @@ async fn a_group_rewound_by_time_restarts_at_the_first_event_at_or_after_it() {
     let got = drain(&mut c, 251).await;
     assert_eq!(got.len(), 251);
     assert_eq!(got[0].source_ts_ms, T0 + 150);
-    assert_eq!(got[0].id, "job-1:0-7-150:1");
+    assert_eq!(got[0].id, kv_insert_id("job-1", 150));
     // A time between events, before all of them, and after all of them.
     let mut r = Consumer::open(&cfg, "sub1", StartAt::Time(T0 + 399)).await.unwrap();
-    assert_eq!(ids(&drain(&mut r, 2).await), ["job-1:0-7-399:1", "job-1:0-7-400:1"]);
+    assert_eq!(ids(&drain(&mut r, 2).await), [kv_insert_id("job-1", 399), kv_insert_id("job-1", 400)]);
     let mut r = Consumer::open(&cfg, "sub1", StartAt::Time(0)).await.unwrap();
     assert_eq!(drain(&mut r, 400).await.len(), 400);
     let mut r = Consumer::open(&cfg, "sub1", StartAt::Time(T0 + 10_000)).await.unwrap();
