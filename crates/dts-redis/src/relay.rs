@@ -21,13 +21,15 @@
 //!
 //! How: dts listens on an ephemeral port of the local address of its own connection to the
 //! destination (the address the destination reaches it at), checkpoints the shard as `Loading`
-//! with a [`RelayRecord`] (that address and the destination's `masteruser`/`masterauth`), sets
-//! `masterauth` to a one-time token (and `masteruser` empty), sends `REPLICAOF <addr> <port>`,
-//! answers the handshake and forwards the snapshot (`relay_master`), acknowledging the source
-//! once a second while the destination loads, until `INFO` says `master_link_status:up`,
-//! `master_sync_in_progress:0` and `loading:0`. Then `REPLICAOF NO ONE`, the settings put back,
-//! the record cleared, the marker written as after the command path's snapshot, and the stream
-//! continues from the same `(replid, offset)`.
+//! with a [`RelayRecord`] (that address and the destination's `masteruser`, `masterauth` and
+//! `repl-diskless-load`), sets `masterauth` to a one-time token, `masteruser` empty and
+//! `repl-diskless-load on-empty-db` (an empty destination parses the RDB as it arrives instead of
+//! writing it to its disk first; one that is not empty still loads from disk), sends
+//! `REPLICAOF <addr> <port>`, answers the handshake and forwards the snapshot (`relay_master`),
+//! acknowledging the source once a second while the destination loads, until `INFO` says
+//! `master_link_status:up`, `master_sync_in_progress:0` and `loading:0`. Then `REPLICAOF NO ONE`,
+//! the settings put back, the record cleared, the marker written as after the command path's
+//! snapshot, and the stream continues from the same `(replid, offset)`.
 //!
 //! Correctness:
 //! - Data: the destination's full sync is Redis's own load of the very RDB the source sent, with
@@ -46,11 +48,11 @@
 //!   throughout, so a restart makes a fresh full resync.
 //! - Only the destination: one connection, from its IP, with the token (`relay_master`).
 //!
-//! Progress (keys copied / total, total from the source's `INFO keyspace`) is an estimate from
-//! real measures while the relay runs: the bytes forwarded of the snapshot's length (when its
-//! framing gives one) count for the first half, the destination's loading progress
-//! (`loading_loaded_bytes` of `loading_total_bytes`) for the rest; at the end, the destination's
-//! key count.
+//! Progress (keys copied / total, total from the source's `INFO keyspace`): the keys the
+//! destination holds (its `INFO keyspace`, which counts the keys loaded so far while it loads),
+//! read four times a second from the first byte forwarded to the end of the load. A destination
+//! that loads from its disk (not empty, or `repl-diskless-load` unknown) shows them only once the
+//! transfer is over and its load begins.
 
 use std::time::Duration;
 
@@ -80,8 +82,11 @@ const NO_PROGRESS: Duration = Duration::from_secs(60);
 const LOAD_WAIT: Duration = Duration::from_secs(600);
 /// How often the destination's state is read while it loads.
 const POLL: Duration = Duration::from_millis(100);
-/// The destination settings the relay replaces (in this order; put back in the same).
-const SETTINGS: [&str; 2] = ["masteruser", "masterauth"];
+/// The destination settings the relay replaces, with the value it sets (`masterauth`: the
+/// token). A setting the destination does not know is left alone (`masterauth` must exist).
+const SETTINGS: [(&str, &str); 3] = [("masteruser", ""), ("masterauth", ""), ("repl-diskless-load", "on-empty-db")];
+/// How often the destination's key count is read for progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// A relay that may be live on the destination, checkpointed before it changes anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,11 +175,18 @@ async fn redis_version(conn: &mut Conn) -> Result<String> {
     Ok(info_field(&info, "redis_version").unwrap_or("0").to_string())
 }
 
-async fn config_get(conn: &mut Conn, name: &str) -> Result<String> {
+/// A setting's value (`None`: the server has no such setting).
+async fn config_get(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     match conn.ok(&["CONFIG", "GET", name]).await? {
-        Reply::Array(Some(v)) if v.len() == 2 => Ok(v[1].text().unwrap_or_default()),
-        _ => Err(RedisError::Operator(format!("the destination does not report its {name} setting"))),
+        Reply::Array(Some(v)) if v.len() == 2 => Ok(Some(v[1].text().unwrap_or_default())),
+        Reply::Array(Some(v)) if v.is_empty() => Ok(None),
+        _ => Err(RedisError::Protocol(format!("CONFIG GET {name} answered something other than a pair"))),
     }
+}
+
+/// The keys the destination holds (every database).
+async fn key_count(conn: &mut Conn) -> Result<u64> {
+    Ok(keyspace(&conn.info("keyspace").await?).into_iter().map(|(_, k)| k).sum())
 }
 
 /// Whether the destination is a replica of the relay at `record`, from `INFO replication`.
@@ -254,6 +266,9 @@ impl<'a> Relay<'a> {
         if let Some(why) =
             plan_refusal(settings.snapshot_relay, shard, cx.dest, cx.dbs, settings.overwrite, failed_before)
         {
+            if failed_before {
+                return Ok(Self::refused(cx, shard, observer, why));
+            }
             tracing::info!(job_id = %job_id, shard = %shard.name, reason = why, "the snapshot is copied as commands (no relay)");
             return Ok(None);
         }
@@ -264,9 +279,11 @@ impl<'a> Relay<'a> {
         let replication = dest.info("replication").await.map_err(err("reading the destination"))?;
         let role = info_field(&replication, "role").unwrap_or("unknown").to_string();
         let mut saved = Vec::new();
-        for name in SETTINGS {
+        for (name, _) in SETTINGS {
             match config_get(&mut dest, name).await {
-                Ok(value) => saved.push((name.to_string(), value)),
+                Ok(Some(value)) => saved.push((name.to_string(), value)),
+                Ok(None) if name != "masterauth" => {}
+                Ok(None) => return Ok(Self::refused(cx, shard, observer, "the destination has no masterauth setting")),
                 Err(e) => {
                     let why = format!("the destination does not allow CONFIG GET {name} ({e})");
                     return Ok(Self::refused(cx, shard, observer, &why));
@@ -332,12 +349,13 @@ impl<'a> Relay<'a> {
         let addr = listener.addr();
         tracing::info!(job_id = %job_id, shard = %self.shard.name, relay = %addr, replica = %replica.peer(), "snapshot relay: the destination is loading the source's snapshot from dts");
         self.observer.note(format!(
-            "snapshot relay: the destination loads the source's snapshot itself as a replica of dts ({addr}); its masterauth is a one-time token (masteruser empty) until the load ends, then restored"
+            "snapshot relay: the destination loads the source's snapshot itself as a replica of dts ({addr}); until the load ends its masterauth is a one-time token, masteruser empty and repl-diskless-load on-empty-db (then restored: {})",
+            describe(&record.saved)
         ));
-        let mut progress = Progress::new(self.observer, total, framing);
+        let mut progress = Progress { observer: self.observer, total, reported: 0 };
         let loaded = self.transfer(replica, &mut link, framing, (replid, offset), &record, &mut progress).await;
-        let keys = match loaded {
-            Ok(keys) => keys,
+        let (keys, bytes) = match loaded {
+            Ok(done) => done,
             Err(e) => {
                 let on_destination = matches!(e, RedisError::Relay(_));
                 let undone = put_back(&mut self.dest, &record).await;
@@ -351,11 +369,11 @@ impl<'a> Relay<'a> {
         self.write_marker(replid, offset).await.map_err(err("writing the destination"))?;
         self.observer.snapshot_progress(keys, total.max(keys));
         let secs = started.elapsed().as_secs_f64();
-        tracing::info!(job_id = %job_id, shard = %self.shard.name, keys, bytes = progress.forwarded, secs,
+        tracing::info!(job_id = %job_id, shard = %self.shard.name, keys, bytes, secs,
             "snapshot relayed: the destination loaded the snapshot itself (relay)");
         self.observer.note(format!(
-            "snapshot relay: the destination loaded the snapshot itself ({keys} keys, {:.1} MiB in {secs:.1} s); REPLICAOF NO ONE, masterauth/masteruser restored",
-            progress.forwarded as f64 / (1024.0 * 1024.0)
+            "snapshot relay: the destination loaded the snapshot itself ({keys} keys, {:.1} MiB in {secs:.1} s); REPLICAOF NO ONE, its settings restored",
+            bytes as f64 / (1024.0 * 1024.0)
         ));
         Ok(Outcome::Loaded(link))
     }
@@ -369,7 +387,8 @@ impl<'a> Relay<'a> {
         framing: &SnapshotFraming,
     ) -> Result<RelayReplica> {
         for (name, value) in &record.saved {
-            let wanted = if name == "masterauth" { token } else { "" };
+            let Some((_, preset)) = SETTINGS.iter().find(|(n, _)| n == name) else { continue };
+            let wanted = if name == "masterauth" { token } else { preset };
             if value != wanted {
                 self.dest.ok(&["CONFIG", "SET", name, wanted]).await?;
             }
@@ -383,7 +402,8 @@ impl<'a> Relay<'a> {
         Ok(replica)
     }
 
-    /// Forwards the snapshot and waits until the destination loaded it; returns its key count.
+    /// Forwards the snapshot and waits until the destination loaded it; returns its key count
+    /// and the bytes forwarded.
     async fn transfer(
         &mut self,
         mut replica: RelayReplica,
@@ -392,9 +412,16 @@ impl<'a> Relay<'a> {
         (replid, offset): (&str, i64),
         record: &RelayRecord,
         progress: &mut Progress<'_>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, u64)> {
         replica.start_full_resync(replid, offset, framing).await?;
-        replica.forward(&mut link.reader, framing, |sent| progress.forwarded(sent)).await?;
+        // The destination's key count on a connection of its own while the bytes flow (a
+        // diskless load parses them as they arrive); dropped, mid-command or not, with it.
+        let mut watch = Conn::open(self.cx.dest.spec()).await?;
+        let bytes = tokio::select! {
+            sent = replica.forward(&mut link.reader, framing) => sent?,
+            never = progress.watch(&mut watch) => match never {},
+        };
+        drop(watch);
         let mut last_ack: Option<Instant> = None;
         let mut idle_since: Option<Instant> = None;
         loop {
@@ -413,8 +440,7 @@ impl<'a> Relay<'a> {
                 break;
             }
             if loading {
-                let number = |name| info_field(&persistence, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                progress.loading(number("loading_loaded_bytes"), number("loading_total_bytes"));
+                progress.keys(key_count(&mut self.dest).await?);
             }
             if loading || syncing {
                 idle_since = None;
@@ -429,8 +455,7 @@ impl<'a> Relay<'a> {
             }
             tokio::time::sleep(POLL).await;
         }
-        let info = self.dest.info("keyspace").await?;
-        Ok(keyspace(&info).into_iter().map(|(_, k)| k).sum())
+        Ok((key_count(&mut self.dest).await?, bytes))
     }
 
     /// The shard's marker, as the command path writes it after its snapshot.
@@ -441,50 +466,39 @@ impl<'a> Relay<'a> {
     }
 }
 
-/// Keys copied while a relay runs (see the module docs).
+/// Keys copied while a relay runs: the destination's key count (see the module docs).
 struct Progress<'a> {
     observer: &'a ShardObserver<'a>,
     total: u64,
-    /// The snapshot's length, when its framing gives one.
-    size: Option<u64>,
-    forwarded: u64,
     reported: u64,
-    last: Option<Instant>,
 }
 
-impl<'a> Progress<'a> {
-    fn new(observer: &'a ShardObserver<'a>, total: u64, framing: &SnapshotFraming) -> Progress<'a> {
-        let size = match framing {
-            SnapshotFraming::Length(n) => Some(*n),
-            SnapshotFraming::EofMark(_) => None,
-        };
-        Progress { observer, total, size, forwarded: 0, reported: 0, last: None }
-    }
-
-    fn forwarded(&mut self, sent: u64) {
-        self.forwarded = sent;
-        if let Some(size) = self.size {
-            self.report(0.5 * fraction(sent, size));
+impl Progress<'_> {
+    fn keys(&mut self, keys: u64) {
+        if keys > self.reported {
+            self.reported = keys;
+            self.observer.snapshot_progress(keys, self.total.max(keys));
         }
     }
 
-    fn loading(&mut self, loaded: u64, of: u64) {
-        let transfer = if self.size.is_some() { 0.5 } else { 0.0 };
-        self.report(transfer + (1.0 - transfer) * fraction(loaded, of));
-    }
-
-    fn report(&mut self, share: f64) {
-        let done = (self.total as f64 * share.clamp(0.0, 1.0)) as u64;
-        if done > self.reported && self.last.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
-            self.reported = done;
-            self.last = Some(Instant::now());
-            self.observer.snapshot_progress(done, self.total);
+    /// Reports the destination's key count every [`PROGRESS_EVERY`] until dropped (a failed
+    /// read ends the reports, not the relay).
+    async fn watch(&mut self, conn: &mut Conn) -> std::convert::Infallible {
+        loop {
+            match key_count(conn).await {
+                Ok(keys) => self.keys(keys),
+                Err(_) => std::future::pending::<()>().await,
+            }
+            tokio::time::sleep(PROGRESS_EVERY).await;
         }
     }
 }
 
-fn fraction(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+/// Settings as `name value; ...` for notes (the token never appears: these are the saved ones).
+fn describe(settings: &[(String, String)]) -> String {
+    let list: Vec<String> =
+        settings.iter().map(|(n, v)| if v.is_empty() { format!("{n} \"\"") } else { format!("{n} {v}") }).collect();
+    list.join("; ")
 }
 
 #[cfg(test)]

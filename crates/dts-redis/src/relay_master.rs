@@ -190,14 +190,8 @@ impl RelayReplica {
         }
     }
 
-    /// Forwards the snapshot's bytes from `source` (see the module docs), reporting the bytes
-    /// forwarded so far; returns how many.
-    pub async fn forward<R: AsyncBufRead + Unpin>(
-        &mut self,
-        source: &mut R,
-        framing: &SnapshotFraming,
-        mut progress: impl FnMut(u64),
-    ) -> Result<u64> {
+    /// Forwards the snapshot's bytes from `source` (see the module docs); returns how many.
+    pub async fn forward<R: AsyncBufRead + Unpin>(&mut self, source: &mut R, framing: &SnapshotFraming) -> Result<u64> {
         let mut sent = 0u64;
         match framing {
             SnapshotFraming::Length(len) => {
@@ -207,7 +201,6 @@ impl RelayReplica {
                     self.send(&chunk[..take]).await?;
                     source.consume(take);
                     sent += take as u64;
-                    progress(sent);
                 }
             }
             SnapshotFraming::EofMark(mark) => {
@@ -221,7 +214,6 @@ impl RelayReplica {
                     keep_tail(&mut tail, &chunk[..take], mark.len() - 1);
                     source.consume(take);
                     sent += take as u64;
-                    progress(sent);
                     if end.is_some() {
                         break;
                     }
@@ -314,7 +306,7 @@ mod tests {
         r.start_full_resync(&"a".repeat(40), 7, &framing).await.unwrap();
         let pieces = data.chunks(piece).map(|c| c.to_vec()).collect();
         let mut source = BufReader::with_capacity(piece, Pieces(pieces));
-        r.forward(&mut source, &framing, |_| {}).await.unwrap();
+        r.forward(&mut source, &framing).await.unwrap();
         let mut rest = Vec::new();
         source.read_to_end(&mut rest).await.unwrap();
         drop(r);
@@ -384,9 +376,7 @@ mod tests {
         let mut stream = vec![b'r'; 10_000];
         stream.extend_from_slice(b"\n*1\r\n$4\r\nPING\r\n");
         let mut source = BufReader::with_capacity(333, &stream[..]);
-        let mut seen = 0;
-        assert_eq!(r.forward(&mut source, &framing, |n| seen = n).await.unwrap(), 10_000);
-        assert_eq!(seen, 10_000);
+        assert_eq!(r.forward(&mut source, &framing).await.unwrap(), 10_000);
         let mut rest = Vec::new();
         source.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest, b"\n*1\r\n$4\r\nPING\r\n");

@@ -498,6 +498,7 @@ async fn a_whole_instance_is_loaded_by_the_destination_through_the_relay_then_ea
     );
     assert_eq!(config(&mut d, "masterauth"), "", "masterauth restored");
     assert_eq!(config(&mut d, "masteruser"), "operator", "masteruser restored");
+    assert_eq!(config(&mut d, "repl-diskless-load"), "disabled", "repl-diskless-load restored");
     d.run(&["SELECT", "0"]);
     assert_eq!(d.run(&["EXISTS", "gone"]).int(), 0, "an expired key is not resurrected");
     assert!(d.run(&["PTTL", "a:ttl"]).int() > 3_500_000, "TTLs arrive");
@@ -624,4 +625,52 @@ async fn releasing_a_job_that_crashed_during_the_relay_makes_the_destination_a_m
     assert!(!saved.contains("relay"), "{saved}");
     // Idempotent.
     RedisConnector::default().release(&plan, ReleaseReason::Ended, ckpt.as_ref()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_refuses_replicaof_gets_the_snapshot_as_commands_in_the_same_attempt() {
+    let source = RedisServer::start();
+    let dest = RedisServer::start_with(&["--rename-command", "REPLICAOF", ""]);
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+    let observer = run.observer.clone();
+    run.task.await.unwrap().unwrap();
+    let notes = observer.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("snapshot relay not used")), "{notes:?}");
+    assert_eq!(config(&mut d, "masterauth"), "", "the token is gone again");
+    assert_eq!(info(&mut d, "replication", "role"), "master");
+    assert_same(&mut s, &mut d, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_cannot_load_the_relayed_snapshot_gets_it_as_commands_on_the_next_attempt() {
+    let source = RedisServer::start();
+    let dest = RedisServer::start_with(&["--enable-protected-configs", "yes"]);
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    // Not empty (left by an earlier attempt), so it loads from its disk; and a working directory
+    // that no longer exists: the destination cannot write the snapshot.
+    d.run(&["SET", "stale", "1"]);
+    let gone = std::env::temp_dir().join(format!("dts-relay-gone-{}-{}", std::process::id(), dest.port()));
+    std::fs::create_dir_all(&gone).unwrap();
+    d.run(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]);
+    std::fs::remove_dir(&gone).unwrap();
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+    let e = tokio::time::timeout(Duration::from_secs(60), run.task).await.expect("ends").expect("task");
+    let e = e.expect_err("the destination cannot load the snapshot");
+    assert!(e.is_transient() && e.summary.contains("relayed snapshot"), "{e:?}");
+    assert_eq!(info(&mut d, "replication", "role"), "master", "put back at once");
+    assert_eq!(config(&mut d, "masterauth"), "");
+    // The engine's retry: commands this time.
+    let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+    let observer = run.observer.clone();
+    run.task.await.unwrap().unwrap();
+    let notes = observer.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("failed on the destination before")), "{notes:?}");
+    assert_same(&mut s, &mut d, 0);
 }
