@@ -118,8 +118,9 @@ impl ConsistencyChecker for RedisConnector {
 }
 
 impl Releaser for RedisConnector {
-    /// Puts back the source's replica settings (on every master of a cluster) and removes dts's
-    /// applied-offset markers from a standalone destination (a cluster destination has none).
+    /// Puts back the source's replica settings (on every master of a cluster), undoes a
+    /// snapshot relay an interruption left on a standalone destination (`relay::recover`) and
+    /// removes dts's applied-offset markers from it (a cluster destination has none).
     /// Idempotent.
     async fn release(
         &self,
@@ -132,6 +133,7 @@ impl Releaser for RedisConnector {
             crate::source_config::restore(plan, &servers, checkpoints).await?;
         }
         if let Ok(dest) = plan.destination() {
+            crate::relay::recover(checkpoints, crate::sync::POSITION_KEY, dest, &plan.job_id).await?;
             let released = |e: crate::RedisError| e.into_connector("releasing the job");
             match crate::conn::Conn::open(dest).await {
                 Ok(mut c) => {

@@ -23,12 +23,17 @@ pub enum RedisError {
     Operator(String),
     #[error(transparent)]
     Rdb(#[from] crate::rdb::RdbError),
+    /// The destination failed while it loaded a relayed snapshot (it dropped or stalled the
+    /// replica link, or refused the load): transient, and the next attempt copies the snapshot
+    /// as commands instead (`relay`).
+    #[error("snapshot relay: {0}")]
+    Relay(String),
 }
 
 impl RedisError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Io(_) | Self::Closed | Self::Timeout(_) => ErrorClass::Transient,
+            Self::Io(_) | Self::Closed | Self::Timeout(_) | Self::Relay(_) => ErrorClass::Transient,
             Self::Server { reply, .. } if is_transient_reply(reply) => ErrorClass::Transient,
             Self::Server { .. } | Self::Auth(_) | Self::Operator(_) => ErrorClass::NeedsOperator,
             Self::Protocol(_) => ErrorClass::Transient,
@@ -46,6 +51,7 @@ impl RedisError {
             Self::Server { command, .. } => format!("{what}: the server refused {command}"),
             Self::Closed | Self::Io(_) => format!("{what}: the connection was lost"),
             Self::Timeout(_) => format!("{what}: timed out"),
+            Self::Relay(m) => format!("{what}: the destination did not load the relayed snapshot ({m})"),
             Self::Protocol(_) | Self::Rdb(_) => format!("{what}: the server sent data dts could not read"),
         };
         ConnectorError::new(class, summary, self.to_string())

@@ -18,6 +18,8 @@ pub mod fold;
 pub mod full_sync;
 pub mod pipeline;
 pub mod rdb;
+pub mod relay;
+pub mod relay_master;
 pub mod replica;
 pub mod resp;
 pub mod route;

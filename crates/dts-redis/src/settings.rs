@@ -10,6 +10,7 @@
 //! | `ReplBacklogSize` | MB | `repl-backlog-size` |
 //! | `ReplTimeout` | s | `repl-timeout` |
 //! | `DstOverwrite` | bool | (dts) the destination's selected databases may hold keys: they are overwritten, not flushed |
+//! | `SnapshotRelay` | bool | (dts, default true) the destination may load the source's snapshot itself as a replica of dts (`relay`) when it is safe |
 
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ const MAX_MB: u64 = 1 << 20;
 const MAX_SECONDS: u64 = 7 * 24 * 3600;
 
 /// What a job's `ExternParams` ask of the source and the destination.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     pub output_buffer_hard_mb: Option<u64>,
     pub output_buffer_soft_mb: Option<u64>,
@@ -28,6 +29,35 @@ pub struct RedisSettings {
     pub backlog_mb: Option<u64>,
     pub repl_timeout_secs: Option<u64>,
     pub overwrite: bool,
+    /// The snapshot relay may be used where it is safe (`SnapshotRelay`, on unless false).
+    pub snapshot_relay: bool,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            output_buffer_hard_mb: None,
+            output_buffer_soft_mb: None,
+            output_buffer_persist_secs: None,
+            backlog_mb: None,
+            repl_timeout_secs: None,
+            overwrite: false,
+            snapshot_relay: true,
+        }
+    }
+}
+
+/// A boolean `ExternParams` key (`true`/`false`, `"1"`/`"0"`, 1/0); `default` when absent.
+fn flag(object: &serde_json::Map<String, Value>, key: &str, default: bool) -> Result<bool, RedisError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if matches!(s.as_str(), "true" | "1") => Ok(true),
+        Some(Value::String(s)) if matches!(s.as_str(), "false" | "0") => Ok(false),
+        Some(Value::String(s)) if s.is_empty() => Ok(default),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= 1) => Ok(n.as_u64() == Some(1)),
+        Some(_) => Err(RedisError::Operator(format!("ExternParams {key} must be true or false"))),
+    }
 }
 
 fn number(object: &serde_json::Map<String, Value>, key: &str, max: u64) -> Result<Option<u64>, RedisError> {
@@ -50,21 +80,14 @@ impl RedisSettings {
         let Ok(Value::Object(object)) = serde_json::from_str::<Value>(raw) else {
             return Err(RedisError::Operator("ExternParams is not a JSON object".into()));
         };
-        let overwrite = match object.get("DstOverwrite") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) if matches!(s.as_str(), "true" | "1") => true,
-            Some(Value::String(s)) if matches!(s.as_str(), "false" | "0" | "") => false,
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= 1) => n.as_u64() == Some(1),
-            Some(_) => return Err(RedisError::Operator("ExternParams DstOverwrite must be true or false".into())),
-        };
         Ok(RedisSettings {
             output_buffer_hard_mb: number(&object, "ClientOutputBufferHardLimit", MAX_MB)?,
             output_buffer_soft_mb: number(&object, "ClientOutputBufferSoftLimit", MAX_MB)?,
             output_buffer_persist_secs: number(&object, "ClientOutputBufferPersistTime", MAX_SECONDS)?,
             backlog_mb: number(&object, "ReplBacklogSize", MAX_MB)?,
             repl_timeout_secs: number(&object, "ReplTimeout", MAX_SECONDS)?,
-            overwrite,
+            overwrite: flag(&object, "DstOverwrite", false)?,
+            snapshot_relay: flag(&object, "SnapshotRelay", true)?,
         })
     }
 
@@ -167,5 +190,15 @@ mod tests {
         assert!(RedisSettings::parse(Some(r#"{"DstOverwrite":"maybe"}"#)).is_err());
         assert!(RedisSettings::parse(Some(r#"{"DstOverwrite":true}"#)).unwrap().overwrite);
         assert_eq!(RedisSettings::parse(None).unwrap(), RedisSettings::default());
+    }
+
+    #[test]
+    fn the_snapshot_relay_is_on_unless_turned_off() {
+        assert!(RedisSettings::parse(None).unwrap().snapshot_relay);
+        assert!(RedisSettings::parse(Some(r#"{"DstOverwrite":false}"#)).unwrap().snapshot_relay);
+        assert!(!RedisSettings::parse(Some(r#"{"SnapshotRelay":false}"#)).unwrap().snapshot_relay);
+        assert!(!RedisSettings::parse(Some(r#"{"SnapshotRelay":"0"}"#)).unwrap().snapshot_relay);
+        let e = RedisSettings::parse(Some(r#"{"SnapshotRelay":"sometimes"}"#)).unwrap_err();
+        assert!(e.to_string().contains("SnapshotRelay"));
     }
 }

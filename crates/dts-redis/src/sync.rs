@@ -18,6 +18,12 @@
 //! Before a snapshot the destination is emptied of what the snapshot replaces (unless
 //! `DstOverwrite`): the selected databases for a standalone source, only the shard's slots for a
 //! cluster master (`dest`).
+//!
+//! The snapshot goes through the relay when that is safe (`relay`: a standalone source and
+//! destination, every database, no `DstOverwrite`; the destination loads the RDB itself as a
+//! replica of dts), otherwise it is written as commands (`full_sync`). Either way the stream then
+//! continues from the same `(replid, offset)`. A relay a crash left behind is undone before
+//! anything else when the shard's replication starts again.
 
 use std::time::Instant;
 
@@ -35,6 +41,7 @@ use crate::error::{RedisError, Result};
 use crate::full_sync::{self, SnapshotOut, WriteMode};
 use crate::pipeline::{Pipeline, Shape};
 use crate::rdb::RdbLimits;
+use crate::relay::{Outcome, Relay, RelayRecord};
 use crate::replica::{ReplicaLink, SnapshotFraming, SyncStart, handshake};
 use crate::settings::RedisSettings;
 use crate::shards::ShardObserver;
@@ -52,6 +59,12 @@ pub enum StoredPosition {
     /// A snapshot is being loaded: nothing to continue from.
     Loading {
         full_sync: bool,
+        /// A snapshot relay that may be live on the destination (put back by `relay::recover`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<RelayRecord>,
+        /// A relay of this snapshot failed on the destination: the next attempt uses commands.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        relay_failed: bool,
     },
     At {
         replid: String,
@@ -156,7 +169,13 @@ pub async fn replicate_shard(
 ) -> Result<(String, i64), ConnectorError> {
     let plan = cx.plan;
     let key = shard.checkpoint_key();
+    if let Dest::Standalone(spec) = cx.dest
+        && let Some(note) = crate::relay::recover(cx.checkpoints, &key, spec, &plan.job_id).await?
+    {
+        observer.note(note);
+    }
     let stored = load_position(cx.checkpoints, &key).await?;
+    let relay_failed = matches!(stored, Some(StoredPosition::Loading { relay_failed: true, .. }));
     let marker = match (&stored, cx.dest) {
         (Some(StoredPosition::At { .. }), Dest::Standalone(spec)) => {
             let mut dest = Conn::open(spec).await.map_err(err("connecting to the destination"))?;
@@ -186,8 +205,9 @@ pub async fn replicate_shard(
                     "full resync: the source's backlog no longer holds offset {old}; the snapshot is copied again"
                 ));
             }
-            save_position(cx.checkpoints, &key, &StoredPosition::Loading { full_sync: true }).await?;
-            let link = snapshot(cx, shard, observer, link, (&replid, offset)).await?;
+            let loading = StoredPosition::Loading { full_sync: true, relay: None, relay_failed };
+            save_position(cx.checkpoints, &key, &loading).await?;
+            let link = snapshot(cx, shard, observer, link, (&replid, offset), relay_failed).await?;
             let at = StoredPosition::At { replid: replid.clone(), offset, db: 0 };
             save_position(cx.checkpoints, &key, &at).await?;
             observer.ready(true);
@@ -201,15 +221,26 @@ pub async fn replicate_shard(
     run.run(link).await
 }
 
-/// Loads the snapshot that follows `FULLRESYNC`.
-async fn snapshot(
-    cx: &SyncContext<'_>,
-    shard: &Shard,
-    observer: &ShardObserver<'_>,
-    mut link: ReplicaLink,
+/// Loads the snapshot that follows `FULLRESYNC`: through the relay when it is safe, otherwise
+/// as commands (`relay_failed`: a relay of this snapshot failed on the destination before).
+async fn snapshot<'a>(
+    cx: &'a SyncContext<'a>,
+    shard: &'a Shard,
+    observer: &'a ShardObserver<'a>,
+    link: ReplicaLink,
     (replid, offset): (&str, i64),
+    relay_failed: bool,
 ) -> Result<ReplicaLink, ConnectorError> {
     let plan = cx.plan;
+    let total = source_keys(&shard.source, cx.dbs).await.unwrap_or(0);
+    let mut link = link;
+    let framing = link.snapshot_framing().await.map_err(err("reading the source's snapshot"))?;
+    if let Some(relay) = Relay::prepare(cx, shard, observer, relay_failed).await? {
+        match relay.run(link, &framing, (replid, offset), total).await? {
+            Outcome::Loaded(link) => return Ok(link),
+            Outcome::NotUsed(back) => link = back,
+        }
+    }
     let mut dest = Conn::open(cx.dest.spec()).await.map_err(err("connecting to the destination"))?;
     let info = dest.info("server").await.map_err(err("reading the destination"))?;
     let dest_version = rdb_version_of(info_field(&info, "redis_version").unwrap_or("0"));
@@ -225,7 +256,6 @@ async fn snapshot(
             }
         }
     }
-    let total = source_keys(&shard.source, cx.dbs).await.unwrap_or(0);
     let mut pipe = None;
     let mut writer = cx.dest.cluster_writer(true);
     let out = match writer.as_mut() {
@@ -235,7 +265,6 @@ async fn snapshot(
             SnapshotOut::Pipeline(pipe.insert(Pipeline::new(conn, 0, 16)))
         }
     };
-    let framing = link.snapshot_framing().await.map_err(err("reading the source's snapshot"))?;
     let mode = WriteMode { destination_rdb_version: dest_version, single_database: cx.dest.is_cluster() };
     let progress = |done: u64| observer.snapshot_progress(done, total.max(done));
     let started = Instant::now();
@@ -311,7 +340,8 @@ mod tests {
         assert_eq!(resume_point(at(10), Some((id.clone(), 20, 2))), Some((id.clone(), 20, 2)));
         assert_eq!(resume_point(at(30), Some((id.clone(), 20, 2))), Some((id.clone(), 30, 1)));
         assert_eq!(resume_point(at(10), Some(("b".repeat(40), 99, 0))), Some((id.clone(), 10, 1)));
-        assert_eq!(resume_point(Some(StoredPosition::Loading { full_sync: true }), None), None);
+        let loading = StoredPosition::Loading { full_sync: true, relay: None, relay_failed: false };
+        assert_eq!(resume_point(Some(loading), None), None);
         assert_eq!(resume_point(None, Some((id, 5, 0))), None);
     }
 
@@ -319,7 +349,7 @@ mod tests {
     fn stored_positions_round_trip_as_json() {
         let p = StoredPosition::At { replid: "c".repeat(40), offset: 7, db: 2 };
         assert_eq!(serde_json::from_str::<StoredPosition>(&serde_json::to_string(&p).unwrap()).unwrap(), p);
-        let l = StoredPosition::Loading { full_sync: true };
+        let l = StoredPosition::Loading { full_sync: true, relay: None, relay_failed: true };
         assert_eq!(serde_json::from_str::<StoredPosition>(&serde_json::to_string(&l).unwrap()).unwrap(), l);
     }
 

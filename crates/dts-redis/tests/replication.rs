@@ -1,6 +1,7 @@
 //! The Redis connector against throwaway `redis-server`s: the snapshot and the command stream
 //! of every type with TTLs, transactions, a flushed database, resuming without a full resync,
-//! a backlog overrun, source settings, the precheck and the consistency check.
+//! a backlog overrun, source settings, the precheck and the consistency check; the snapshot
+//! relay (the destination loading the RDB itself), when it is not used, and crashes during it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -389,7 +390,8 @@ async fn a_crash_during_the_snapshot_copies_it_again_without_stale_keys() {
         .map(|i| vec![b"SET".to_vec(), format!("k{i}").into_bytes(), format!("v{i}-{}", "x".repeat(1000)).into_bytes()])
         .collect();
     s.pipeline(&cmds);
-    let plan = plan(&source, &dest, &[], None);
+    // The command path's crash (the relay's has its own test).
+    let plan = plan(&source, &dest, &[], Some(r#"{"SnapshotRelay":false}"#));
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let run = start(&plan, &ckpt, StreamMode::Continuous);
     // Crash once the destination has part of the snapshot.
@@ -443,4 +445,232 @@ async fn a_source_restart_is_ridden_out_and_the_data_stays_equal() {
     assert_same(&mut s, &mut d, 0);
     d.run(&["SELECT", "0"]);
     assert_eq!(d.run(&["GET", "counter"]).text(), "2");
+}
+
+fn info(c: &mut RedisClient, section: &str, field: &str) -> String {
+    c.info_field(section, field).unwrap_or_default()
+}
+
+fn config(c: &mut RedisClient, name: &str) -> String {
+    c.run(&["CONFIG", "GET", name]).list()[1].text()
+}
+
+/// Fills database 0 with `n` keys of about 1 KiB (a snapshot that takes a moment to relay).
+fn fill_many(c: &mut RedisClient, n: usize) {
+    c.run(&["SELECT", "0"]);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..n)
+        .map(|i| vec![b"SET".to_vec(), format!("k{i}").into_bytes(), format!("v{i}-{}", "x".repeat(1000)).into_bytes()])
+        .collect();
+    c.pipeline(&cmds);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_instance_is_loaded_by_the_destination_through_the_relay_then_each_command_applies_once() {
+    let source = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let dest = RedisServer::start();
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    fill(&mut s, 2, "b");
+    s.run(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)",
+    ]);
+    // A key whose TTL passed before the snapshot, still in the source's keyspace (no active
+    // expiry, never read), so the RDB may hold it: the destination must not bring it back.
+    s.run(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    s.run(&["SELECT", "0"]);
+    s.run(&["SET", "gone", "v", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    d.run(&["CONFIG", "SET", "masteruser", "operator"]);
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.snapshot().await;
+    let notes = run.observer.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("the destination loaded the snapshot itself")), "{notes:?}");
+    assert_eq!(info(&mut d, "replication", "role"), "master", "a master again after the relay");
+    // (A master takes a new replication id when its first replica connects.)
+    assert_eq!(
+        info(&mut d, "replication", "master_replid2"),
+        info(&mut s, "replication", "master_replid"),
+        "the destination was a replica of the source's stream (through dts)"
+    );
+    assert_eq!(config(&mut d, "masterauth"), "", "masterauth restored");
+    assert_eq!(config(&mut d, "masteruser"), "operator", "masteruser restored");
+    assert_eq!(config(&mut d, "repl-diskless-load"), "disabled", "repl-diskless-load restored");
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["EXISTS", "gone"]).int(), 0, "an expired key is not resurrected");
+    assert!(d.run(&["PTTL", "a:ttl"]).int() > 3_500_000, "TTLs arrive");
+    assert_eq!(d.run(&["FUNCTION", "LIST"]).list().len(), 1, "the function library was loaded");
+    // The stream after the relay: non-idempotent commands, each applied once.
+    s.run(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    let mut cmds = Vec::new();
+    for i in 0..500 {
+        cmds.push(args(&["INCR", "counter"]));
+        cmds.push(args(&["RPUSH", "a:list", &i.to_string()]));
+    }
+    s.pipeline(&cmds);
+    s.run(&["DEL", "a:s"]);
+    s.run(&["SELECT", "2"]);
+    s.run(&["HINCRBY", "b:hash", "n", "7"]);
+    s.run(&["SET", "short", "v", "PX", "100"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.complete().await;
+    assert_same(&mut s, &mut d, 0);
+    assert_same(&mut s, &mut d, 2);
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["GET", "counter"]).text(), "500", "each INCR applied once");
+    assert_eq!(d.run(&["LLEN", "a:list"]).int(), 503);
+    d.run(&["SELECT", "2"]);
+    assert_eq!(d.run(&["EXISTS", "short"]).int(), 0);
+    let saved = ckpt.0.lock().unwrap().get("position").cloned().unwrap_or_default();
+    assert!(!saved.contains("relay"), "no relay left in the checkpoint: {saved}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_selecting_some_databases_or_turning_the_relay_off_copies_the_snapshot_as_commands() {
+    let source = RedisServer::start();
+    let mut s = source.client();
+    fill(&mut s, 0, "a");
+    fill(&mut s, 1, "b");
+    for (dbs, params) in [
+        (&[0u32][..], None),
+        (&[][..], Some(r#"{"SnapshotRelay":false}"#)),
+        (&[][..], Some(r#"{"DstOverwrite":true}"#)),
+    ] {
+        let dest = RedisServer::start();
+        let mut d = dest.client();
+        let plan = plan(&source, &dest, dbs, params);
+        let ckpt = Arc::new(MemoryCheckpoints::default());
+        let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+        let observer = run.observer.clone();
+        run.task.await.unwrap().unwrap();
+        let notes = observer.notes.lock().unwrap().clone();
+        assert!(!notes.iter().any(|n| n.contains("relay")), "{dbs:?} {params:?}: {notes:?}");
+        assert_eq!(
+            info(&mut d, "replication", "master_replid2"),
+            "0".repeat(40),
+            "{dbs:?} {params:?}: the destination was never a replica"
+        );
+        assert_same(&mut s, &mut d, 0);
+        if dbs.is_empty() {
+            assert_same(&mut s, &mut d, 1);
+        } else {
+            d.run(&["SELECT", "1"]);
+            assert_eq!(d.run(&["DBSIZE"]).int(), 0, "database 1 was not selected");
+        }
+    }
+}
+
+/// Starts a whole-instance job and kills it (drops its task) while the destination is a replica
+/// of its relay, syncing or loading.
+async fn crash_mid_relay(plan: &MigrationPlan, ckpt: &Arc<MemoryCheckpoints>, d: &mut RedisClient) {
+    let run = start(plan, ckpt, StreamMode::Continuous);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let syncing = info(d, "replication", "master_sync_in_progress") == "1";
+        if info(d, "replication", "role") == "slave" && (syncing || info(d, "persistence", "loading") == "1") {
+            break;
+        }
+        assert!(Instant::now() < deadline && !run.task.is_finished(), "the relay did not start");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    run.crash().await;
+    let saved = ckpt.0.lock().unwrap().get("position").cloned().unwrap_or_default();
+    assert!(saved.contains("relay") && saved.contains("full_sync"), "the relay is recorded: {saved}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_the_relay_leaves_the_destination_a_master_with_equal_data_after_the_restart() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill_many(&mut s, 60_000);
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    crash_mid_relay(&plan, &ckpt, &mut d).await;
+    assert_eq!(info(&mut d, "replication", "role"), "slave", "the crash left the destination a replica of dts");
+    for i in 0..100 {
+        s.run(&["DEL", &format!("k{i}")]);
+    }
+    let mut run = start(&plan, &ckpt, StreamMode::Continuous);
+    run.snapshot().await;
+    let notes = run.observer.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("left a replica of dts's snapshot relay")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("the destination loaded the snapshot itself")), "{notes:?}");
+    s.run(&["SET", "after", "1"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.complete().await;
+    assert_eq!(info(&mut d, "replication", "role"), "master");
+    assert_eq!(config(&mut d, "masterauth"), "");
+    d.run(&["SELECT", "0"]);
+    assert_eq!(d.run(&["DBSIZE"]).int(), 59_900 + 1 + 1, "every key of the source (and dts's marker), no stale one");
+    assert_same(&mut s, &mut d, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releasing_a_job_that_crashed_during_the_relay_makes_the_destination_a_master_again() {
+    let (source, dest) = (RedisServer::start(), RedisServer::start());
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill_many(&mut s, 60_000);
+    d.run(&["CONFIG", "SET", "masteruser", "operator"]);
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    crash_mid_relay(&plan, &ckpt, &mut d).await;
+    RedisConnector::default().release(&plan, ReleaseReason::Ended, ckpt.as_ref()).await.unwrap();
+    assert_eq!(info(&mut d, "replication", "role"), "master");
+    assert_eq!(config(&mut d, "masterauth"), "");
+    assert_eq!(config(&mut d, "masteruser"), "operator");
+    let saved = ckpt.0.lock().unwrap().get("position").cloned().unwrap_or_default();
+    assert!(!saved.contains("relay"), "{saved}");
+    // Idempotent.
+    RedisConnector::default().release(&plan, ReleaseReason::Ended, ckpt.as_ref()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_refuses_replicaof_gets_the_snapshot_as_commands_in_the_same_attempt() {
+    let source = RedisServer::start();
+    let dest = RedisServer::start_with(&["--rename-command", "REPLICAOF", ""]);
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+    let observer = run.observer.clone();
+    run.task.await.unwrap().unwrap();
+    let notes = observer.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("snapshot relay not used")), "{notes:?}");
+    assert_eq!(config(&mut d, "masterauth"), "", "the token is gone again");
+    assert_eq!(info(&mut d, "replication", "role"), "master");
+    assert_same(&mut s, &mut d, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_cannot_load_the_relayed_snapshot_gets_it_as_commands_on_the_next_attempt() {
+    let source = RedisServer::start();
+    let dest = RedisServer::start_with(&["--enable-protected-configs", "yes"]);
+    let (mut s, mut d) = (source.client(), dest.client());
+    fill(&mut s, 0, "a");
+    // Not empty (left by an earlier attempt), so it loads from its disk; and a working directory
+    // that no longer exists: the destination cannot write the snapshot.
+    d.run(&["SET", "stale", "1"]);
+    let gone = std::env::temp_dir().join(format!("dts-relay-gone-{}-{}", std::process::id(), dest.port()));
+    std::fs::create_dir_all(&gone).unwrap();
+    d.run(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]);
+    std::fs::remove_dir(&gone).unwrap();
+    let plan = plan(&source, &dest, &[], None);
+    let ckpt = Arc::new(MemoryCheckpoints::default());
+    let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+    let e = tokio::time::timeout(Duration::from_secs(60), run.task).await.expect("ends").expect("task");
+    let e = e.expect_err("the destination cannot load the snapshot");
+    assert!(e.is_transient() && e.summary.contains("relayed snapshot"), "{e:?}");
+    assert_eq!(info(&mut d, "replication", "role"), "master", "put back at once");
+    assert_eq!(config(&mut d, "masterauth"), "");
+    // The engine's retry: commands this time.
+    let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
+    let observer = run.observer.clone();
+    run.task.await.unwrap().unwrap();
+    let notes = observer.notes.lock().unwrap().clone();
+    assert!(notes.iter().any(|n| n.contains("failed on the destination before")), "{notes:?}");
+    assert_same(&mut s, &mut d, 0);
 }
