@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Redis: dts against a native replica (`REPLICAOF`) on the same data and the same master.
 #
-#   bench/redis.sh [SECONDS] [SCALE]
+#   bench/redis.sh [SECONDS] [SCALE]      (NATIVE_LOAD=on-empty-db: the native replica loads diskless)
 #     SECONDS  redis-benchmark load written while both appliers are stopped (default 30)
 #     SCALE    dataset size in percent of the issue's (default 100: 2,000,000 strings of 100
 #              bytes, 200,000 hashes of 10 fields, one sorted set of 1,000,000 members, 10% of
@@ -43,7 +43,10 @@ r() { redis-cli -p "$@"; }
 SRC=$(free_port); DST=$(free_port); NAT=$(free_port)
 start_redis src "$SRC" --repl-diskless-sync-delay 0 --repl-backlog-size 1gb
 start_redis dst "$DST"
-start_redis native "$NAT"
+# NATIVE_LOAD: the native replica's `repl-diskless-load` (its default `disabled` loads the RDB
+# from its disk after the transfer; `on-empty-db` parses it as it arrives, as dts's relay
+# has its destination do).
+start_redis native "$NAT" --repl-diskless-load "${NATIVE_LOAD:-disabled}"
 
 echo "loading the dataset (scale ${SCALE}%) ..."
 python3 - "$SCALE" <<'EOF' | redis-cli -p "$SRC" --pipe >/dev/null
