@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Redis: dts against a native replica (`REPLICAOF`) on the same data and the same master.
 #
-#   bench/redis.sh [SECONDS] [SCALE]      (NATIVE_LOAD=on-empty-db: the native replica loads diskless)
+#   bench/redis.sh [SECONDS] [SCALE]      (NATIVE_LOAD=on-empty-db: the native replica loads diskless;
+#                                          FULL_RUNS=N: N full-sync rounds, the ratio of their means;
+#                                          BACKLOG_RUNS=N: N backlog rounds, ops/s over all of them)
 #     SECONDS  redis-benchmark load written while both appliers are stopped (default 30)
 #     SCALE    dataset size in percent of the issue's (default 100: 2,000,000 strings of 100
 #              bytes, 200,000 hashes of 10 fields, one sorted set of 1,000,000 members, 10% of
@@ -90,15 +92,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 cpu_s() { echo "scale=2; ($2 - $1) / $HZ" | bc; }
 
-# --- full sync: native replica -------------------------------------------------------------
-n0=$(cpu_ticks "$(pid_of "$NAT")")
-t0=$(now)
-r "$NAT" REPLICAOF 127.0.0.1 "$SRC" >/dev/null
-until r "$NAT" INFO replication | grep -q 'master_link_status:up' && [ "$(r "$NAT" DBSIZE)" = "$KEYS" ]; do sleep 0.05; done
-NATIVE_FULL=$(echo "$(now) - $t0" | bc)
-NATIVE_FULL_CPU=$(cpu_s "$n0" "$(cpu_ticks "$(pid_of "$NAT")")")
-
-# --- full sync: dts (MigrateType 2) --------------------------------------------------------
+# --- full sync: FULL_RUNS rounds (default 1), each the native replica then dts ---------------
 start_dts "$WORK/dts.log" --data-dir "$WORK/dts"
 request() { # name migrate_type destination_port
   cat <<JSON
@@ -107,25 +101,47 @@ request() { # name migrate_type destination_port
  "DstDatabaseType": "redis", "DstAccessType": "extranet", "DstInfo": {"Ip": "127.0.0.1", "Port": $3, "Region": "ap-guangzhou"}}
 JSON
 }
-status() { "$DTS" job show "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Status"])'; }
-JOB=$(request bench-full 2 "$DST" | "$DTS" job create --request -)
-"$DTS" job check "$JOB" >/dev/null
-d0=$(cpu_ticks "$(pid_of "$DST")"); p0=$(cpu_ticks "$DPID")
-t0=$(now)
-"$DTS" job start "$JOB" >/dev/null
-until [ "$(status "$JOB")" = 9 ]; do sleep 0.05; done
-DTS_FULL=$(echo "$(now) - $t0" | bc)
-FULL_CPU="destination $(cpu_s "$d0" "$(cpu_ticks "$(pid_of "$DST")")") s, dts $(cpu_s "$p0" "$(cpu_ticks "$DPID")") s"
-cp "$WORK/dts.log" /tmp/redis-bench-dts.log
-if grep -q 'snapshot relayed' "$WORK/dts.log"; then FULL_PATH="snapshot relay"; else FULL_PATH="commands"; fi
+# The job's top-level Status (pretty JSON: its own fields are indented two spaces). Read without
+# starting a Python per poll: that took ~0.1 s of CPU each time, a third of a core at this loop's
+# rate, from the very servers being timed (the native replica's loop runs only redis-cli).
+status() { "$DTS" job show "$1" --json | sed -n 's/^  "Status": \([0-9]*\).*/\1/p'; }
 digest() { r "$1" DEBUG DIGEST; }
-for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
-[ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the full sync"; exit 1; }
-[ "$(digest "$NAT")" = "$(digest "$SRC")" ] || { echo "native replica differs from the source"; exit 1; }
+FULL_RUNS=${FULL_RUNS:-1}
+printf '\nfull sync of %s keys (%s%% of the issue dataset), equal by DEBUG DIGEST, %s round(s):\n' "$KEYS" "$SCALE" "$FULL_RUNS"
+NATIVE_SUM=0; DTS_SUM=0
+for round in $(seq 1 "$FULL_RUNS"); do
+  if [ "$round" -gt 1 ]; then
+    r "$NAT" REPLICAOF NO ONE >/dev/null; r "$NAT" FLUSHALL >/dev/null; r "$DST" FLUSHALL >/dev/null
+  fi
+  # native replica
+  n0=$(cpu_ticks "$(pid_of "$NAT")")
+  t0=$(now)
+  r "$NAT" REPLICAOF 127.0.0.1 "$SRC" >/dev/null
+  until r "$NAT" INFO replication | grep -q 'master_link_status:up' && [ "$(r "$NAT" DBSIZE)" = "$KEYS" ]; do sleep 0.05; done
+  NATIVE_FULL=$(echo "$(now) - $t0" | bc)
+  NATIVE_FULL_CPU=$(cpu_s "$n0" "$(cpu_ticks "$(pid_of "$NAT")")")
+  # dts, MigrateType 2
+  JOB=$(request "bench-full-$round" 2 "$DST" | "$DTS" job create --request -)
+  "$DTS" job check "$JOB" >/dev/null
+  d0=$(cpu_ticks "$(pid_of "$DST")"); p0=$(cpu_ticks "$DPID")
+  t0=$(now)
+  "$DTS" job start "$JOB" >/dev/null
+  until [ "$(status "$JOB")" = 9 ]; do sleep 0.05; done
+  DTS_FULL=$(echo "$(now) - $t0" | bc)
+  FULL_CPU="destination $(cpu_s "$d0" "$(cpu_ticks "$(pid_of "$DST")")") s, dts $(cpu_s "$p0" "$(cpu_ticks "$DPID")") s"
+  cp "$WORK/dts.log" /tmp/redis-bench-dts.log
+  if grep -q "snapshot relayed.*job_id=$JOB" "$WORK/dts.log"; then FULL_PATH="snapshot relay"; else FULL_PATH="commands"; fi
+  for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
+  [ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the full sync"; exit 1; }
+  [ "$(digest "$NAT")" = "$(digest "$SRC")" ] || { echo "native replica differs from the source"; exit 1; }
+  printf '  round %s: native replica %6.2f s (CPU: replica %s s); dts %6.2f s (CPU: %s; path: %s); dts / native %s\n' \
+    "$round" "$NATIVE_FULL" "$NATIVE_FULL_CPU" "$DTS_FULL" "$FULL_CPU" "$FULL_PATH" "$(echo "scale=2; $DTS_FULL / $NATIVE_FULL" | bc)"
+  NATIVE_SUM=$(echo "$NATIVE_SUM + $NATIVE_FULL" | bc); DTS_SUM=$(echo "$DTS_SUM + $DTS_FULL" | bc)
+done
+printf '  native replica: %6.2f s\n  dts:            %6.2f s   (mean of %s)\n  dts / native time: %s (target <= 1.25)\n' \
+  "$(echo "scale=2; $NATIVE_SUM / $FULL_RUNS" | bc)" "$(echo "scale=2; $DTS_SUM / $FULL_RUNS" | bc)" "$FULL_RUNS" "$(echo "scale=2; $DTS_SUM / $NATIVE_SUM" | bc)"
 
-printf '\nfull sync of %s keys (%s%% of the issue dataset), equal by DEBUG DIGEST:\n' "$KEYS" "$SCALE"
-printf '  native replica: %6.2f s (CPU: replica %s s)\n  dts:            %6.2f s (CPU: %s; path: %s)\n  dts / native time: %s (target <= 1.25)\n' \
-  "$NATIVE_FULL" "$NATIVE_FULL_CPU" "$DTS_FULL" "$FULL_CPU" "$FULL_PATH" "$(echo "scale=2; $DTS_FULL / $NATIVE_FULL" | bc)"
+[ -z "${FULL_ONLY:-}" ] || exit 0   # FULL_ONLY=1: the full sync only
 
 # --- incremental: a backlog drained by each alone --------------------------------------------
 r "$DST" FLUSHALL >/dev/null
@@ -136,28 +152,40 @@ JOB2=$(request bench-sync 3 "$DST" | "$DTS" job create --request -)
 "$DTS" job start "$JOB2" >/dev/null
 until [ "$(status "$JOB2")" = 8 ]; do sleep 0.2; done
 sleep 1
-kill -STOP "$DPID"; kill -STOP "$(pid_of "$NAT")"
 calls() { r "$SRC" INFO commandstats | awk -F'[=,:]' '/^cmdstat_(set|lpush|hset|zadd):/ {n += $3} END {print n}'; }
-c0=$(calls)
-# One redis-benchmark per test, all four at once (one process runs its tests one after
-# another, so a single `-t set,lpush,hset,zadd` run would write only SETs within SECONDS).
-for t in set lpush hset zadd; do
-  timeout "$SECS" redis-benchmark -p "$SRC" -t "$t" -P 16 -r 100000 -n 100000000 -q >/dev/null 2>&1 &
+BACKLOG_RUNS=${BACKLOG_RUNS:-1}
+printf '\nbacklog: %s s of redis-benchmark -t set / lpush / hset / zadd -P 16 -r 100000 (four at once), each drained alone, %s round(s):\n' "$SECS" "$BACKLOG_RUNS"
+OPS_SUM=0; NATIVE_DRAIN_SUM=0; DTS_DRAIN_SUM=0
+for round in $(seq 1 "$BACKLOG_RUNS"); do
+  kill -STOP "$DPID"; kill -STOP "$(pid_of "$NAT")"
+  c0=$(calls)
+  # One redis-benchmark per test, all four at once (one process runs its tests one after
+  # another, so a single `-t set,lpush,hset,zadd` run would write only SETs within SECONDS).
+  for t in set lpush hset zadd; do
+    timeout "$SECS" redis-benchmark -p "$SRC" -t "$t" -P 16 -r 100000 -n 100000000 -q >/dev/null 2>&1 &
+  done
+  wait
+  r "$SRC" SET "bench:end:$round" 1 >/dev/null
+  OPS=$(( $(calls) - c0 ))
+  n0=$(cpu_ticks "$(pid_of "$NAT")"); s0=$(cpu_ticks "$(pid_of "$SRC")")
+  t0=$(now); kill -CONT "$(pid_of "$NAT")"
+  until [ "$(r "$NAT" EXISTS "bench:end:$round")" = 1 ]; do sleep 0.02; done
+  NATIVE_DRAIN=$(echo "$(now) - $t0" | bc)
+  NATIVE_CPU="replica $(cpu_s "$n0" "$(cpu_ticks "$(pid_of "$NAT")")") s, source $(cpu_s "$s0" "$(cpu_ticks "$(pid_of "$SRC")")") s"
+  d0=$(cpu_ticks "$(pid_of "$DST")"); p0=$(cpu_ticks "$DPID"); s0=$(cpu_ticks "$(pid_of "$SRC")")
+  t0=$(now); kill -CONT "$DPID"
+  until [ "$(r "$DST" EXISTS "bench:end:$round")" = 1 ]; do sleep 0.02; done
+  DTS_DRAIN=$(echo "$(now) - $t0" | bc)
+  DTS_CPU="destination $(cpu_s "$d0" "$(cpu_ticks "$(pid_of "$DST")")") s, dts $(cpu_s "$p0" "$(cpu_ticks "$DPID")") s, source $(cpu_s "$s0" "$(cpu_ticks "$(pid_of "$SRC")")") s"
+  NR=$(echo "$OPS / $NATIVE_DRAIN" | bc); DR=$(echo "$OPS / $DTS_DRAIN" | bc)
+  printf '  round %s: %s commands; native replica %6.2f s, %8s ops/s (CPU: %s); dts %6.2f s, %8s ops/s (CPU: %s); dts / native %s\n' \
+    "$round" "$OPS" "$NATIVE_DRAIN" "$NR" "$NATIVE_CPU" "$DTS_DRAIN" "$DR" "$DTS_CPU" "$(echo "scale=2; $DR / $NR" | bc)"
+  OPS_SUM=$((OPS_SUM + OPS))
+  NATIVE_DRAIN_SUM=$(echo "$NATIVE_DRAIN_SUM + $NATIVE_DRAIN" | bc); DTS_DRAIN_SUM=$(echo "$DTS_DRAIN_SUM + $DTS_DRAIN" | bc)
 done
-wait
-r "$SRC" SET bench:end 1 >/dev/null
-OPS=$(( $(calls) - c0 ))
-printf '\nbacklog: %s s of redis-benchmark -t set / lpush / hset / zadd -P 16 -r 100000 (four at once): %s commands\n' "$SECS" "$OPS"
-n0=$(cpu_ticks "$(pid_of "$NAT")"); s0=$(cpu_ticks "$(pid_of "$SRC")")
-t0=$(now); kill -CONT "$(pid_of "$NAT")"
-until [ "$(r "$NAT" EXISTS bench:end)" = 1 ]; do sleep 0.02; done
-NATIVE_DRAIN=$(echo "$(now) - $t0" | bc)
-NATIVE_CPU="replica $(cpu_s "$n0" "$(cpu_ticks "$(pid_of "$NAT")")") s, source $(cpu_s "$s0" "$(cpu_ticks "$(pid_of "$SRC")")") s"
-d0=$(cpu_ticks "$(pid_of "$DST")"); p0=$(cpu_ticks "$DPID"); s0=$(cpu_ticks "$(pid_of "$SRC")")
-t0=$(now); kill -CONT "$DPID"
-until [ "$(r "$DST" EXISTS bench:end)" = 1 ]; do sleep 0.02; done
-DTS_DRAIN=$(echo "$(now) - $t0" | bc)
-DTS_CPU="destination $(cpu_s "$d0" "$(cpu_ticks "$(pid_of "$DST")")") s, dts $(cpu_s "$p0" "$(cpu_ticks "$DPID")") s, source $(cpu_s "$s0" "$(cpu_ticks "$(pid_of "$SRC")")") s"
+NR=$(echo "$OPS_SUM / $NATIVE_DRAIN_SUM" | bc); DR=$(echo "$OPS_SUM / $DTS_DRAIN_SUM" | bc)
+printf '  native replica: %8s ops/s\n  dts:            %8s ops/s   (all rounds)\n  dts / native ops/s: %s (target >= 1.0)\n' \
+  "$NR" "$DR" "$(echo "scale=2; $DR / $NR" | bc)"
 LAG_RATE=${LAG_RATE:-50000}
 [ -n "${NO_LAG:-}" ] || {
 printf '\nlive lag at %s commands/s (bench/redis_lag.py, 20 s each; target p99 < 50 ms):\n' "$LAG_RATE"
@@ -168,7 +196,4 @@ printf '  dts:            '; python3 bench/redis_lag.py "$SRC" "$DST" "$LAG_RATE
 until [ "$(status "$JOB2")" = 9 ]; do sleep 0.1; done
 for _ in $(seq 1 50); do [ "$(digest "$DST")" = "$(digest "$SRC")" ] && break; sleep 0.1; done
 [ "$(digest "$DST")" = "$(digest "$SRC")" ] || { echo "dts destination differs from the source after the backlog"; exit 1; }
-NR=$(echo "$OPS / $NATIVE_DRAIN" | bc); DR=$(echo "$OPS / $DTS_DRAIN" | bc)
-printf '  native replica: %6.2f s, %8s ops/s (CPU: %s)\n  dts:            %6.2f s, %8s ops/s (CPU: %s)\n  dts / native ops/s: %s (target >= 1.0)\n' \
-  "$NATIVE_DRAIN" "$NR" "$NATIVE_CPU" "$DTS_DRAIN" "$DR" "$DTS_CPU" "$(echo "scale=2; $DR / $NR" | bc)"
 printf '\ndts peak RSS over the run: %s MiB (target < 256)\n' "$(( $(awk '/VmHWM/ {print $2}' "/proc/$DPID/status") / 1024 ))"

@@ -80,8 +80,9 @@ const CONNECT_BACK: Duration = Duration::from_secs(10);
 const NO_PROGRESS: Duration = Duration::from_secs(60);
 /// How long putting the destination back waits for a load in progress to finish.
 const LOAD_WAIT: Duration = Duration::from_secs(600);
-/// How often the destination's state is read while it loads.
-const POLL: Duration = Duration::from_millis(100);
+/// How often the destination's state is read once the snapshot is forwarded (its load ends
+/// within a few of these: a diskless load has parsed nearly everything by then).
+const POLL: Duration = Duration::from_millis(20);
 /// The destination settings the relay replaces, with the value it sets (`masterauth`: the
 /// token). A setting the destination does not know is left alone (`masterauth` must exist).
 const SETTINGS: [(&str, &str); 3] = [("masteruser", ""), ("masterauth", ""), ("repl-diskless-load", "on-empty-db")];
@@ -424,6 +425,7 @@ impl<'a> Relay<'a> {
         drop(watch);
         let mut last_ack: Option<Instant> = None;
         let mut idle_since: Option<Instant> = None;
+        let mut last_progress: Option<Instant> = None;
         loop {
             if replica.closed().await {
                 return Err(RedisError::Relay("the destination closed its replica link before it had loaded".into()));
@@ -439,8 +441,9 @@ impl<'a> Relay<'a> {
             if is(&replication, "master_link_status", "up") && !loading && !syncing {
                 break;
             }
-            if loading {
+            if loading && last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
                 progress.keys(key_count(&mut self.dest).await?);
+                last_progress = Some(Instant::now());
             }
             if loading || syncing {
                 idle_since = None;
