@@ -118,7 +118,7 @@ impl SubscriptionNames {
 }
 
 /// What an encoded message is about, which picks its subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Route {
     /// A row change, a tombstone or a TRUNCATE of one table.
     Table {

@@ -12,10 +12,12 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
+use async_nats::header::HeaderName;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, Context};
+use async_nats::subject::Subject;
+use async_nats::{HeaderMap, PublishError};
 use futures::StreamExt;
 
 use crate::config::NatsConfig;
@@ -23,9 +25,16 @@ use crate::consumer::{Delivery, GroupPosition, PartitionPosition, StartAt, Windo
 use crate::encoder::Format;
 use crate::error::BusError;
 use crate::message::{Message, MessageKind, header};
-use crate::naming::{SubscriptionNames, check_name};
+use crate::naming::{Route, SubscriptionNames, check_name};
 use crate::publisher::Receipt;
 use crate::seek;
+
+/// dts's own header names, built once (a name from a `&str` is allocated per message).
+const SOURCE_TS: HeaderName = HeaderName::from_static(header::SOURCE_TS);
+const KIND: HeaderName = HeaderName::from_static(header::KIND);
+const KEY: HeaderName = HeaderName::from_static(header::KEY);
+/// Subjects kept per publisher (cleared when full): rows of one table repeat theirs.
+const SUBJECT_CACHE: usize = 1024;
 
 /// A connection to a NATS server with JetStream.
 #[derive(Clone)]
@@ -133,6 +142,7 @@ impl NatsBus {
             batch: 0,
             expected: None,
             in_flight: Default::default(),
+            subjects: Default::default(),
         })
     }
 
@@ -395,6 +405,8 @@ pub struct NatsPublisher {
     expected: Option<u64>,
     /// Fast batches submitted and not confirmed: `(batch, messages, expected last sequence)`.
     in_flight: std::collections::VecDeque<(u64, usize, u64)>,
+    /// Subjects by route, at most [`SUBJECT_CACHE`].
+    subjects: std::collections::HashMap<Route, Subject>,
 }
 
 /// A JetStream publish acknowledgement, or its error.
@@ -461,12 +473,36 @@ impl NatsPublisher {
     fn headers(m: &Message) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, m.id.as_str());
-        headers.insert(header::SOURCE_TS, m.source_ts_ms.to_string().as_str());
-        headers.insert(header::KIND, m.kind.as_str());
+        headers.insert(SOURCE_TS, m.source_ts_ms.to_string().as_str());
+        headers.insert(KIND, m.kind.as_str());
         if let Some(k) = &m.key {
-            headers.insert(header::KEY, String::from_utf8_lossy(k).as_ref());
+            headers.insert(KEY, String::from_utf8_lossy(k).as_ref());
         }
         headers
+    }
+
+    /// The subject of `route` (cached, see [`SUBJECT_CACHE`]).
+    fn subject(&mut self, route: &Route) -> Subject {
+        if let Some(subject) = self.subjects.get(route) {
+            return subject.clone();
+        }
+        if self.subjects.len() >= SUBJECT_CACHE {
+            self.subjects.clear();
+        }
+        let subject = Subject::from(self.names.subject(route));
+        self.subjects.insert(route.clone(), subject.clone());
+        subject
+    }
+
+    /// Sends one message; the stream answers it on `reply` when one is given.
+    async fn send(&mut self, m: &Message, reply: Option<String>) -> Result<(), PublishError> {
+        let subject = self.subject(&m.route);
+        let payload = m.payload.clone().unwrap_or_default();
+        let client = &self.bus.client;
+        match reply {
+            Some(reply) => client.publish_with_reply_and_headers(subject, reply, Self::headers(m), payload).await,
+            None => client.publish_with_headers(subject, Self::headers(m), payload).await,
+        }
     }
 
     /// Publishes the batch in order and returns once the stream acknowledged every message
@@ -523,37 +559,13 @@ impl NatsPublisher {
     async fn submit_last_answered(&mut self, batch: &[Message], previous: u64) -> Result<(u64, Receipt), BusError> {
         self.batch += 1;
         let total = batch.len();
-        let client = self.bus.client.clone();
-        let failed =
-            |e: &dyn std::fmt::Display| BusError::NotAcknowledged { unacked: total, total, detail: e.to_string() };
-        let (last, rest) = batch.split_last().expect("a non-empty batch");
-        let sent = async {
-            for m in rest {
-                client
-                    .publish_with_headers(
-                        self.names.subject(&m.route),
-                        Self::headers(m),
-                        m.payload.clone().unwrap_or_default(),
-                    )
-                    .await
-                    .map_err(|e| failed(&e))?;
+        for (i, m) in batch.iter().enumerate() {
+            let reply = (i + 1 == total).then(|| format!("{}.{}.{i}", self.inbox, self.batch));
+            if let Err(e) = self.send(m, reply).await {
+                self.expected = None;
+                self.in_flight.clear();
+                return Err(BusError::NotAcknowledged { unacked: total, total, detail: e.to_string() });
             }
-            let reply = format!("{}.{}.{}", self.inbox, self.batch, total - 1);
-            client
-                .publish_with_reply_and_headers(
-                    self.names.subject(&last.route),
-                    reply,
-                    Self::headers(last),
-                    last.payload.clone().unwrap_or_default(),
-                )
-                .await
-                .map_err(|e| failed(&e))
-        }
-        .await;
-        if let Err(e) = sent {
-            self.expected = None;
-            self.in_flight.clear();
-            return Err(e);
         }
         let expected = previous + total as u64;
         self.expected = Some(expected);
@@ -570,23 +582,14 @@ impl NatsPublisher {
         let mut receipt = Receipt::default();
         let mut outstanding = 0usize;
         let mut stored = None;
-        let client = self.bus.client.clone();
         let this = self.batch;
         for (i, m) in batch.iter().enumerate() {
             let reply = format!("{}.{this}.{i}", self.inbox);
-            client
-                .publish_with_reply_and_headers(
-                    self.names.subject(&m.route),
-                    reply,
-                    Self::headers(m),
-                    m.payload.clone().unwrap_or_default(),
-                )
-                .await
-                .map_err(|e| BusError::NotAcknowledged {
-                    unacked: total - receipt.acknowledged,
-                    total,
-                    detail: e.to_string(),
-                })?;
+            self.send(m, Some(reply)).await.map_err(|e| BusError::NotAcknowledged {
+                unacked: total - receipt.acknowledged,
+                total,
+                detail: e.to_string(),
+            })?;
             outstanding += 1;
             if outstanding >= max {
                 let (duplicate, sequence) = self.next_ack(this, total, total - receipt.acknowledged).await?;

@@ -537,19 +537,9 @@ mod tests {
     fn a_stream_of_a_rotate_a_query_and_a_commit_decodes_with_positions() {
         let mut rotate = 4u64.to_le_bytes().to_vec();
         rotate.extend_from_slice(b"binlog.000002");
-        let mut query = Vec::new();
-        query.extend_from_slice(&1u32.to_le_bytes()); // thread id
-        query.extend_from_slice(&0u32.to_le_bytes()); // execution time
-        query.push(3); // schema length
-        query.extend_from_slice(&0u16.to_le_bytes()); // error code
-        query.extend_from_slice(&0u16.to_le_bytes()); // status vars length
-        query.extend_from_slice(b"app\0DROP TABLE t");
-        let mut commit = query.clone();
-        commit.truncate(13);
-        commit.extend_from_slice(b"app\0COMMIT");
         let mut stream = event(4, &rotate, 0);
-        stream.extend(event(2, &query, 200));
-        stream.extend(event(2, &commit, 300));
+        stream.extend(event(2, &query("DROP TABLE t"), 200));
+        stream.extend(event(2, &query("COMMIT"), 300));
         let (events, error) = decode_stream(&stream);
         assert_eq!(error, None);
         assert!(matches!(&events[0], BinlogEvent::Rotate { position } if position.file == "binlog.000002"));

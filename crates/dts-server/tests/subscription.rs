@@ -10,6 +10,7 @@
 //! group with ModifySubscribeConsumeTime (the group reads the changes from that second again,
 //! nothing earlier), changes its settings and deletes it (its stream or topic is gone).
 
+mod burst;
 mod sdk_script;
 
 use std::collections::{BTreeMap, HashSet};
@@ -66,23 +67,7 @@ async fn read_until(
 /// Writes the burst: `KEYS` rows, then `ROUNDS` rounds updating every row to the round number,
 /// half of each round as one multi-row transaction, 25 ms apart; returns when it ended.
 async fn burst(db: &MariaDb) -> Instant {
-    let mut conn = db.conn().await;
-    for k in 0..KEYS {
-        conn.query_drop(format!("INSERT INTO track.items (id, v, note) VALUES ({}, 0, 'burst')", 100 + k))
-            .await
-            .expect("insert");
-    }
-    for r in 1..=ROUNDS {
-        let mut tx = conn.start_transaction(Default::default()).await.expect("begin");
-        for k in 0..KEYS / 2 {
-            tx.query_drop(format!("UPDATE track.items SET v = {r} WHERE id = {}", 100 + k)).await.expect("update");
-        }
-        tx.commit().await.expect("commit");
-        for k in KEYS / 2..KEYS {
-            conn.query_drop(format!("UPDATE track.items SET v = {r} WHERE id = {}", 100 + k)).await.expect("update");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    burst::insert_and_update(&mut db.conn().await, KEYS, ROUNDS).await;
     Instant::now()
 }
 

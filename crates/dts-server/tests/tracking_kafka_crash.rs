@@ -6,6 +6,7 @@
 //! different seconds reach Kafka together after a restart, so only their source times tell
 //! them apart: `dts subscribe tail --from` the later second reads exactly the later ones.
 
+mod burst;
 mod sdk_script;
 mod tracking_support;
 
@@ -27,20 +28,7 @@ const DOWN_ROWS: i64 = 5;
 /// 25 ms apart, then the even keys deleted in one transaction. Returns when it ended.
 async fn burst(src: &MariaDb) -> Instant {
     let mut conn = src.conn().await;
-    for k in 0..KEYS {
-        conn.query_drop(format!("INSERT INTO track.items (id, v) VALUES ({}, 0)", 100 + k)).await.expect("insert");
-    }
-    for r in 1..=ROUNDS {
-        let mut tx = conn.start_transaction(Default::default()).await.expect("begin");
-        for k in 0..KEYS / 2 {
-            tx.query_drop(format!("UPDATE track.items SET v = {r} WHERE id = {}", 100 + k)).await.expect("update");
-        }
-        tx.commit().await.expect("commit");
-        for k in KEYS / 2..KEYS {
-            conn.query_drop(format!("UPDATE track.items SET v = {r} WHERE id = {}", 100 + k)).await.expect("update");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    burst::insert_and_update(&mut conn, KEYS, ROUNDS).await;
     let mut tx = conn.start_transaction(Default::default()).await.expect("begin");
     for k in (0..KEYS).step_by(2) {
         tx.query_drop(format!("DELETE FROM track.items WHERE id = {}", 100 + k)).await.expect("delete");
