@@ -2,12 +2,27 @@
 //! the destination by type, value and TTL, pipelined on both sides; then every destination key
 //! not on the source is extra. Values compare by their DUMP payload and, when the payloads
 //! differ (encodings differ between servers), by their elements; a key with many elements is
-//! compared in pages, never whole. Live: a key found different is compared again after the
-//! settle window while it keeps changing, so replication in flight is not reported. A Redis
-//! Cluster on either side is read on every master, each key where its slot lives (`side`).
+//! compared in pages, never whole. A Redis Cluster on either side is read on every master, each
+//! key where its slot lives (`side`).
+//!
+//! Live (replication running, `settle_window`): the two sides are read moments apart, so a key
+//! changed meanwhile, created or deleted on the source (by a command or its TTL), may look
+//! missing, extra or different without being so. No key is reported on one reading: every key
+//! found missing, extra or different is held (with the source's state as it was read) and read
+//! again on both sides after the window. Equal now (or gone from both): it was in flight, and is
+//! dropped. Still different while the source did not change in the window: replication had the
+//! whole window to apply whatever came before, so it is a real difference, reported. Still
+//! different and the source changed again: still in flux, read again after another window; after
+//! the last round it is reported as unsettled, never as missing, extra or different. The rounds
+//! end early once no held key's source changed. "Changed" compares what the source holds, not
+//! how it reads: a TTL counts down between two reads, so expiries compare as deadlines (read time
+//! plus `PTTL`, within [`TTL_TOLERANCE_MS`]); a value compared in pages (no DUMP) compares by a
+//! digest of its elements read in pages. The window must exceed the replication's lag: the
+//! engine passes its `ready_lag_secs` plus margin for a job that is caught up.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::hash::{DefaultHasher, Hasher};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dts_core::{CompareOptions, Comparison, ConnectorError, DiffRow, MigrationPlan, TableDiff};
@@ -61,6 +76,49 @@ struct KeyState {
     /// The DUMP payload, for small values.
     dump: Option<Bytes>,
     len: i64,
+    /// When `pttl` was read (just before it was asked).
+    read_at: Instant,
+    /// A value without `dump` (compared in pages): a digest of its elements, read only for a
+    /// source key held for settling ([`big_digest`]).
+    digest: Option<u64>,
+}
+
+impl KeyState {
+    fn absent() -> KeyState {
+        KeyState { kind: "none".into(), pttl: -2, dump: None, len: 0, read_at: Instant::now(), digest: None }
+    }
+
+    /// A value compared in pages, not by its DUMP payload.
+    fn paged(&self) -> bool {
+        self.dump.is_none() && len_command(&self.kind).is_some()
+    }
+
+    /// The source changed between this read and `now`: another type, value or expiry. Values
+    /// compare by DUMP payload, or by length and element digest when paged (no digest: unknown,
+    /// so changed). Expiries compare as deadlines, since a TTL counts down between two reads of
+    /// an unchanged key: equal within `TTL_TOLERANCE_MS` (the two reads are each timed before
+    /// their pipeline, which lasts milliseconds).
+    fn changed_to(&self, now: &KeyState) -> bool {
+        if self.kind != now.kind || self.len != now.len || self.dump != now.dump {
+            return true;
+        }
+        if self.paged() && (self.digest.is_none() || self.digest != now.digest) {
+            return true;
+        }
+        if (self.pttl < 0) != (now.pttl < 0) {
+            return true;
+        }
+        let elapsed = now.read_at.saturating_duration_since(self.read_at).as_millis() as i64;
+        self.pttl >= 0 && (self.pttl - elapsed - now.pttl).abs() > TTL_TOLERANCE_MS
+    }
+}
+
+/// A key held for settling: why it differed when last read, the source as it was then, and
+/// whether the source had changed since the read before.
+struct Pending {
+    why: String,
+    source: KeyState,
+    moving: bool,
 }
 
 /// [`states`] of keys held by the servers of a side.
@@ -93,10 +151,18 @@ async fn states(c: &mut Conn, keys: &[Bytes]) -> Result<Vec<KeyState>> {
         cmds.push(vec![Bytes::from_static(b"TYPE"), k.clone()]);
         cmds.push(vec![Bytes::from_static(b"PTTL"), k.clone()]);
     }
+    let read_at = Instant::now();
     let replies = c.pipeline(&cmds).await?;
     let mut out: Vec<KeyState> = replies
         .chunks(2)
-        .map(|r| KeyState { kind: r[0].text().unwrap_or_default(), pttl: r[1].int().unwrap_or(-2), dump: None, len: 0 })
+        .map(|r| KeyState {
+            kind: r[0].text().unwrap_or_default(),
+            pttl: r[1].int().unwrap_or(-2),
+            dump: None,
+            len: 0,
+            read_at,
+            digest: None,
+        })
         .collect();
     let mut lens = Vec::new();
     for (k, s) in keys.iter().zip(&out) {
@@ -142,13 +208,102 @@ async fn differs(
     let value_same = match (&s.dump, &d.dump) {
         (Some(a), Some(b)) if a == b => true,
         (Some(a), Some(b)) => same_elements(a, b),
-        _ => s.len == d.len && paged_equal(source, dest, key, &s.kind).await?,
+        // A string without a payload on one side was deleted or replaced between the reads of
+        // its state: different now; settling reads it again.
+        _ if len_command(&s.kind).is_none() => false,
+        _ => s.len == d.len && unless_retyped(paged_equal(source, dest, key, &s.kind).await)?,
     };
     Ok(match (value_same, ttl_differs) {
         (false, _) => Some("value".into()),
         (true, true) => Some("ttl".into()),
         (true, false) => None,
     })
+}
+
+/// A paged comparison of a key that became another type on either side after its TYPE was read
+/// (`WRONGTYPE`) found it different: settling reads it again.
+fn unless_retyped(equal: Result<bool>) -> Result<bool> {
+    match equal {
+        Err(RedisError::Server { reply, .. }) if reply.starts_with("WRONGTYPE") => Ok(false),
+        other => other,
+    }
+}
+
+/// A digest of a value compared in pages, read in pages: lists and sorted sets in order, sets
+/// and hashes as an order-free sum of their elements' hashes (`SSCAN`/`HSCAN` order follows
+/// the table, not the content), streams by their summary. Only what tells a source that changed
+/// between two settle rounds from one that did not; the value is never held whole. A key that
+/// became another type meanwhile has none (it counts as changed).
+async fn big_digest(c: &mut Conn, key: &Bytes, kind: &str) -> Result<Option<u64>> {
+    fn feed(h: &mut DefaultHasher, r: &Reply) {
+        match r {
+            Reply::Status(b) | Reply::Error(b) | Reply::Bulk(Some(b)) => {
+                h.write_usize(b.len());
+                h.write(b);
+            }
+            Reply::Int(i) => h.write_i64(*i),
+            Reply::Bulk(None) | Reply::Array(None) => h.write_u8(0xff),
+            Reply::Array(Some(v)) => {
+                h.write_usize(v.len());
+                v.iter().for_each(|x| feed(h, x));
+            }
+        }
+    }
+    let mut h = DefaultHasher::new();
+    let digest = match kind {
+        "list" | "zset" => {
+            let mut start: i64 = 0;
+            loop {
+                let (from, end) = (start.to_string(), (start + PAGE as i64 - 1).to_string());
+                let cmd: Vec<Bytes> = if kind == "list" {
+                    vec!["LRANGE".into(), key.clone(), from.into(), end.into()]
+                } else {
+                    vec!["ZRANGE".into(), key.clone(), from.into(), end.into(), "WITHSCORES".into()]
+                };
+                let page = match c.ok(&cmd).await {
+                    Ok(r) => r.array().unwrap_or_default(),
+                    Err(e) => return unless_retyped(Err(e)).map(|_| None),
+                };
+                page.iter().for_each(|r| feed(&mut h, r));
+                if page.len() < PAGE * if kind == "zset" { 2 } else { 1 } {
+                    break h.finish();
+                }
+                start += PAGE as i64;
+            }
+        }
+        "set" | "hash" => {
+            let scan: &[u8] = if kind == "set" { b"SSCAN" } else { b"HSCAN" };
+            let per = if kind == "set" { 1 } else { 2 };
+            let mut sum: u64 = 0;
+            let mut cursor = Bytes::from_static(b"0");
+            loop {
+                let page = match c.ok(&[scan, key, &cursor, b"COUNT", b"500"]).await {
+                    Ok(r) => r.array().unwrap_or_default(),
+                    Err(e) => return unless_retyped(Err(e)).map(|_| None),
+                };
+                let [next, items] =
+                    <[Reply; 2]>::try_from(page).map_err(|_| RedisError::Protocol("a scan reply".into()))?;
+                for element in items.array().unwrap_or_default().chunks(per) {
+                    let mut e = DefaultHasher::new();
+                    element.iter().for_each(|r| feed(&mut e, r));
+                    sum = sum.wrapping_add(e.finish());
+                }
+                cursor = next.bytes().cloned().unwrap_or_else(|| Bytes::from_static(b"0"));
+                if cursor.as_ref() == b"0" {
+                    break sum;
+                }
+            }
+        }
+        "stream" => match c.ok(&[&b"XINFO"[..], b"STREAM", key]).await {
+            Ok(r) => {
+                stream_summary(r).iter().for_each(|x| feed(&mut h, x));
+                h.finish()
+            }
+            Err(e) => return unless_retyped(Err(e)).map(|_| None),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(digest))
 }
 
 /// Two DUMP payloads hold the same elements (in different encodings).
@@ -292,8 +447,7 @@ pub async fn compare(
     let mut dest = Side::open(plan.destination()?).await.map_err(err("connecting to the destination"))?;
     source.select(database).await.map_err(err("reading the source"))?;
     dest.select(database).await.map_err(err("reading the destination"))?;
-    let keep = options.keep_keys;
-    let mut pending: BTreeMap<Bytes, String> = BTreeMap::new();
+    let mut pending: BTreeMap<Bytes, Pending> = BTreeMap::new();
     for node in 0..source.conns.len() {
         let mut cursor = Bytes::from_static(b"0");
         loop {
@@ -309,14 +463,50 @@ pub async fn compare(
             if !keys.is_empty() {
                 let s = states(&mut source.conns[node], &keys).await.map_err(err("reading the source"))?;
                 let d = side_states(&mut dest, &keys).await.map_err(err("reading the destination"))?;
-                for ((k, s), d) in keys.iter().zip(&s).zip(&d) {
+                for ((k, s), d) in keys.iter().zip(s).zip(&d) {
                     if s.kind == "none" {
                         diff.source_rows -= 1;
                         continue;
                     }
-                    let why = differs(source.conn_for(k), dest.conn_for(k), k, s, d).await.map_err(err("comparing"))?;
+                    let why =
+                        differs(source.conn_for(k), dest.conn_for(k), k, &s, d).await.map_err(err("comparing"))?;
                     if let Some(why) = why {
-                        pending.insert(k.clone(), why);
+                        let source = held(source.conn_for(k), k, s, options).await?;
+                        pending.insert(k.clone(), Pending { why, source, moving: false });
+                    }
+                }
+            }
+            if pending.len() >= options.pending_keys.max(1) {
+                settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
+            }
+            cursor = next;
+            if cursor.as_ref() == b"0" {
+                break;
+            }
+        }
+    }
+    // Extra keys: on the destination, not on the source.
+    for node in 0..dest.conns.len() {
+        let mut cursor = Bytes::from_static(b"0");
+        loop {
+            let page = dest.conns[node]
+                .ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"])
+                .await
+                .map_err(err("scanning the destination"))?;
+            let (next, keys) = scan_page(page).map_err(err("scanning the destination"))?;
+            let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
+            diff.destination_rows += keys.len() as u64;
+            if !keys.is_empty() {
+                let read_at = Instant::now();
+                let found = source.each_key(b"EXISTS", &keys).await.map_err(err("reading the source"))?;
+                for (k, r) in keys.iter().zip(found) {
+                    if r.int() == Some(0) {
+                        // (A key held already keeps the source as first read.)
+                        pending.entry(k.clone()).or_insert_with(|| Pending {
+                            why: "extra".into(),
+                            source: KeyState { read_at, ..KeyState::absent() },
+                            moving: false,
+                        });
                     }
                 }
             }
@@ -330,35 +520,21 @@ pub async fn compare(
         }
     }
     settle(&mut source, &mut dest, &mut pending, options, &mut diff).await?;
-    // Extra keys: on the destination, not on the source.
-    for node in 0..dest.conns.len() {
-        let mut cursor = Bytes::from_static(b"0");
-        loop {
-            let page = dest.conns[node]
-                .ok(&[&b"SCAN"[..], &cursor, b"COUNT", b"500"])
-                .await
-                .map_err(err("scanning the destination"))?;
-            let (next, keys) = scan_page(page).map_err(err("scanning the destination"))?;
-            let keys: Vec<Bytes> = keys.into_iter().filter(|k| !is_marker(k)).collect();
-            diff.destination_rows += keys.len() as u64;
-            if !keys.is_empty() {
-                let found = source.each_key(b"EXISTS", &keys).await.map_err(err("reading the source"))?;
-                for (k, r) in keys.iter().zip(found) {
-                    if r.int() == Some(0) {
-                        diff.extra_count += 1;
-                        if diff.extra.len() < keep {
-                            diff.extra.push(row(k, None));
-                        }
-                    }
-                }
-            }
-            cursor = next;
-            if cursor.as_ref() == b"0" {
-                break;
-            }
-        }
-    }
     Ok(diff)
+}
+
+/// The source's state of a key to hold for settling: with the digest of a paged value when the
+/// check is live (only then is it compared with a later read).
+async fn held(
+    c: &mut Conn,
+    key: &Bytes,
+    mut s: KeyState,
+    options: &CompareOptions,
+) -> Result<KeyState, ConnectorError> {
+    if options.settle_window.is_some() && s.paged() {
+        s.digest = big_digest(c, key, &s.kind).await.map_err(err("reading the source"))?;
+    }
+    Ok(s)
 }
 
 fn scan_page(page: Reply) -> Result<(Bytes, Vec<Bytes>)> {
@@ -372,17 +548,19 @@ fn scan_page(page: Reply) -> Result<(Bytes, Vec<Bytes>)> {
     Ok((next, keys))
 }
 
-/// Compares pending keys again (live checks) and counts what still differs.
+/// Reads the held keys again after the settle window (live checks), round after round while
+/// some held key's source keeps changing (at most `settle_rounds`), then counts what still
+/// differs: as unsettled when its source changed in the last round, else by why it differs.
+/// Without a settle window every held key is counted as first found.
 async fn settle(
     source: &mut Side,
     dest: &mut Side,
-    pending: &mut BTreeMap<Bytes, String>,
+    pending: &mut BTreeMap<Bytes, Pending>,
     options: &CompareOptions,
     diff: &mut TableDiff,
 ) -> Result<(), ConnectorError> {
     if let Some(window) = options.settle_window {
-        let mut last_source: BTreeMap<Bytes, KeyState> = BTreeMap::new();
-        for round in 0..options.settle_rounds.max(1) {
+        for _ in 0..options.settle_rounds.max(1) {
             if pending.is_empty() {
                 break;
             }
@@ -390,41 +568,48 @@ async fn settle(
             let keys: Vec<Bytes> = pending.keys().cloned().collect();
             let s = side_states(source, &keys).await.map_err(err("reading the source"))?;
             let d = side_states(dest, &keys).await.map_err(err("reading the destination"))?;
-            let mut still = BTreeMap::new();
+            let mut moving = false;
             for ((k, s), d) in keys.into_iter().zip(s).zip(d) {
-                if s.kind == "none" && d.kind == "none" {
-                    continue;
-                }
-                let why = if s.kind == "none" {
-                    Some("extra".to_string())
-                } else {
-                    differs(source.conn_for(&k), dest.conn_for(&k), &k, &s, &d).await.map_err(err("comparing"))?
+                let why = match (s.kind.as_str(), d.kind.as_str()) {
+                    ("none", "none") => None,
+                    ("none", _) => Some("extra".to_string()),
+                    _ => differs(source.conn_for(&k), dest.conn_for(&k), &k, &s, &d).await.map_err(err("comparing"))?,
                 };
-                if let Some(why) = why {
-                    let changing = last_source.get(&k).is_some_and(|prev| prev != &s);
-                    if changing && round + 1 == options.settle_rounds.max(1) {
-                        diff.unsettled_count += 1;
-                        if diff.unsettled.len() < options.keep_keys {
-                            diff.unsettled.push(printable(&k));
-                        }
-                        continue;
-                    }
-                    last_source.insert(k.clone(), s);
-                    still.insert(k, why);
-                }
+                let Some(why) = why else {
+                    pending.remove(&k);
+                    continue;
+                };
+                let now = held(source.conn_for(&k), &k, s, options).await?;
+                let p = pending.get_mut(&k).expect("a held key");
+                let moved = p.source.changed_to(&now);
+                moving |= moved;
+                *p = Pending { why, source: now, moving: moved };
             }
-            *pending = still;
+            if !moving {
+                break;
+            }
         }
     }
-    for (k, why) in std::mem::take(pending) {
-        let (count, list, column) = match why.as_str() {
+    for (k, p) in std::mem::take(pending) {
+        if p.moving {
+            diff.unsettled_count += 1;
+            if diff.unsettled.len() < options.keep_keys {
+                diff.unsettled.push(printable(&k));
+            } else {
+                diff.truncated = true;
+            }
+            continue;
+        }
+        let (count, list, column) = match p.why.as_str() {
             "missing" => (&mut diff.missing_count, &mut diff.missing, None),
             "extra" => (&mut diff.extra_count, &mut diff.extra, None),
-            _ => (&mut diff.different_count, &mut diff.different, Some(why)),
+            _ => (&mut diff.different_count, &mut diff.different, Some(p.why)),
         };
         *count += 1;
         if list.len() < options.keep_keys {
             list.push(row(&k, column));
+        } else {
+            diff.truncated = true;
         }
     }
     if diff.missing_count + diff.extra_count + diff.different_count > 0 {
@@ -488,6 +673,32 @@ fn quote(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(pttl: i64, read_at: Instant) -> KeyState {
+        KeyState { kind: "string".into(), pttl, dump: Some(Bytes::from_static(b"v")), len: 1, read_at, digest: None }
+    }
+
+    #[test]
+    fn a_ttl_counting_down_is_no_change_of_the_source_but_a_new_expiry_is() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(3);
+        assert!(!state(60_000, t0).changed_to(&state(57_010, t1)), "the same deadline, read 3 s later");
+        assert!(state(60_000, t0).changed_to(&state(60_000, t1)), "EXPIRE again: the deadline moved 3 s");
+        assert!(state(60_000, t0).changed_to(&state(-1, t1)), "PERSIST");
+        assert!(!state(-1, t0).changed_to(&state(-1, t1)));
+        let mut value = state(-1, t1);
+        value.dump = Some(Bytes::from_static(b"w"));
+        assert!(state(-1, t0).changed_to(&value));
+    }
+
+    #[test]
+    fn a_paged_value_changed_when_its_digest_did_or_is_unknown() {
+        let at = Instant::now();
+        let big = |digest| KeyState { kind: "list".into(), pttl: -1, dump: None, len: 6000, read_at: at, digest };
+        assert!(!big(Some(1)).changed_to(&big(Some(1))));
+        assert!(big(Some(1)).changed_to(&big(Some(2))), "LPUSH and LTRIM: the same length, other elements");
+        assert!(big(None).changed_to(&big(None)), "no digest (retyped meanwhile): counted as changed");
+    }
 
     #[test]
     fn repair_arguments_are_quoted_for_redis_cli() {

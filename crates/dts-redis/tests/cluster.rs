@@ -7,42 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dts_core::{
-    ChangeReplicator, Checker, ConnectionSpec, ConsistencyChecker, DatabaseSelection, MigrationPlan, ObjectSelection,
-    Position, StreamMode,
-};
+use dts_core::{Checker, ConsistencyChecker, DatabaseSelection, MigrationPlan, ObjectSelection, Position, StreamMode};
 use dts_redis::RedisConnector;
-use support::{MemoryCheckpoints, Observer};
+use support::{MemoryCheckpoints, start};
 mod support;
 
 use dts_test_support::RedisServer;
 use dts_test_support::redis::{ClusterClient, RedisClient, RedisCluster, key_slot};
 
-fn spec(port: u16) -> ConnectionSpec {
-    ConnectionSpec { host: "127.0.0.1".into(), port, ..Default::default() }
-}
-
+/// A job between the cluster or server at `source` and the one at `dest`, under this file's job id.
 fn plan(source: u16, dest: u16, dbs: &[u32]) -> MigrationPlan {
-    let selection = if dbs.is_empty() {
-        ObjectSelection::WholeInstance
-    } else {
-        ObjectSelection::Databases(
-            dbs.iter().map(|d| DatabaseSelection { database: d.to_string(), ..Default::default() }).collect(),
-        )
-    };
-    MigrationPlan {
-        job_id: "dts-redis-cluster-test".into(),
-        kind: dts_core::JobKind::Migration,
-        route: dts_core::route("redis", dts_core::DeclaredTarget::Database("redis")).expect("route"),
-        stages: dts_core::Stages::of_migrate_type(3),
-        selection,
-        source: spec(source),
-        target: dts_core::Target::Database(spec(dest)),
-        override_root: false,
-        loop_guard: None,
-        conflict_policy: Default::default(),
-        extern_params: None,
-    }
+    MigrationPlan { job_id: "dts-redis-cluster-test".into(), ..support::plan(source, dest, dbs, None) }
 }
 
 /// Keys of every type spread over all slots, written through the cluster client.
@@ -91,53 +66,6 @@ async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A replication running in a task.
-struct Running {
-    observer: Arc<Observer>,
-    task: tokio::task::JoinHandle<Result<Position, dts_core::ConnectorError>>,
-}
-
-fn start(plan: &MigrationPlan, ckpt: &Arc<MemoryCheckpoints>, mode: StreamMode) -> Running {
-    let observer = Arc::new(Observer::default());
-    let (p, c, o) = (plan.clone(), ckpt.clone(), observer.clone());
-    let task = tokio::spawn(async move {
-        RedisConnector::default().replicate(&p, Position::None, mode, c.as_ref(), o.as_ref()).await
-    });
-    Running { observer, task }
-}
-
-impl Running {
-    async fn snapshot(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.observer.snapshot_done.load(Ordering::SeqCst) == 0 {
-            if self.task.is_finished() {
-                let r = (&mut self.task).await.expect("task");
-                panic!("the replication ended before its snapshot was done: {r:?}");
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for the snapshot");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn complete(self) -> Position {
-        self.observer.completion.store(1, Ordering::SeqCst);
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("completes")
-            .expect("task")
-            .expect("replicates")
-    }
-
-    async fn crash(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-
-    fn notes(&self) -> Vec<String> {
-        self.observer.notes.lock().unwrap().clone()
     }
 }
 

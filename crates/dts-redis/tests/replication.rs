@@ -4,45 +4,14 @@
 //! relay (the destination loading the RDB itself), when it is not used, and crashes during it.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dts_core::{
-    ChangeReplicator, Checker, ConnectionSpec, ConsistencyChecker, DatabaseSelection, MigrationPlan, ObjectSelection,
-    Position, ReleaseReason, Releaser, StreamMode,
-};
+use dts_core::{Checker, ConsistencyChecker, MigrationPlan, Position, ReleaseReason, Releaser, StreamMode};
 use dts_redis::RedisConnector;
-use support::{MemoryCheckpoints, Observer};
+use support::{MemoryCheckpoints, plan, start};
 mod support;
 
 use dts_test_support::{RedisClient, RedisServer};
-
-fn spec(server: &RedisServer) -> ConnectionSpec {
-    ConnectionSpec { host: "127.0.0.1".into(), port: server.port(), ..Default::default() }
-}
-
-fn plan(source: &RedisServer, dest: &RedisServer, dbs: &[u32], extern_params: Option<&str>) -> MigrationPlan {
-    let selection = if dbs.is_empty() {
-        ObjectSelection::WholeInstance
-    } else {
-        ObjectSelection::Databases(
-            dbs.iter().map(|d| DatabaseSelection { database: d.to_string(), ..Default::default() }).collect(),
-        )
-    };
-    MigrationPlan {
-        job_id: "dts-redis-test".into(),
-        kind: dts_core::JobKind::Migration,
-        route: dts_core::route("redis", dts_core::DeclaredTarget::Database("redis")).expect("route"),
-        stages: dts_core::Stages::of_migrate_type(3),
-        selection,
-        source: spec(source),
-        target: dts_core::Target::Database(spec(dest)),
-        override_root: false,
-        loop_guard: None,
-        conflict_policy: Default::default(),
-        extern_params: extern_params.map(str::to_string),
-    }
-}
 
 fn args(list: &[&str]) -> Vec<Vec<u8>> {
     list.iter().map(|s| s.as_bytes().to_vec()).collect()
@@ -97,51 +66,6 @@ fn assert_same(source: &mut RedisClient, dest: &mut RedisClient, db: u32) {
     }
 }
 
-/// Runs the replication in a task until `completion` is asked, returning what it returned.
-struct Running {
-    observer: Arc<Observer>,
-    task: tokio::task::JoinHandle<Result<Position, dts_core::ConnectorError>>,
-}
-
-fn start(plan: &MigrationPlan, ckpt: &Arc<MemoryCheckpoints>, mode: StreamMode) -> Running {
-    let observer = Arc::new(Observer::default());
-    let (p, c, o) = (plan.clone(), ckpt.clone(), observer.clone());
-    let task = tokio::spawn(async move {
-        RedisConnector::default().replicate(&p, Position::None, mode, c.as_ref(), o.as_ref()).await
-    });
-    Running { observer, task }
-}
-
-impl Running {
-    /// Waits until the snapshot is at the destination (failing with the task's error if it ended).
-    async fn snapshot(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while self.observer.snapshot_done.load(Ordering::SeqCst) == 0 {
-            if self.task.is_finished() {
-                let r = (&mut self.task).await.expect("task");
-                panic!("the replication ended before its snapshot was done: {r:?}");
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for the snapshot");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn complete(self) -> Position {
-        self.observer.completion.store(1, Ordering::SeqCst);
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("completes")
-            .expect("task")
-            .expect("replicates")
-    }
-
-    /// Like a kill -9 of dts: the task is dropped wherever it is.
-    async fn crash(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_with_ttls_arrives_through_the_snapshot_and_the_stream() {
     let (source, dest) = (RedisServer::start(), RedisServer::start());
@@ -154,7 +78,7 @@ async fn every_type_with_ttls_arrives_through_the_snapshot_and_the_stream() {
         "LOAD",
         "#!lua name=dtslib\nredis.register_function('dtsf', function(keys, args) return 1 end)",
     ]);
-    let plan = plan(&source, &dest, &[0, 3], None);
+    let plan = plan(source.port(), dest.port(), &[0, 3], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -200,7 +124,7 @@ async fn flushdb_of_a_selected_database_and_flushall_stay_within_the_selection()
     let (mut s, mut d) = (source.client(), dest.client());
     fill(&mut s, 0, "a");
     fill(&mut s, 2, "b");
-    let plan = plan(&source, &dest, &[0, 2], None);
+    let plan = plan(source.port(), dest.port(), &[0, 2], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -224,7 +148,7 @@ async fn a_crashed_replication_continues_the_stream_and_applies_each_command_onc
     let (source, dest) = (RedisServer::start(), RedisServer::start());
     let (mut s, mut d) = (source.client(), dest.client());
     fill(&mut s, 0, "a");
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -266,7 +190,7 @@ async fn a_backlog_overrun_forces_a_full_resync_that_is_reported() {
     let dest = RedisServer::start();
     let (mut s, mut d) = (source.client(), dest.client());
     fill(&mut s, 0, "a");
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -291,8 +215,8 @@ async fn extern_params_change_the_source_for_the_job_and_are_put_back() {
     let mut s = source.client();
     let before = s.run(&["CONFIG", "GET", "repl-backlog-size"]).list()[1].text();
     let plan = plan(
-        &source,
-        &dest,
+        source.port(),
+        dest.port(),
         &[],
         Some(
             r#"{"ClientOutputBufferHardLimit":512,"ClientOutputBufferSoftLimit":256,"ClientOutputBufferPersistTime":90,"ReplBacklogSize":32,"ReplTimeout":120}"#,
@@ -319,7 +243,7 @@ async fn the_precheck_refuses_a_destination_with_keys_and_a_user_without_psync()
     let (mut s, mut d) = (source.client(), dest.client());
     d.run(&["SET", "already", "here"]);
     s.run(&["ACL", "SETUSER", "reader", "on", ">secret-pass", "~*", "+@all", "-psync", "-sync"]);
-    let mut p = plan(&source, &dest, &[], None);
+    let mut p = plan(source.port(), dest.port(), &[], None);
     p.source.user = "reader".into();
     p.source.password = "secret-pass".into();
     let report = RedisConnector::default().check(&p, &|_, _| {}).await;
@@ -328,7 +252,7 @@ async fn the_precheck_refuses_a_destination_with_keys_and_a_user_without_psync()
     p.source.password = "wrong".into();
     let report = RedisConnector::default().check(&p, &|_, _| {}).await;
     assert!(report.items.iter().any(|i| i.name == "SourceConnection" && i.is_failed()));
-    let ok = plan(&source, &dest, &[], Some(r#"{"DstOverwrite":true}"#));
+    let ok = plan(source.port(), dest.port(), &[], Some(r#"{"DstOverwrite":true}"#));
     let report = RedisConnector::default().check(&ok, &|_, _| {}).await;
     assert!(report.passed(), "{report:#?}");
 }
@@ -338,7 +262,7 @@ async fn the_consistency_check_names_missing_extra_and_different_keys() {
     let (source, dest) = (RedisServer::start(), RedisServer::start());
     let (mut s, mut d) = (source.client(), dest.client());
     fill(&mut s, 0, "a");
-    let plan = plan(&source, &dest, &[0], None);
+    let plan = plan(source.port(), dest.port(), &[0], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     start(&plan, &ckpt, StreamMode::SnapshotOnly).task.await.unwrap().unwrap();
     let c = RedisConnector::default();
@@ -365,7 +289,7 @@ async fn a_transaction_the_destination_refuses_stops_the_replication_instead_of_
     let dest = RedisServer::start_with(&["--rename-command", "LPUSH", ""]);
     let (mut s, mut d) = (source.client(), dest.client());
     s.run(&["SET", "before", "1"]);
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -391,7 +315,7 @@ async fn a_crash_during_the_snapshot_copies_it_again_without_stale_keys() {
         .collect();
     s.pipeline(&cmds);
     // The command path's crash (the relay's has its own test).
-    let plan = plan(&source, &dest, &[], Some(r#"{"SnapshotRelay":false}"#));
+    let plan = plan(source.port(), dest.port(), &[], Some(r#"{"SnapshotRelay":false}"#));
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let run = start(&plan, &ckpt, StreamMode::Continuous);
     // Crash once the destination has part of the snapshot.
@@ -425,7 +349,7 @@ async fn a_source_restart_is_ridden_out_and_the_data_stays_equal() {
     let (mut source, dest) = (RedisServer::start(), RedisServer::start());
     let (mut s, mut d) = (source.client(), dest.client());
     fill(&mut s, 0, "a");
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -483,7 +407,7 @@ async fn a_whole_instance_is_loaded_by_the_destination_through_the_relay_then_ea
     s.run(&["SET", "gone", "v", "PX", "1"]);
     std::thread::sleep(Duration::from_millis(20));
     d.run(&["CONFIG", "SET", "masteruser", "operator"]);
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let mut run = start(&plan, &ckpt, StreamMode::Continuous);
     run.snapshot().await;
@@ -541,7 +465,7 @@ async fn a_job_selecting_some_databases_or_turning_the_relay_off_copies_the_snap
     ] {
         let dest = RedisServer::start();
         let mut d = dest.client();
-        let plan = plan(&source, &dest, dbs, params);
+        let plan = plan(source.port(), dest.port(), dbs, params);
         let ckpt = Arc::new(MemoryCheckpoints::default());
         let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
         let observer = run.observer.clone();
@@ -586,7 +510,7 @@ async fn a_crash_during_the_relay_leaves_the_destination_a_master_with_equal_dat
     let (source, dest) = (RedisServer::start(), RedisServer::start());
     let (mut s, mut d) = (source.client(), dest.client());
     fill_many(&mut s, 60_000);
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     crash_mid_relay(&plan, &ckpt, &mut d).await;
     assert_eq!(info(&mut d, "replication", "role"), "slave", "the crash left the destination a replica of dts");
@@ -614,7 +538,7 @@ async fn releasing_a_job_that_crashed_during_the_relay_makes_the_destination_a_m
     let (mut s, mut d) = (source.client(), dest.client());
     fill_many(&mut s, 60_000);
     d.run(&["CONFIG", "SET", "masteruser", "operator"]);
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     crash_mid_relay(&plan, &ckpt, &mut d).await;
     RedisConnector::default().release(&plan, ReleaseReason::Ended, ckpt.as_ref()).await.unwrap();
@@ -633,7 +557,7 @@ async fn a_destination_that_refuses_replicaof_gets_the_snapshot_as_commands_in_t
     let dest = RedisServer::start_with(&["--rename-command", "REPLICAOF", ""]);
     let (mut s, mut d) = (source.client(), dest.client());
     fill(&mut s, 0, "a");
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
     let observer = run.observer.clone();
@@ -658,7 +582,7 @@ async fn a_destination_that_cannot_load_the_relayed_snapshot_gets_it_as_commands
     std::fs::create_dir_all(&gone).unwrap();
     d.run(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]);
     std::fs::remove_dir(&gone).unwrap();
-    let plan = plan(&source, &dest, &[], None);
+    let plan = plan(source.port(), dest.port(), &[], None);
     let ckpt = Arc::new(MemoryCheckpoints::default());
     let run = start(&plan, &ckpt, StreamMode::SnapshotOnly);
     let e = tokio::time::timeout(Duration::from_secs(60), run.task).await.expect("ends").expect("task");
