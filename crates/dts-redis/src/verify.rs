@@ -254,13 +254,7 @@ async fn big_digest(c: &mut Conn, key: &Bytes, kind: &str) -> Result<Option<u64>
         "list" | "zset" => {
             let mut start: i64 = 0;
             loop {
-                let (from, end) = (start.to_string(), (start + PAGE as i64 - 1).to_string());
-                let cmd: Vec<Bytes> = if kind == "list" {
-                    vec!["LRANGE".into(), key.clone(), from.into(), end.into()]
-                } else {
-                    vec!["ZRANGE".into(), key.clone(), from.into(), end.into(), "WITHSCORES".into()]
-                };
-                let page = match c.ok(&cmd).await {
+                let page = match c.ok(&range_page(key, kind, start)).await {
                     Ok(r) => r.array().unwrap_or_default(),
                     Err(e) => return unless_retyped(Err(e)).map(|_| None),
                 };
@@ -344,11 +338,8 @@ fn same_elements(a: &Bytes, b: &Bytes) -> bool {
 async fn paged_equal(source: &mut Conn, dest: &mut Conn, key: &Bytes, kind: &str) -> Result<bool> {
     let mut start: i64 = 0;
     loop {
-        let end = (start + PAGE as i64 - 1).to_string();
-        let from = start.to_string();
         let cmd: Vec<Bytes> = match kind {
-            "list" => vec!["LRANGE".into(), key.clone(), from.into(), end.into()],
-            "zset" => vec!["ZRANGE".into(), key.clone(), from.into(), end.into(), "WITHSCORES".into()],
+            "list" | "zset" => range_page(key, kind, start),
             "stream" => {
                 // Streams: compare lengths and the last entries' ids.
                 let a = source.ok(&[&b"XINFO"[..], b"STREAM", key]).await?;
@@ -366,6 +357,16 @@ async fn paged_equal(source: &mut Conn, dest: &mut Conn, key: &Bytes, kind: &str
             return Ok(true);
         }
         start += PAGE as i64;
+    }
+}
+
+/// The command reading the page of a list or sorted set (with scores) that starts at `start`.
+fn range_page(key: &Bytes, kind: &str, start: i64) -> Vec<Bytes> {
+    let (from, end) = (start.to_string(), (start + PAGE as i64 - 1).to_string());
+    if kind == "list" {
+        vec!["LRANGE".into(), key.clone(), from.into(), end.into()]
+    } else {
+        vec!["ZRANGE".into(), key.clone(), from.into(), end.into(), "WITHSCORES".into()]
     }
 }
 
