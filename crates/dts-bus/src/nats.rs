@@ -391,9 +391,13 @@ fn source_ts(headers: &HeaderMap) -> Option<i64> {
 ///   caller re-reads from its checkpoint and the publisher is back to answering each message,
 ///   which then tells a duplicate (dropped, same id inside the duplicate window) from a
 ///   refusal (reported). Duplicates only come from re-reading after a failure, which is why
-///   the fast way starts only after a batch without any. This spares the server an ack message
-///   per message and the publisher reading them, which is most of the cost per message on
-///   both sides.
+///   the fast way starts only after a batch of events without any. The events re-read after a
+///   failure start at the checkpoint and the stream holds a prefix of them (one publisher, in
+///   order), so once a batch of them brings no duplicate, none that follows can. A batch of
+///   heartbeats alone does not count: their ids are new each time, so the heartbeat a restart
+///   sends first is stored even when the events after it are all duplicates. This spares the
+///   server an ack message per message and the publisher reading them, which is most of the
+///   cost per message on both sides.
 pub struct NatsPublisher {
     bus: NatsBus,
     names: SubscriptionNames,
@@ -612,7 +616,11 @@ impl NatsPublisher {
             tracing::info!(stream = %self.names.stream, duplicates = receipt.duplicates, "the stream dropped re-published events");
         }
         // Only this publisher writes the stream: its last stored message is the stream's last.
-        self.expected = if receipt.duplicates == 0 { stored } else { None };
+        // Heartbeats alone prove nothing: their ids are new at every opening, so a restart's
+        // first heartbeat is stored while the events after the checkpoint, still to be
+        // re-published, are duplicates.
+        let re_readable = batch.iter().any(|m| m.kind != MessageKind::Heartbeat);
+        self.expected = if receipt.duplicates == 0 && re_readable { stored } else { None };
         Ok((this, receipt))
     }
 }

@@ -259,7 +259,7 @@ async fn big_digest(c: &mut Conn, key: &Bytes, kind: &str) -> Result<Option<u64>
                     Err(e) => return unless_retyped(Err(e)).map(|_| None),
                 };
                 page.iter().for_each(|r| feed(&mut h, r));
-                if page.len() < PAGE * if kind == "zset" { 2 } else { 1 } {
+                if page.len() < full_page(kind) {
                     break h.finish();
                 }
                 start += PAGE as i64;
@@ -353,7 +353,7 @@ async fn paged_equal(source: &mut Conn, dest: &mut Conn, key: &Bytes, kind: &str
         if a != b {
             return Ok(false);
         }
-        if a.len() < PAGE {
+        if a.len() < full_page(kind) {
             return Ok(true);
         }
         start += PAGE as i64;
@@ -368,6 +368,11 @@ fn range_page(key: &Bytes, kind: &str, start: i64) -> Vec<Bytes> {
     } else {
         vec!["ZRANGE".into(), key.clone(), from.into(), end.into(), "WITHSCORES".into()]
     }
+}
+
+/// How many replies a full page of [`range_page`] holds (a member and its score for a zset).
+fn full_page(kind: &str) -> usize {
+    if kind == "zset" { 2 * PAGE } else { PAGE }
 }
 
 fn stream_summary(r: Reply) -> Vec<Reply> {

@@ -1,7 +1,9 @@
 //! The change bus as the engine's `ChangeSink` on NATS JetStream: a batch is readable once
 //! `publish` returned, a batch published again after a crash is not stored twice, a
 //! subscription that leaves out DDL or DML publishes only the rest, heartbeats go out on an idle
-//! source at most once per interval, and an unreachable bus is a transient error.
+//! source at most once per interval, a restart that sends a heartbeat before re-publishing what
+//! the stream holds gets its duplicates acknowledged, and an unreachable bus is a transient
+//! error.
 
 use std::time::Duration;
 
@@ -76,6 +78,34 @@ async fn a_published_batch_is_stored_once_even_when_published_again_after_a_cras
     sink(&server, Duration::from_secs(60)).publish(&plan, &batch()).await.expect("publish again");
     let want = [MessageKind::Insert, MessageKind::Insert, MessageKind::Ddl, MessageKind::Update];
     assert_eq!(kinds(&server, "dts-sink1").await, want, "no consumer-side de-duplication here");
+}
+
+/// Events after `batch()`'s: one insert and its commit.
+fn later() -> ChangeBatch {
+    let events = vec![event(600, 0, None, kv_row(RowOp::Insert, 3, "d")), event(700, 0, None, ChangeKind::Commit)];
+    ChangeBatch { events, end: Some(binlog(700)) }
+}
+
+#[tokio::test]
+async fn a_restart_whose_first_heartbeat_is_new_still_re_publishes_the_stored_events_as_duplicates() {
+    let server = NatsServer::start();
+    let plan = plan("dts-sink2", None);
+    sink(&server, Duration::from_secs(60)).publish(&plan, &batch()).await.expect("publish");
+    // The engine's restart after a kill: a heartbeat first (a new id, so it is stored), then the
+    // events after its checkpoint, which the stream already holds, then new ones.
+    let restarted = sink(&server, Duration::from_secs(60));
+    restarted.heartbeat(&plan, Some(&binlog(100))).await.expect("heartbeat");
+    restarted.publish(&plan, &batch()).await.expect("the stored events are acknowledged as duplicates");
+    restarted.publish(&plan, &later()).await.expect("new events after them");
+    let want = [
+        MessageKind::Insert,
+        MessageKind::Insert,
+        MessageKind::Ddl,
+        MessageKind::Update,
+        MessageKind::Heartbeat,
+        MessageKind::Insert,
+    ];
+    assert_eq!(kinds(&server, "dts-sink2").await, want);
 }
 
 #[tokio::test]
