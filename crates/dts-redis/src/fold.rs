@@ -76,25 +76,25 @@ const SINGLE_KEY: &[&[u8]] = &[
 /// Keys per MSET made of plain SETs.
 const MSET_KEYS: usize = 256;
 
-fn upper(name: &[u8]) -> Vec<u8> {
-    name.to_ascii_uppercase()
-}
-
-/// The key of a command that commutes with commands on other keys, if it is one.
-fn single_key(args: &[Bytes], name: &[u8]) -> Option<Bytes> {
-    if args.len() < 2 {
-        return None;
-    }
-    if (name == b"DEL" || name == b"UNLINK") && args.len() == 2 {
-        return Some(args[1].clone());
-    }
-    SINGLE_KEY.contains(&name).then(|| args[1].clone())
+/// The name (upper case, as the whitelist spells it) and key of a command that commutes with
+/// commands on other keys, if it is one. Names are matched without allocating.
+fn single_key(args: &[Bytes]) -> Option<(&'static [u8], Bytes)> {
+    let [name, key, ..] = args else { return None };
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    let found = if args.len() == 2 && is(b"DEL") {
+        Some(&b"DEL"[..])
+    } else if args.len() == 2 && is(b"UNLINK") {
+        Some(&b"UNLINK"[..])
+    } else {
+        SINGLE_KEY.iter().copied().find(|n| is(n))
+    };
+    found.map(|n| (n, key.clone()))
 }
 
 /// One command of the batch.
 struct Entry {
     db: u32,
-    name: Vec<u8>,
+    name: &'static [u8],
     args: Vec<Bytes>,
 }
 
@@ -118,15 +118,14 @@ impl Folder {
     /// Adds a command to run in database `db`.
     pub fn push(&mut self, db: u32, args: Vec<Bytes>) {
         self.commands += 1;
-        let name = args.first().map(|n| upper(n)).unwrap_or_default();
-        match single_key(&args, &name) {
-            Some(key) => {
+        match single_key(&args) {
+            Some((name, key)) => {
                 let slot = *self.index.entry((db, key)).or_insert_with(|| {
                     self.groups.push(Vec::new());
                     self.groups.len() - 1
                 });
                 let group = &mut self.groups[slot];
-                let merged = group.last_mut().is_some_and(|last| last.db == db && merge(last, &name, &args));
+                let merged = group.last_mut().is_some_and(|last| last.db == db && merge(last, name, &args));
                 if !merged {
                     group.push(Entry { db, name, args });
                 }

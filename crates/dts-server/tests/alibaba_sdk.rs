@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
 use mysql_async::prelude::Queryable;
-use sdk_script::{Running, job_id_printed, printed, python, run_script, with};
+use sdk_script::{Running, api_env, job_id_printed, printed, python, run_script, with};
 
 const SDKS: [&str; 3] = ["tea", "tea-v2", "core"];
 
@@ -19,18 +19,15 @@ async fn server() -> DtsServer {
 }
 
 fn script_env(server: &DtsServer, src: &MariaDb, dst: &MariaDb, db: &str, sdk: &str) -> Vec<(String, String)> {
-    [
-        ("DTS_ENDPOINT", server.endpoint()),
-        ("DTS_SECRET_ID", server.secret_id().to_string()),
-        ("DTS_SECRET_KEY", server.secret_key().to_string()),
-        ("SRC_PORT", src.port().to_string()),
-        ("DST_PORT", dst.port().to_string()),
-        ("DB_NAME", db.to_string()),
-        ("ALI_SDK", sdk.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    api_env(
+        server,
+        &[
+            ("SRC_PORT", &src.port().to_string()),
+            ("DST_PORT", &dst.port().to_string()),
+            ("DB_NAME", db),
+            ("ALI_SDK", sdk),
+        ],
+    )
 }
 
 /// A database with a keyed table (`origin` says which side wrote a row) and an event log keyed by

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use dts_test_support::{DtsServer, DtsServerOptions};
-use sdk_script::{python, run_script};
+use sdk_script::{api_env, python, run_script};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -25,12 +25,7 @@ async fn the_sdks_talk_to_dts_over_https_with_a_self_signed_certificate() {
     .await;
     let python = python().await;
     let ca = cert_path.display().to_string();
-    let env = [
-        ("DTS_ENDPOINT".to_string(), server.endpoint()),
-        ("DTS_SECRET_ID".to_string(), server.secret_id().to_string()),
-        ("DTS_SECRET_KEY".to_string(), server.secret_key().to_string()),
-        ("DTS_CA_FILE".to_string(), ca),
-    ];
+    let env = api_env(&server, &[("DTS_CA_FILE", &ca)]);
     let out = run_script(&python, "https.py", &env, &server).await;
     assert!(out.contains("tencent TC3 ok") && out.contains("tencent HmacSHA256 ok"), "{out}");
     assert!(out.contains("alibaba ok"), "{out}");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use dts_test_support::{DtsServer, DtsServerOptions, RedisClient, RedisServer};
-use sdk_script::{Running, python, with};
+use sdk_script::{Running, api_env, python};
 
 const DST_PASSWORD: &str = "dst-Redis-Pw-77";
 
@@ -41,12 +41,8 @@ async fn the_tencent_sdk_synchronizes_redis_through_a_kill_of_dts_to_success() {
     let done = tempfile::NamedTempFile::new().expect("temp file").into_temp_path();
     let done_path = done.to_path_buf();
     std::fs::remove_file(&done_path).expect("remove");
-    let env = with(
-        vec![
-            ("DTS_ENDPOINT".to_string(), server.endpoint()),
-            ("DTS_SECRET_ID".to_string(), server.secret_id().to_string()),
-            ("DTS_SECRET_KEY".to_string(), server.secret_key().to_string()),
-        ],
+    let env = api_env(
+        &server,
         &[
             ("SRC_PORT", &source.port().to_string()),
             ("DST_PORT", &dest.port().to_string()),
@@ -117,12 +113,8 @@ async fn an_alibaba_sdk_redis_sync_task_is_suspended_and_resumed_without_losing_
     let server = DtsServer::start(Path::new(env!("CARGO_BIN_EXE_dts")), DtsServerOptions::default()).await;
     let phase = server.data_dir().join("phase");
     std::fs::write(&phase, "").expect("phase file");
-    let env = with(
-        vec![
-            ("DTS_ENDPOINT".to_string(), server.endpoint()),
-            ("DTS_SECRET_ID".to_string(), server.secret_id().to_string()),
-            ("DTS_SECRET_KEY".to_string(), server.secret_key().to_string()),
-        ],
+    let env = api_env(
+        &server,
         &[
             ("SRC_PORT", &source.port().to_string()),
             ("DST_PORT", &dest.port().to_string()),

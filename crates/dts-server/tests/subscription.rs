@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use dts_bus::{BusConfig, Consumer, Delivery, MessageKind, NatsConfig, StartAt};
 use dts_test_support::{DtsServer, DtsServerOptions, KafkaBroker, MariaDb, NatsServer};
 use mysql_async::prelude::Queryable;
-use sdk_script::{Running, job_id_printed, printed, python};
+use sdk_script::{Running, api_env, job_id_printed, printed, python};
 use serde_json::{Value, json};
 
 const KEYS: i64 = 30;
@@ -93,19 +93,16 @@ async fn an_alibaba_sdk_subscription_publishes_debezium_events_to_nats_exactly_o
     .await;
     let phase = server.data_dir().join("phase");
     std::fs::write(&phase, "").expect("phase file");
-    let env: Vec<(String, String)> = [
-        ("DTS_ENDPOINT", server.endpoint()),
-        ("DTS_SECRET_ID", server.secret_id().to_string()),
-        ("DTS_SECRET_KEY", server.secret_key().to_string()),
-        ("SRC_PORT", src.port().to_string()),
-        ("DB_NAME", "track".to_string()),
-        ("ALI_SDK", "tea".to_string()),
-        ("BUS_ADDRESS", format!("127.0.0.1:{}", nats.port())),
-        ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = api_env(
+        &server,
+        &[
+            ("SRC_PORT", &src.port().to_string()),
+            ("DB_NAME", "track"),
+            ("ALI_SDK", "tea"),
+            ("BUS_ADDRESS", &format!("127.0.0.1:{}", nats.port())),
+            ("PHASE_FILE", phase.to_str().expect("utf-8 path")),
+        ],
+    );
     let mut script = Running::start(&python, "ali_subscription.py", &env);
     script.wait_line("READY", Duration::from_secs(180), &server).await;
     let job = job_id_printed(&script.stdout());
@@ -405,20 +402,17 @@ async fn tencent_subscription(bus: Bus) {
     .await;
     let phase = server.data_dir().join("phase");
     std::fs::write(&phase, "").expect("phase file");
-    let env: Vec<(String, String)> = [
-        ("DTS_ENDPOINT", server.endpoint()),
-        ("DTS_SECRET_ID", server.secret_id().to_string()),
-        ("DTS_SECRET_KEY", server.secret_key().to_string()),
-        ("INSTANCE_ID", "cdb-src".to_string()),
-        ("DB_NAME", "tdb".to_string()),
-        ("TABLE_NAME", "t".to_string()),
-        ("BUS_ADDRESS", bus.address()),
-        ("PHASE_FILE", phase.to_str().expect("utf-8 path").to_string()),
-        ("REWIND", "1".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = api_env(
+        &server,
+        &[
+            ("INSTANCE_ID", "cdb-src"),
+            ("DB_NAME", "tdb"),
+            ("TABLE_NAME", "t"),
+            ("BUS_ADDRESS", &bus.address()),
+            ("PHASE_FILE", phase.to_str().expect("utf-8 path")),
+            ("REWIND", "1"),
+        ],
+    );
     let mut script = Running::start(&python, "subscribe.py", &env);
     script.wait_line("READY", Duration::from_secs(180), &server).await;
     let sub = printed(&script.stdout(), "SUBSCRIBE_ID=");
@@ -504,16 +498,7 @@ async fn a_bus_outage_is_retried_and_shown_until_the_bus_returns_and_nothing_is_
     )
     .await;
     src.exec("CREATE DATABASE odb; CREATE TABLE odb.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB").await;
-    let env: Vec<(String, String)> = [
-        ("DTS_ENDPOINT", server.endpoint()),
-        ("DTS_SECRET_ID", server.secret_id().to_string()),
-        ("DTS_SECRET_KEY", server.secret_key().to_string()),
-        ("INSTANCE_ID", "cdb-src".to_string()),
-        ("DB_NAME", "odb".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = api_env(&server, &[("INSTANCE_ID", "cdb-src"), ("DB_NAME", "odb")]);
     let stdout = sdk_script::run_script(&python, "subscribe_start.py", &env, &server).await;
     let sub = printed(&stdout, "SUBSCRIBE_ID=");
     let job = printed(&stdout, "CHANNEL=").trim_start_matches("dts.").to_string();

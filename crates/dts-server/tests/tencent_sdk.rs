@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dts_test_support::{DtsServer, DtsServerOptions, MariaDb};
 use mysql_async::prelude::Queryable;
-use sdk_script::{job_id_printed, python, run_script, with};
+use sdk_script::{api_env, job_id_printed, python, run_script, with};
 
 const DB: &str = "shop";
 const SRC_USER: &str = "dts_src";
@@ -84,21 +84,18 @@ async fn databases() -> Databases {
 }
 
 fn script_env(server: &DtsServer, dbs: &Databases) -> Vec<(String, String)> {
-    [
-        ("DTS_ENDPOINT", server.endpoint()),
-        ("DTS_SECRET_ID", server.secret_id().to_string()),
-        ("DTS_SECRET_KEY", server.secret_key().to_string()),
-        ("SRC_PORT", dbs.src.port().to_string()),
-        ("SRC_USER", SRC_USER.to_string()),
-        ("SRC_PASSWORD", SRC_PASSWORD.to_string()),
-        ("DST_PORT", dbs.dst.port().to_string()),
-        ("DST_USER", DST_USER.to_string()),
-        ("DST_PASSWORD", DST_PASSWORD.to_string()),
-        ("DB_NAME", DB.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    api_env(
+        server,
+        &[
+            ("SRC_PORT", &dbs.src.port().to_string()),
+            ("SRC_USER", SRC_USER),
+            ("SRC_PASSWORD", SRC_PASSWORD),
+            ("DST_PORT", &dbs.dst.port().to_string()),
+            ("DST_USER", DST_USER),
+            ("DST_PASSWORD", DST_PASSWORD),
+            ("DB_NAME", DB),
+        ],
+    )
 }
 
 /// Names of the objects of one kind in `DB`, sorted.

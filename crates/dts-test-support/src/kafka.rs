@@ -5,16 +5,18 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::port::free_port;
+use crate::process::{ServerProcess, Starting};
 use crate::python::kafka_python;
 
 /// A running throwaway tansu broker.
 pub struct KafkaBroker {
+    /// First: killed before its directory goes.
+    process: ServerProcess,
     dir: tempfile::TempDir,
-    child: Option<Child>,
     port: u16,
 }
 
@@ -32,7 +34,7 @@ impl KafkaBroker {
     /// Starts a broker with in-memory storage and waits until it accepts connections.
     pub fn start() -> KafkaBroker {
         let dir = tempfile::Builder::new().prefix("dts-kafka-").tempdir().expect("tempdir");
-        let mut broker = KafkaBroker { dir, child: None, port: free_port() };
+        let mut broker = KafkaBroker { process: ServerProcess::default(), dir, port: free_port() };
         broker.spawn();
         broker
     }
@@ -48,16 +50,10 @@ impl KafkaBroker {
             .stderr(log)
             .spawn()
             .expect("start tansu");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                let log = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
-                panic!("tansu exited with {status}: {log}");
-            }
-            assert!(Instant::now() < deadline, "tansu on port {} did not become ready", self.port);
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process.started(child);
+        let start = Starting::new("tansu", self.port, &self.dir.path().join("tansu.log"), Duration::from_secs(30));
+        let port = self.port;
+        self.process.wait_ready(&start, Duration::from_millis(50), || TcpStream::connect(("127.0.0.1", port)).is_ok());
     }
 
     pub fn port(&self) -> u16 {
@@ -76,15 +72,6 @@ impl KafkaBroker {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for KafkaBroker {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }

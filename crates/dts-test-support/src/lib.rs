@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod mariadb;
 pub mod nats;
 pub mod port;
+mod process;
 pub mod python;
 pub mod redis;
 pub mod tls;

@@ -1,14 +1,14 @@
 //! Throwaway MariaDB servers (`mariadb-install-db` + `mariadbd`) on a free loopback port, with
 //! their own data directory, binlog in ROW format by default, killed and removed on drop.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
 use crate::port::free_port;
+use crate::process::{ServerProcess, Starting, find_binary};
 
 /// Where a MySQL-family server listens, and as whom to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +86,9 @@ impl Default for MariaDbOptions {
 
 /// A running throwaway MariaDB.
 pub struct MariaDb {
+    /// First: killed before its directory goes.
+    process: ServerProcess,
     dir: tempfile::TempDir,
-    child: Option<Child>,
     addr: ServerAddr,
     server_id: u32,
     options: MariaDbOptions,
@@ -95,16 +96,6 @@ pub struct MariaDb {
 }
 
 static NEXT_SERVER_ID: AtomicU32 = AtomicU32::new(100);
-
-fn find_binary(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(name)
-}
 
 impl MariaDb {
     /// Starts a server with the binlog on (ROW, FULL).
@@ -137,8 +128,8 @@ impl MariaDb {
         let tls = options.require_tls.then(|| crate::tls::TlsFiles::generate(&dir.path().join("tls")));
         let server_id = NEXT_SERVER_ID.fetch_add(1, Ordering::SeqCst) + std::process::id() % 1000 * 100;
         let mut db = MariaDb {
+            process: ServerProcess::default(),
             dir,
-            child: None,
             addr: ServerAddr {
                 host: "127.0.0.1".into(),
                 port: free_port(),
@@ -180,18 +171,14 @@ impl MariaDb {
         }
         cmd.args(&self.options.extra_args).stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().expect("start mariadbd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.process.started(child);
+        let start = Starting::new("mariadbd", self.addr.port, &d.join("error.log"), Duration::from_secs(60));
         loop {
             if let Ok(c) = mysql_async::Conn::new(self.addr.opts()).await {
                 let _ = c.disconnect().await;
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
-                panic!("mariadbd exited with {status}: {log}");
-            }
-            assert!(Instant::now() < deadline, "mariadbd on port {} did not become ready", self.addr.port);
+            self.process.check(&start);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -229,15 +216,6 @@ impl MariaDb {
 
     /// Kills the server; it stays down until [`MariaDb::restart`].
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }

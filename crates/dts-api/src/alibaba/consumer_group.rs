@@ -150,20 +150,26 @@ fn state(caller: &Caller<'_>, job_id: &str, group: &str) -> (Option<i64>, i64, i
     (ts, ts.map_or(-1, |t| ((now_ms - t) / 1000).max(0)), position.as_ref().map_or(-1, |p| p.lag() as i64))
 }
 
-/// One page of the groups as `(item, total)`, each item built by `item`.
-fn page(
-    caller: &Caller<'_>,
-    t: &Tracking,
-    number: i64,
-    size: i64,
-    item: impl Fn(&Value, (Option<i64>, i64, i64)) -> Value,
-) -> (Vec<Value>, usize) {
+/// One page of the groups with their state, as `(items, total)`; `id_key` spells the group id
+/// (`ConsumerGroupId` in the channel calls, `ConsumerGroupID` in the legacy ones).
+fn page(caller: &Caller<'_>, t: &Tracking, number: i64, size: i64, id_key: &str) -> (Vec<Value>, usize) {
     let all = groups(&t.instance);
     let list = all
         .iter()
         .skip(((number - 1) * size) as usize)
         .take(size as usize)
-        .map(|g| item(g, state(caller, &t.job_id, g["id"].as_str().unwrap_or_default())))
+        .map(|g| {
+            let (ts, delay, unconsumed) = state(caller, &t.job_id, g["id"].as_str().unwrap_or_default());
+            let mut item = json!({
+                "ConsumerGroupName": g["name"],
+                "ConsumerGroupUserName": g["user"],
+                "ConsumptionCheckpoint": ts.map(iso_ms).unwrap_or_default(),
+                "MessageDelay": delay,
+                "UnconsumedData": unconsumed,
+            });
+            item[id_key] = g["id"].clone();
+            item
+        })
         .collect();
     (list, all.len())
 }
@@ -200,16 +206,7 @@ pub fn describe_consumer_channel(caller: &Caller<'_>) -> Result<Value, AliError>
     if !(1..=100).contains(&size) {
         return Err(AliError::invalid_parameter("PageSize", "it must be within 1..100"));
     }
-    let (list, total) = page(caller, &t, number, size, |g, (ts, delay, unconsumed)| {
-        json!({
-            "ConsumerGroupId": g["id"],
-            "ConsumerGroupName": g["name"],
-            "ConsumerGroupUserName": g["user"],
-            "ConsumptionCheckpoint": ts.map(iso_ms).unwrap_or_default(),
-            "MessageDelay": delay,
-            "UnconsumedData": unconsumed,
-        })
-    });
+    let (list, total) = page(caller, &t, number, size, "ConsumerGroupId");
     Ok(json!({
         "PageNumber": number,
         "PageRecordCount": list.len(),
@@ -263,16 +260,7 @@ pub fn describe_consumer_group(caller: &Caller<'_>) -> Result<Value, AliError> {
     if ![30, 50, 100].contains(&size) {
         return Err(AliError::invalid_parameter("PageSize", "it must be 30, 50 or 100"));
     }
-    let (list, total) = page(caller, &t, number, size, |g, (ts, delay, unconsumed)| {
-        json!({
-            "ConsumerGroupID": g["id"],
-            "ConsumerGroupName": g["name"],
-            "ConsumerGroupUserName": g["user"],
-            "ConsumptionCheckpoint": ts.map(iso_ms).unwrap_or_default(),
-            "MessageDelay": delay,
-            "UnconsumedData": unconsumed,
-        })
-    });
+    let (list, total) = page(caller, &t, number, size, "ConsumerGroupID");
     Ok(json!({
         "PageNumber": number,
         "PageRecordCount": list.len(),

@@ -152,6 +152,17 @@ pub fn printed(stdout: &str, prefix: &str) -> String {
         .to_string()
 }
 
+/// The environment of a script that calls `server` (its endpoint and API key), and `extra`.
+pub fn api_env(server: &DtsServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let api = [
+        ("DTS_ENDPOINT", server.endpoint()),
+        ("DTS_SECRET_ID", server.secret_id().to_string()),
+        ("DTS_SECRET_KEY", server.secret_key().to_string()),
+    ];
+    with(api.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), extra)
+}
+
+/// `env` and `extra`.
 pub fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env

@@ -12,7 +12,7 @@ use dts_bus::{BusConfig, KafkaConfig, NatsConfig};
 use dts_test_support::{DtsServer, DtsServerOptions, KafkaBroker, MariaDb, NatsServer};
 use serde_json::Value;
 
-use crate::sdk_script::{printed, python, run_script};
+use crate::sdk_script::{api_env, printed, python, run_script};
 
 /// The change bus of a test.
 pub enum Bus {
@@ -83,16 +83,7 @@ pub async fn start(bus: Bus, format: &str, setup: &str, db: &str) -> Tracking {
     )
     .await;
     src.exec(setup).await;
-    let env: Vec<(String, String)> = [
-        ("DTS_ENDPOINT", server.endpoint()),
-        ("DTS_SECRET_ID", server.secret_id().to_string()),
-        ("DTS_SECRET_KEY", server.secret_key().to_string()),
-        ("INSTANCE_ID", "cdb-src".to_string()),
-        ("DB_NAME", db.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = api_env(&server, &[("INSTANCE_ID", "cdb-src"), ("DB_NAME", db)]);
     let stdout = run_script(&python, "subscribe_start.py", &env, &server).await;
     let sub = printed(&stdout, "SUBSCRIBE_ID=");
     let job = printed(&stdout, "CHANNEL=").trim_start_matches("dts.").to_string();
