@@ -1,13 +1,14 @@
-//! One connection to a Redis server: connect with a deadline, authenticate (ACL user or
-//! password), send a command or a pipeline of commands and read their replies in order.
+//! One connection to a Redis server: connect with a deadline (TLS when the spec asks for it),
+//! authenticate (ACL user or password), send a command or a pipeline of commands and read their
+//! replies in order.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use dts_core::{ConnectionSpec, TlsMode};
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::error::{RedisError, Result};
 use crate::resp::{Reply, encode_command, read_reply};
@@ -15,23 +16,27 @@ use crate::resp::{Reply, encode_command, read_reply};
 /// How long a connect or a handshake reply may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection: a buffered reader and writer over one TCP stream.
+/// The reading half of a connection, plain or TLS.
+pub type ReadHalf = Box<dyn AsyncRead + Send + Sync + Unpin>;
+/// The writing half of a connection, plain or TLS.
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Sync + Unpin>;
+
+/// A connection: a buffered reader and writer over one TCP stream, plain or TLS.
 pub struct Conn {
-    pub reader: BufReader<OwnedReadHalf>,
-    pub writer: BufWriter<OwnedWriteHalf>,
+    pub reader: BufReader<ReadHalf>,
+    pub writer: BufWriter<WriteHalf>,
     /// `host:port`, for logs and errors.
     pub addr: String,
+    /// The TCP stream's two ends: `(this side, the server)`.
+    pub sockets: (SocketAddr, SocketAddr),
 }
 
 impl Conn {
     /// Connects and authenticates: `AUTH user password` when a user other than `default` is
     /// given, `AUTH password` when only a password is.
     pub async fn open(spec: &ConnectionSpec) -> Result<Conn> {
-        if spec.tls != TlsMode::Disabled {
-            return Err(RedisError::Operator("TLS to Redis is not supported yet; use a plain connection".into()));
-        }
         let addr = format!("{}:{}", spec.host, spec.port);
-        let mut conn = Self::connect(&addr).await?;
+        let mut conn = Self::connect_with(&addr, &spec.host, &spec.tls).await?;
         if !spec.password.is_empty() {
             let reply = if spec.user.is_empty() || spec.user == "default" {
                 conn.call(&[&b"AUTH"[..], spec.password.as_bytes()]).await?
@@ -45,17 +50,40 @@ impl Conn {
         Ok(conn)
     }
 
-    /// A TCP connection to `addr` (no authentication).
+    /// A plain TCP connection to `addr` (no authentication).
     pub async fn connect(addr: &str) -> Result<Conn> {
+        Self::connect_with(addr, "", &TlsMode::Disabled).await
+    }
+
+    /// A connection to `addr`, TLS per `tls` with the server named `host` (no authentication).
+    async fn connect_with(addr: &str, host: &str, tls: &TlsMode) -> Result<Conn> {
+        let config = crate::tls::client_config(tls)?;
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| RedisError::Timeout(format!("connecting to {addr}")))??;
         stream.set_nodelay(true)?;
-        let (r, w) = stream.into_split();
+        let sockets = (stream.local_addr()?, stream.peer_addr()?);
+        let (r, w): (ReadHalf, WriteHalf) = match config {
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Some(config) => {
+                // A port without TLS (Redis reads the hello as an unfinished command) never
+                // answers: the timeout says what to check.
+                let tls =
+                    tokio::time::timeout(CONNECT_TIMEOUT, crate::tls::handshake(config, host, stream)).await.map_err(
+                        |_| RedisError::Timeout(format!("the TLS handshake with {addr} (does the port speak TLS?)")),
+                    )??;
+                let (r, w) = tokio::io::split(tls);
+                (Box::new(r), Box::new(w))
+            }
+        };
         Ok(Conn {
             reader: BufReader::with_capacity(256 * 1024, r),
             writer: BufWriter::with_capacity(256 * 1024, w),
             addr: addr.to_string(),
+            sockets,
         })
     }
 

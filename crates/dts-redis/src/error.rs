@@ -18,6 +18,9 @@ pub enum RedisError {
     Auth(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// rustls refused the server (its certificate, its name, or it does not speak TLS).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Something only an operator can change (a denied SYNC, a module type, an unsupported setting).
     #[error("{0}")]
     Operator(String),
@@ -35,7 +38,7 @@ impl RedisError {
         match self {
             Self::Io(_) | Self::Closed | Self::Timeout(_) | Self::Relay(_) => ErrorClass::Transient,
             Self::Server { reply, .. } if is_transient_reply(reply) => ErrorClass::Transient,
-            Self::Server { .. } | Self::Auth(_) | Self::Operator(_) => ErrorClass::NeedsOperator,
+            Self::Server { .. } | Self::Auth(_) | Self::Operator(_) | Self::Tls(_) => ErrorClass::NeedsOperator,
             Self::Protocol(_) => ErrorClass::Transient,
             Self::Rdb(e) => rdb_class(e),
         }
@@ -50,7 +53,11 @@ impl RedisError {
             Self::Rdb(e) if rdb_class(e) != ErrorClass::Transient => format!("{what}: {e}"),
             Self::Server { command, .. } => format!("{what}: the server refused {command}"),
             Self::Closed | Self::Io(_) => format!("{what}: the connection was lost"),
-            Self::Timeout(_) => format!("{what}: timed out"),
+            // Our own words (what was waited for), never a server's.
+            Self::Timeout(waited_for) => format!("{what}: timed out waiting for {waited_for}"),
+            Self::Tls(_) => {
+                format!("{what}: the TLS handshake failed (check SslMode and the CA, and that the port speaks TLS)")
+            }
             Self::Relay(m) => format!("{what}: the destination did not load the relayed snapshot ({m})"),
             Self::Protocol(_) | Self::Rdb(_) => format!("{what}: the server sent data dts could not read"),
         };

@@ -4,7 +4,7 @@
 //! of their slot), and checkpoints the replication id and offset the destination has applied
 //! per shard, so a restart continues the stream (`+CONTINUE`) instead of copying everything
 //! again. Exactly-once into a standalone destination (a marker in each batch's transaction),
-//! at-least-once into a cluster (see `apply`).
+//! at-least-once into a cluster (see `apply`). Plain TCP or TLS (`tls`) on either side.
 
 pub mod apply;
 pub mod checker;
@@ -30,6 +30,7 @@ pub mod slots;
 pub mod source_config;
 pub mod stream;
 pub mod sync;
+pub mod tls;
 pub mod topology;
 pub mod verify;
 

@@ -10,11 +10,10 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, WriteHalf};
 use crate::error::{RedisError, Result};
 use crate::resp::{Reply, read_reply};
 
@@ -35,7 +34,7 @@ struct Expect {
 
 /// A pipelined writer to the destination.
 pub struct Pipeline {
-    writer: BufWriter<OwnedWriteHalf>,
+    writer: BufWriter<WriteHalf>,
     expect: mpsc::Sender<Expect>,
     applied: watch::Receiver<u64>,
     failure: Arc<Mutex<Option<RedisError>>>,
@@ -46,7 +45,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Takes over `conn`; `start` is the mark before the first batch.
     pub fn new(conn: Conn, start: u64, max_in_flight: usize) -> Pipeline {
-        let Conn { mut reader, writer, addr } = conn;
+        let Conn { mut reader, writer, addr, .. } = conn;
         let (tx, mut rx) = mpsc::channel::<Expect>(max_in_flight.max(1));
         let (applied_tx, applied) = watch::channel(start);
         let failure = Arc::new(Mutex::new(None));

@@ -5,7 +5,8 @@
 //! replica throughout: the command stream after the snapshot is applied by `apply` as always.
 //!
 //! When (otherwise the snapshot is copied as commands, `full_sync`, unchanged):
-//! - the source shard is a standalone server and so is the destination;
+//! - the source shard is a standalone server and so is the destination, reached without TLS
+//!   (the destination's replica link to dts is plain TCP);
 //! - every database is selected and `DstOverwrite` is off: a replica's full sync empties the
 //!   whole destination, which is what the command path does then (`FLUSHALL`) too;
 //! - the destination reads the source's RDB version (`rdb_version_of` both `redis_version`s);
@@ -115,6 +116,8 @@ pub fn plan_refusal(
         Some("the source is a cluster")
     } else if !matches!(dest, Dest::Standalone(_)) {
         Some("the destination is a cluster")
+    } else if dest.spec().tls != dts_core::TlsMode::Disabled {
+        Some("the destination is reached over TLS, and the relay's link to it would not be")
     } else if !dbs.is_all() {
         Some("only some databases are selected")
     } else if overwrite {
@@ -319,14 +322,7 @@ impl<'a> Relay<'a> {
         total: u64,
     ) -> Result<Outcome, ConnectorError> {
         let started = std::time::Instant::now();
-        let socket = self.dest.writer.get_ref();
-        let (local, dest_ip) = match (socket.local_addr(), socket.peer_addr()) {
-            (Ok(l), Ok(p)) => (l.ip(), p.ip()),
-            _ => {
-                Self::refused(self.cx, self.shard, self.observer, "the destination connection has no address");
-                return Ok(Outcome::NotUsed(link));
-            }
-        };
+        let (local, dest_ip) = (self.dest.sockets.0.ip(), self.dest.sockets.1.ip());
         let listener = match RelayListener::bind(local, dest_ip).await {
             Ok(l) => l,
             Err(e) => {
@@ -522,6 +518,8 @@ mod tests {
         assert!(plan_refusal(true, &shard(false), &standalone, &DbSelection::Only(vec![0]), false, false).is_some());
         assert!(plan_refusal(true, &shard(false), &standalone, &all, true, false).unwrap().contains("DstOverwrite"));
         assert!(plan_refusal(true, &shard(false), &standalone, &all, false, true).is_some());
+        let tls = Dest::Standalone(ConnectionSpec { tls: dts_core::TlsMode::Required, ..Default::default() });
+        assert!(plan_refusal(true, &shard(false), &tls, &all, false, false).unwrap().contains("TLS"));
     }
 
     #[test]

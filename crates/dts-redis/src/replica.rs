@@ -10,11 +10,10 @@
 use bytes::Bytes;
 use dts_core::ConnectionSpec;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, ReadHalf, WriteHalf};
 use crate::error::{RedisError, Result};
 use crate::resp::{Command, Reply, parse_command};
 
@@ -39,8 +38,8 @@ pub enum SnapshotFraming {
 
 /// A replica connection after the handshake.
 pub struct ReplicaLink {
-    pub reader: BufReader<OwnedReadHalf>,
-    pub writer: BufWriter<OwnedWriteHalf>,
+    pub reader: BufReader<ReadHalf>,
+    pub writer: BufWriter<WriteHalf>,
     pub addr: String,
     pub start: SyncStart,
 }
@@ -54,7 +53,7 @@ pub async fn handshake(spec: &ConnectionSpec, resume: Option<(&str, i64)>) -> Re
     if let Reply::Error(e) = ping {
         return Err(crate::conn::server_error(&["PING"], &e));
     }
-    let port = conn.writer.get_ref().local_addr().map(|a| a.port()).unwrap_or(0).to_string();
+    let port = conn.sockets.0.port().to_string();
     conn.ok(&["REPLCONF", "listening-port", &port]).await?;
     conn.ok(&["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
     let (replid, offset) = match resume {
@@ -91,7 +90,7 @@ pub async fn handshake(spec: &ConnectionSpec, resume: Option<(&str, i64)>) -> Re
         }
         other => return Err(RedisError::Protocol(format!("PSYNC answered {other:?}"))),
     };
-    let Conn { reader, writer, addr } = conn;
+    let Conn { reader, writer, addr, .. } = conn;
     Ok(ReplicaLink { reader, writer, addr, start })
 }
 
@@ -160,7 +159,7 @@ impl ReplicaLink {
     /// Splits the link: a task reads the command stream into chunks (at most `chunk_bytes` of
     /// raw commands each, sent as soon as the socket has nothing more buffered); the writer half
     /// stays with the caller for `REPLCONF ACK`.
-    pub fn stream(self, chunk_bytes: usize, depth: usize) -> (CommandStream, BufWriter<OwnedWriteHalf>) {
+    pub fn stream(self, chunk_bytes: usize, depth: usize) -> (CommandStream, BufWriter<WriteHalf>) {
         let (tx, rx) = mpsc::channel(depth.max(1));
         let reader = self.reader;
         let task = tokio::spawn(read_chunks(reader, tx, chunk_bytes));
@@ -272,7 +271,7 @@ async fn buffered<R: AsyncBufRead + Unpin>(reader: &mut R) -> usize {
 }
 
 /// Tells the master how far dts has processed the stream.
-pub async fn send_ack(writer: &mut BufWriter<OwnedWriteHalf>, offset: i64) -> Result<()> {
+pub async fn send_ack(writer: &mut BufWriter<WriteHalf>, offset: i64) -> Result<()> {
     let mut buf = Vec::new();
     crate::resp::encode_command(&mut buf, &[&b"REPLCONF"[..], b"ACK", offset.to_string().as_bytes()]);
     writer.write_all(&buf).await?;

@@ -39,7 +39,7 @@ pub enum JobCommand {
         #[arg(long)]
         name: Option<String>,
         /// mysql://user:password@host:port (or redis://[user]:password@host:port), with `?ssl-mode=required` or
-        /// `?ssl-mode=verify-full&ssl-ca=ca.pem` for TLS
+        /// `?ssl-mode=verify-full&ssl-ca=ca.pem` for TLS (rediss:// is Redis with TLS, verify-full by default)
         #[arg(long)]
         source: Option<String>,
         /// mysql://user:password@host:port, TLS options as for --source
@@ -151,8 +151,13 @@ fn masked_url(url: &str) -> String {
 fn endpoint_info(url: &str, prefix: &str) -> anyhow::Result<(Value, serde_json::Map<String, Value>)> {
     let u = reqwest::Url::parse(url)
         .with_context(|| format!("bad database URL {} for the {prefix} endpoint", masked_url(url)))?;
-    if u.scheme() == "redis" {
-        // redis://[user]:password@host:port (an ACL user when given).
+    if matches!(u.scheme(), "redis" | "rediss") {
+        // redis://[user]:password@host:port (an ACL user when given); rediss:// is TLS,
+        // verify-full unless ssl-mode says otherwise.
+        let mut tls = url_tls(&u, prefix)?;
+        if u.scheme() == "rediss" {
+            tls.entry(format!("{prefix}SslMode")).or_insert(json!("verify-full"));
+        }
         let mut info = json!({
             "Ip": u.host_str().context("database URL without host")?,
             "Port": u.port().unwrap_or(6379),
@@ -161,14 +166,24 @@ fn endpoint_info(url: &str, prefix: &str) -> anyhow::Result<(Value, serde_json::
         if !u.username().is_empty() {
             info["User"] = json!(percent_decode(u.username()));
         }
-        if u.query().is_some() {
-            bail!("redis:// URLs take no options");
-        }
-        return Ok((info, serde_json::Map::new()));
+        return Ok((info, tls));
     }
     if !matches!(u.scheme(), "mysql" | "mariadb") {
-        bail!("database URLs start with mysql://, mariadb:// or redis://");
+        bail!("database URLs start with mysql://, mariadb://, redis:// or rediss://");
     }
+    let tls = url_tls(&u, prefix)?;
+    let decode = |s: &str| percent_decode(s);
+    let info = json!({
+        "Ip": u.host_str().context("database URL without host")?,
+        "Port": u.port().unwrap_or(3306),
+        "User": if u.username().is_empty() { "root".to_string() } else { decode(u.username()) },
+        "Password": decode(u.password().unwrap_or_default()),
+    });
+    Ok((info, tls))
+}
+
+/// A URL's `ssl-mode` and `ssl-ca` (a PEM file, read) as `<prefix>SslMode`/`<prefix>SslCa`.
+fn url_tls(u: &reqwest::Url, prefix: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
     let mut tls = serde_json::Map::new();
     for (key, value) in u.query_pairs() {
         match key.as_ref() {
@@ -183,14 +198,7 @@ fn endpoint_info(url: &str, prefix: &str) -> anyhow::Result<(Value, serde_json::
             other => bail!("unknown database URL option `{other}` (ssl-mode, ssl-ca)"),
         }
     }
-    let decode = |s: &str| percent_decode(s);
-    let info = json!({
-        "Ip": u.host_str().context("database URL without host")?,
-        "Port": u.port().unwrap_or(3306),
-        "User": if u.username().is_empty() { "root".to_string() } else { decode(u.username()) },
-        "Password": decode(u.password().unwrap_or_default()),
-    });
-    Ok((info, tls))
+    Ok(tls)
 }
 
 pub fn percent_decode(s: &str) -> String {
@@ -469,7 +477,9 @@ pub async fn run(conn: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
                     let (Some(name), Some(src), Some(dst)) = (name, source, destination) else {
                         bail!("give --request FILE, or --name, --source and --destination");
                     };
-                    let kind = |u: &str| if u.starts_with("redis://") { "redis" } else { "mysql" };
+                    let kind = |u: &str| {
+                        if u.starts_with("redis://") || u.starts_with("rediss://") { "redis" } else { "mysql" }
+                    };
                     if kind(&src) != kind(&dst) {
                         bail!("--source and --destination must be the same kind of database");
                     }
@@ -676,5 +686,17 @@ mod tests {
         assert_eq!(masked_url("mysql://u@h"), "mysql://u@h");
         assert_eq!(masked_url("mysql://u:secret@[::1"), "mysql://u:***@[::1");
         assert_eq!(masked_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn redis_urls_carry_tls_settings_and_rediss_means_verify_full() {
+        let (info, tls) = endpoint_info("rediss://:pw@10.0.0.5:6380", "Src").unwrap();
+        assert_eq!((info["Ip"].as_str(), info["Port"].as_u64()), (Some("10.0.0.5"), Some(6380)));
+        assert_eq!(tls.get("SrcSslMode"), Some(&json!("verify-full")));
+        let (_, tls) = endpoint_info("rediss://:pw@h?ssl-mode=required", "Dst").unwrap();
+        assert_eq!(tls.get("DstSslMode"), Some(&json!("required")));
+        let (info, tls) = endpoint_info("redis://u:pw@h", "Src").unwrap();
+        assert_eq!((info["User"].as_str(), info["Port"].as_u64(), tls.len()), (Some("u"), Some(6379), 0));
+        assert!(endpoint_info("redis://:pw@h?db=3", "Src").unwrap_err().to_string().contains("unknown"));
     }
 }

@@ -11,10 +11,11 @@ use mysql_async::prelude::Queryable;
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// mysql://user:password@host:port, or redis://[user]:password@host:port
+    /// mysql://user:password@host:port, or redis[s]://[user]:password@host:port (TLS:
+    /// `?ssl-mode=required|verify-full&ssl-ca=ca.pem`, rediss:// is verify-full by default)
     #[arg(long)]
     source: String,
-    /// mysql://user:password@host:port, or redis://[user]:password@host:port
+    /// mysql://user:password@host:port, or redis[s]://[user]:password@host:port
     #[arg(long)]
     destination: String,
     /// Tables (db.table) or whole databases (db), comma separated (Redis: database numbers;
@@ -89,15 +90,34 @@ async fn expand(source: &ConnectionSpec, items: &[String]) -> anyhow::Result<Vec
     Ok(out)
 }
 
-/// `redis://[user]:password@host:port` as a connection.
+/// `redis[s]://[user]:password@host:port[?ssl-mode=..&ssl-ca=ca.pem]` as a connection
+/// (`rediss://`: TLS, verify-full unless `ssl-mode` says otherwise).
 fn redis_spec(url: &str) -> anyhow::Result<ConnectionSpec> {
     let u = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("bad database URL: {e}"))?;
     let decode = |s: &str| crate::job_command::percent_decode(s);
+    let mut tls = serde_json::Map::new();
+    if u.scheme() == "rediss" {
+        tls.insert("SrcSslMode".into(), "verify-full".into());
+    }
+    for (key, value) in u.query_pairs() {
+        match key.as_ref() {
+            "ssl-mode" => tls.insert("SrcSslMode".into(), value.as_ref().into()),
+            "ssl-ca" => {
+                let pem = std::fs::read_to_string(value.as_ref())
+                    .with_context(|| format!("cannot read the CA file {value}"))?;
+                tls.insert("SrcSslCa".into(), pem.into())
+            }
+            other => bail!("unknown Redis URL option `{other}` (ssl-mode, ssl-ca)"),
+        };
+    }
+    let settings = dts_core::ExternSettings::parse(Some(&serde_json::Value::Object(tls).to_string()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(ConnectionSpec {
         host: u.host_str().context("database URL without host")?.to_string(),
         port: u.port().unwrap_or(6379),
         user: decode(u.username()),
         password: decode(u.password().unwrap_or_default()),
+        tls: settings.source_tls,
         ..Default::default()
     })
 }
@@ -168,7 +188,7 @@ async fn run_redis(args: &VerifyArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let redis = |u: &str| u.starts_with("redis://");
+    let redis = |u: &str| u.starts_with("redis://") || u.starts_with("rediss://");
     match (redis(&args.source), redis(&args.destination)) {
         (true, true) => return run_redis(&args).await,
         (false, false) => {}

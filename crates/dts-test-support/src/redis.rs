@@ -5,28 +5,22 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::port::free_port;
+use crate::process::{ServerProcess, Starting, find_binary};
 
 /// A running throwaway Redis server.
 pub struct RedisServer {
+    /// First: killed before its directory goes.
+    process: ServerProcess,
     dir: tempfile::TempDir,
-    child: Option<Child>,
     port: u16,
     extra: Vec<String>,
-}
-
-fn redis_binary() -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
-        let p = Path::new(dir).join("redis-server");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from("redis-server")
+    /// The TLS port and the throwaway CA of a server started with [`RedisServer::start_tls`].
+    tls: Option<(u16, crate::tls::TlsFiles)>,
 }
 
 impl RedisServer {
@@ -38,14 +32,45 @@ impl RedisServer {
     /// Starts a server with extra `--name value` arguments (e.g. `["--repl-backlog-size", "16kb"]`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::Builder::new().prefix("dts-redis-").tempdir().expect("tempdir");
-        let mut server =
-            RedisServer { dir, child: None, port: free_port(), extra: extra.iter().map(|s| s.to_string()).collect() };
+        Self::start_in(dir, extra.iter().map(|s| s.to_string()).collect(), None)
+    }
+
+    /// Starts a server that also speaks TLS, on a port of its own ([`Self::tls_port`]), with a
+    /// certificate for 127.0.0.1 from a throwaway CA ([`Self::tls_files`]); clients need no
+    /// certificate of their own. The plain port stays open for the test's own client.
+    pub fn start_tls(extra: &[&str]) -> RedisServer {
+        let dir = tempfile::Builder::new().prefix("dts-redis-").tempdir().expect("tempdir");
+        let files = crate::tls::TlsFiles::generate(&dir.path().join("tls"));
+        let tls_port = free_port();
+        let mut args: Vec<String> =
+            vec!["--tls-port".into(), tls_port.to_string(), "--tls-auth-clients".into(), "no".into()];
+        for (flag, path) in
+            [("--tls-cert-file", &files.cert), ("--tls-key-file", &files.key), ("--tls-ca-cert-file", &files.ca)]
+        {
+            args.extend([flag.to_string(), path.display().to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start_in(dir, args, Some((tls_port, files)))
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: Vec<String>, tls: Option<(u16, crate::tls::TlsFiles)>) -> RedisServer {
+        let mut server = RedisServer { process: ServerProcess::default(), dir, port: free_port(), extra, tls };
         server.spawn();
         server
     }
 
+    /// The TLS port of a server started with [`Self::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(port, _)| *port)
+    }
+
+    /// The CA and certificate files of a server started with [`Self::start_tls`].
+    pub fn tls_files(&self) -> Option<&crate::tls::TlsFiles> {
+        self.tls.as_ref().map(|(_, files)| files)
+    }
+
     fn spawn(&mut self) {
-        let child = Command::new(redis_binary())
+        let child = Command::new(find_binary("redis-server"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -55,21 +80,15 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server (apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut c) = RedisClient::connect(self.port)
-                && c.cmd(&["PING"]).is_ok_and(|r| r == Resp::Status("PONG".into()) || r.is_auth_required())
-            {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
-                panic!("redis-server exited with {status}: {log}");
-            }
-            assert!(Instant::now() < deadline, "redis-server on port {} did not become ready", self.port);
-            std::thread::sleep(Duration::from_millis(30));
-        }
+        self.process.started(child);
+        let start =
+            Starting::new("redis-server", self.port, &self.dir.path().join("redis.log"), Duration::from_secs(30));
+        let port = self.port;
+        self.process.wait_ready(&start, Duration::from_millis(30), || {
+            RedisClient::connect(port).is_ok_and(|mut c| {
+                c.cmd(&["PING"]).is_ok_and(|r| r == Resp::Status("PONG".into()) || r.is_auth_required())
+            })
+        });
     }
 
     pub fn port(&self) -> u16 {
@@ -88,22 +107,13 @@ impl RedisServer {
 
     /// Kills the server (like a crash).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts it again on the same port and directory (after [`kill`](Self::kill) or a SHUTDOWN).
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -385,7 +395,7 @@ impl RedisCluster {
             })
             .collect();
         if masters >= 3 {
-            let mut cli = Command::new(redis_binary().with_file_name("redis-cli"));
+            let mut cli = Command::new(find_binary("redis-server").with_file_name("redis-cli"));
             cli.arg("--cluster").arg("create");
             for n in &nodes {
                 cli.arg(format!("127.0.0.1:{}", n.port()));
